@@ -1,0 +1,91 @@
+"""The HTTP API at /api/v1/: one NinjaAPI, every app's router, problem+json for every error."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.errors import AuthorizationError as NinjaAuthorizationError
+
+from bankmall.core import errors
+from bankmall.core.api import router as core_router
+from bankmall.core.problems import (
+    field_errors_from_pydantic,
+    internal_error_response,
+    problem_response,
+)
+from bankmall.settings import VERSION
+
+api = NinjaAPI(
+    title="bankmall API",
+    version=VERSION,
+    description=(
+        "The bankmall HTTP API. Money is `{amount, currency}` in integer minor units; errors are "
+        "RFC 9457 problem details with a stable `code` (listed at `/problems/`); lists are "
+        "cursor-paginated; money-moving POSTs require an `Idempotency-Key` header."
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+api.add_router("/", core_router)
+
+
+@api.exception_handler(errors.BankmallError)
+def _domain_error(request: HttpRequest, exc: errors.BankmallError) -> HttpResponse:
+    if exc.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        return internal_error_response(request, exc)
+    return problem_response(request, exc)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    field_errors = field_errors_from_pydantic(exc.errors)
+    return problem_response(
+        request,
+        errors.InvalidInput(
+            "; ".join(f"{item.field}: {item.message}" for item in field_errors) or None,
+            errors=field_errors,
+        ),
+    )
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return problem_response(request, errors.NotFound())
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    error: errors.BankmallError
+    headers: dict[str, str] = {}
+    if isinstance(exc, AuthenticationError) or exc.status_code == HTTPStatus.UNAUTHORIZED:
+        error = errors.AuthenticationRequired()
+    elif isinstance(exc, NinjaAuthorizationError) or exc.status_code == HTTPStatus.FORBIDDEN:
+        error = errors.PermissionDenied()
+    elif isinstance(exc, Throttled) or exc.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+        error = errors.RateLimited()
+        wait = getattr(exc, "wait", None)
+        headers["Retry-After"] = str(int(wait or 1))
+    elif exc.status_code == HTTPStatus.NOT_FOUND:
+        error = errors.NotFound()
+    elif exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        error = errors.MethodNotAllowed()
+    elif exc.status_code < HTTPStatus.INTERNAL_SERVER_ERROR:
+        error = errors.MalformedRequest(str(exc.message))
+    else:
+        return internal_error_response(request, exc)
+    return problem_response(request, error, headers=headers)
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return internal_error_response(request, exc)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document as served at /api/v1/openapi.json."""
+    return api.get_openapi_schema(path_prefix="/api/v1/")

@@ -1,0 +1,328 @@
+"""The ``bankmall`` command: demo, serve, migrate, seed, check, createstaff, demo-logins, audit.
+
+Every subcommand finds its data directory from ``--data-dir`` or ``BANKMALL_DATA_DIR``
+(default ``./var``). Errors print one readable line to stderr and exit non-zero: 1 for a
+failed operation or check, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+EXIT_FAILURE = 1
+PORT_MAX = 65535
+
+
+class CliError(Exception):
+    """A failure to report on one line and exit with ``EXIT_FAILURE``."""
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 1 <= port <= PORT_MAX:
+        raise argparse.ArgumentTypeError(f"port must be 1-{PORT_MAX}, not {port}")
+    return port
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bankmall",
+        description="Run and operate bankmall, a bank's own e-commerce system.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="PATH",
+        help="where the embedded database, secret key and demo files live "
+        "(default: $BANKMALL_DATA_DIR or ./var)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo", help="migrate, seed the demo bank the first time, and serve it"
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    demo.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
+    demo.set_defaults(handler=_cmd_demo)
+
+    serve = commands.add_parser("serve", help="serve the application with gunicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
+    serve.add_argument("--workers", type=_positive_int, default=2, help="worker processes")
+    serve.add_argument("--threads", type=_positive_int, default=4, help="threads per worker")
+    serve.set_defaults(handler=_cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.set_defaults(handler=_cmd_migrate)
+
+    seed = commands.add_parser("seed", help="fill the database with the demo bank")
+    seed.add_argument(
+        "--force", action="store_true", help="seed even if the demo bank was seeded before"
+    )
+    seed.set_defaults(handler=_cmd_seed)
+
+    check = commands.add_parser(
+        "check", help="run every integrity check (audit chain, ledger invariants …)"
+    )
+    check.set_defaults(handler=_cmd_check)
+
+    staff = commands.add_parser("createstaff", help="create a bank staff login")
+    staff.add_argument("--username", required=True)
+    staff.add_argument("--email", default="")
+    staff.add_argument(
+        "--administrator", action="store_true", help="give every permission (superuser)"
+    )
+    staff.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of prompting",
+    )
+    staff.set_defaults(handler=_cmd_createstaff)
+
+    logins = commands.add_parser("demo-logins", help="print the demo bank's logins")
+    logins.add_argument("--json", action="store_true", help="print a JSON list")
+    logins.set_defaults(handler=_cmd_demo_logins)
+
+    audit = commands.add_parser("audit", help="verify or export the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = audit_commands.add_parser("verify", help="check the hash chain end to end")
+    verify.set_defaults(handler=_cmd_audit_verify)
+    export = audit_commands.add_parser("export", help="write the log as JSON lines")
+    export.add_argument("--after", type=int, default=0, metavar="SEQUENCE")
+    export.add_argument("--output", metavar="FILE", help="file to write (default: stdout)")
+    export.set_defaults(handler=_cmd_audit_export)
+
+    manage = commands.add_parser(
+        "manage", help="run a Django management command (e.g. 'manage collectstatic')"
+    )
+    manage.add_argument("arguments", nargs=argparse.REMAINDER)
+    manage.set_defaults(handler=_cmd_manage)
+    return parser
+
+
+# ------------------------------------------------------------------ set-up
+
+
+def _setup_django(data_dir: str | None) -> None:
+    if data_dir is not None:
+        os.environ["BANKMALL_DATA_DIR"] = data_dir
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bankmall.settings")
+    import django
+
+    django.setup()
+
+
+def _migrate(*, verbosity: int = 0) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=verbosity)
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    _migrate(verbosity=1)
+    return 0
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from bankmall import seed
+
+    _migrate()
+    summary = seed.seed_demo(force=args.force, progress=_progress_printer())
+    print(summary)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from bankmall.core.integrity import run_checks
+
+    results = run_checks()
+    failed = [result for result in results if not result.passed]
+    for result in results:
+        status = "ok" if result.passed else "FAILED"
+        print(f"{result.name}: {status}")
+    if failed:
+        first = failed[0]
+        raise CliError(f"integrity check {first.name} failed: {first.problems[0]}")
+    return 0
+
+
+def _cmd_createstaff(args: argparse.Namespace) -> int:
+    from bankmall.security.actions import create_staff
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Password (again): "):
+            raise CliError("the two passwords differ")
+    user = create_staff(
+        username=args.username,
+        email=args.email,
+        password=password,
+        is_administrator=args.administrator,
+        actor="cli:createstaff",
+    )
+    print(f"created staff user {user.username} ({user.public_id})")
+    return 0
+
+
+def _cmd_demo_logins(args: argparse.Namespace) -> int:
+    from bankmall import seed
+
+    logins = seed.read_demo_logins()
+    if args.json:
+        print(json.dumps([login.as_json() for login in logins], ensure_ascii=False, indent=2))
+        return 0
+    if not logins:
+        raise CliError("no demo logins: run 'bankmall seed' (or 'make demo') first")
+    for login in logins:
+        print(f"{login.role:<16} {login.username:<16} {login.password}")
+    return 0
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from bankmall.core.audit import verify_chain
+
+    report = verify_chain()
+    if not report.is_intact:
+        raise CliError(f"audit chain broken: {report.problems[0]}")
+    print(f"audit chain intact: {report.records_checked} records")
+    return 0
+
+
+def _cmd_audit_export(args: argparse.Namespace) -> int:
+    from bankmall.core.audit import export_lines
+
+    if args.output:
+        with Path(args.output).open("w", encoding="utf-8") as handle:
+            for line in export_lines(after_sequence=args.after):
+                handle.write(line + "\n")
+    else:
+        for line in export_lines(after_sequence=args.after):
+            print(line)
+    return 0
+
+
+def _cmd_manage(args: argparse.Namespace) -> int:
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["bankmall manage", *args.arguments])
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from bankmall.server import run_server
+
+    if settings.IS_PRODUCTION:
+        from django.core.management import call_command
+
+        call_command("collectstatic", interactive=False, verbosity=0)
+    run_server(host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from bankmall import seed
+    from bankmall.server import run_server
+
+    if settings.IS_PRODUCTION:
+        raise CliError("'bankmall demo' refuses to run with BANKMALL_ENV=production")
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    print(f"bankmall demo — data in {settings.DATA_DIR} ({engine})")
+    _migrate()
+    if seed.is_seeded():
+        print("demo bank already seeded; keeping its data")
+    else:
+        print(seed.seed_demo(force=False, progress=_progress_printer()))
+    base = f"http://{args.host}:{args.port}"
+    print()
+    print(f"  Home page        {base}/")
+    print(f"  API docs         {base}/api/v1/docs")
+    print(f"  Health           {base}/healthz")
+    print(f"  Back office      {base}/admin/")
+    print()
+    print("  Demo logins (role, username, password):")
+    for login in seed.read_demo_logins():
+        print(f"    {login.role:<16} {login.username:<16} {login.password}")
+    print()
+    print("Press Ctrl-C to stop.")
+    run_server(host=args.host, port=args.port, workers=2, threads=4)
+    print("bankmall demo stopped.")
+    return 0
+
+
+def _progress_printer() -> Callable[[str, int, int], None]:
+    def report(step: str, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        print(f"\r  {step:<28} [{bar}] {done}/{total}", end=end, flush=True)
+
+    return report
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def _fail(message: str) -> NoReturn:
+    first_line = " ".join(message.split()) or "unknown error"
+    print(f"bankmall: error: {first_line}", file=sys.stderr)
+    sys.exit(EXIT_FAILURE)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, set up Django for the chosen data directory, run one subcommand."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        _setup_django(args.data_dir)
+        return handler(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("BANKMALL_TRACEBACK") == "1":
+            raise
+        _fail(_describe(error))
+
+
+def _describe(error: BaseException) -> str:
+    from bankmall.core.errors import BankmallError
+
+    if isinstance(error, BankmallError):
+        return error.detail
+    if isinstance(error, CliError):
+        return str(error)
+    name = type(error).__name__
+    return f"{name}: {error}" if str(error) else name
+
+
+if __name__ == "__main__":
+    sys.exit(main())

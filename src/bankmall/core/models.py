@@ -1,0 +1,84 @@
+"""Tables every app relies on: the transactional outbox and the hash-chained audit log."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from bankmall.core.fields import public_id_field
+
+
+class OutboxEvent(models.Model):
+    """A domain event written in the same transaction as the change it announces.
+
+    Guarantees: a row exists if and only if the transaction that recorded it committed; rows
+    are never updated except ``published_at`` and ``publish_attempts`` by the relay; events of
+    one aggregate keep their insertion order (``id``).
+    """
+
+    public_id = public_id_field("evt")
+    event_type = models.CharField(max_length=100)
+    aggregate_id = models.CharField(max_length=64, blank=True, default="")
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    publish_attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="outbox_unpublished_idx",
+                condition=models.Q(published_at__isnull=True),
+            ),
+            models.Index(fields=["aggregate_id", "id"], name="outbox_aggregate_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.event_type}"
+
+
+class AuditRecord(models.Model):
+    """One entry of the tamper-evident audit log.
+
+    Guarantees: ``sequence`` runs 1, 2, 3 … without gaps; ``record_hash`` is the HMAC-SHA256
+    (keyed with ``AUDIT_CHAIN_KEY``) of ``previous_hash`` and this record's canonical fields,
+    so editing, deleting or inserting a row breaks the chain, and the chain head kept in
+    ``AuditChainHead`` exposes a truncated tail. Rows are append-only.
+    """
+
+    sequence = models.BigIntegerField(unique=True)
+    occurred_at = models.DateTimeField()
+    actor = models.CharField(max_length=128)
+    action = models.CharField(max_length=100)
+    target = models.CharField(max_length=128, blank=True, default="")
+    before_digest = models.CharField(max_length=64, blank=True, default="")
+    after_digest = models.CharField(max_length=64, blank=True, default="")
+    details = models.JSONField(default=dict)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    previous_hash = models.CharField(max_length=64)
+    record_hash = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["target", "sequence"], name="audit_target_idx"),
+            models.Index(fields=["actor", "sequence"], name="audit_actor_idx"),
+            models.Index(fields=["action", "sequence"], name="audit_action_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} by {self.actor}"
+
+
+class AuditChainHead(models.Model):
+    """The single row naming the last audit record; locking it serialises appends.
+
+    Constraint: exactly one row, ``id = 1``, created by the migration.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    sequence = models.BigIntegerField(default=0)
+    record_hash = models.CharField(max_length=64, default="")
+
+    def __str__(self) -> str:
+        return f"audit head #{self.sequence}"

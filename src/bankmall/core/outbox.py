@@ -1,0 +1,51 @@
+"""The transactional outbox: ``record_event`` writes an event in the caller's transaction.
+
+An event exists if and only if the change it describes committed. A relay (see
+docs/ARCHITECTURE.md) reads unpublished rows in ``id`` order and publishes them to the broker;
+consumers must tolerate duplicates, because delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+
+from django.db import transaction
+from django.utils import timezone
+
+from bankmall.core.audit import OutsideTransactionError
+from bankmall.core.canonical import to_jsonable
+from bankmall.core.models import OutboxEvent
+
+RELAY_BATCH_MAX: Final = 500
+
+
+def record_event(event_type: str, *, aggregate_id: str = "", payload: dict[str, Any]) -> str:
+    """Write one event in the current transaction and return its public id (``evt_…``).
+
+    ``event_type`` is ``<noun>.<past-tense verb>`` (``transfer.posted``). Raises
+    ``OutsideTransactionError`` when there is no transaction to join: an event written on its own
+    could announce a change that then rolls back.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise OutsideTransactionError("record_event must run inside the action's transaction")
+    event = OutboxEvent.objects.create(
+        event_type=event_type,
+        aggregate_id=aggregate_id,
+        payload=to_jsonable(payload),
+        created_at=timezone.now(),
+    )
+    return event.public_id
+
+
+def unpublished_events(*, limit: int = 100) -> list[OutboxEvent]:
+    """The oldest events not yet published, at most ``limit`` (capped at RELAY_BATCH_MAX)."""
+    bounded = max(1, min(limit, RELAY_BATCH_MAX))
+    return list(OutboxEvent.objects.filter(published_at__isnull=True).order_by("id")[:bounded])
+
+
+def mark_published(event_ids: list[int], *, published_at: dt.datetime | None = None) -> int:
+    """Mark events as published by the relay; returns how many rows changed."""
+    return OutboxEvent.objects.filter(id__in=event_ids, published_at__isnull=True).update(
+        published_at=published_at or timezone.now()
+    )

@@ -1,0 +1,117 @@
+"""The demo bank: realistic seed data for ``make demo``, grown by each capability.
+
+Demo passwords are random per data directory and kept in ``<data dir>/demo-logins.json``
+(owner-only permissions), never in the repository. Seeding refuses to run in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+from django.conf import settings
+from django.db import transaction
+
+from bankmall.core.audit import record_audit
+from bankmall.core.errors import Conflict
+from bankmall.core.models import AuditRecord
+from bankmall.security.actions import create_staff
+from bankmall.security.models import User
+
+Progress = Callable[[str, int, int], None]
+SEEDED_ACTION: Final = "demo.seeded"
+_PASSWORD_ALPHABET: Final = string.ascii_letters + string.digits
+_PASSWORD_LENGTH: Final = 16
+
+DEMO_STAFF: Final = [("administrator", "admin")]
+
+
+class SeedRefused(Conflict):
+    """The demo bank is never seeded into a production deployment."""
+
+    code = "seed_refused"
+    title = "Demo data cannot be seeded here"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    role: str
+    username: str
+    password: str
+    totp_secret: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+def _logins_path() -> Path:
+    return Path(settings.DATA_DIR) / "demo-logins.json"
+
+
+def read_demo_logins() -> list[DemoLogin]:
+    """The logins written by the last seed, or an empty list before the first one."""
+    path = _logins_path()
+    if not path.exists():
+        return []
+    return [DemoLogin(**row) for row in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def _write_demo_logins(logins: list[DemoLogin]) -> None:
+    path = _logins_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump([login.as_json() for login in logins], handle, ensure_ascii=False, indent=2)
+    temporary.replace(path)
+
+
+def _new_password() -> str:
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(_PASSWORD_LENGTH))
+
+
+def is_seeded() -> bool:
+    return AuditRecord.objects.filter(action=SEEDED_ACTION).exists()
+
+
+def _seed_staff(progress: Progress) -> list[DemoLogin]:
+    known = {login.username: login for login in read_demo_logins()}
+    logins = []
+    for index, (role, username) in enumerate(DEMO_STAFF, start=1):
+        if username in known and User.objects.filter(username=username).exists():
+            logins.append(known[username])
+        else:
+            password = _new_password()
+            create_staff(
+                username=username,
+                email=f"{username}@demo.bankmall.invalid",
+                password=password,
+                is_administrator=role == "administrator",
+                actor="seed",
+            )
+            logins.append(DemoLogin(role=role, username=username, password=password))
+        progress("staff logins", index, len(DEMO_STAFF))
+    return logins
+
+
+def seed_demo(*, force: bool, progress: Progress) -> str:
+    """Create the demo bank and return a one-line summary.
+
+    Runs once per database unless ``force``; every step skips what already exists, so a
+    forced re-run adds nothing twice. Errors: ``seed_refused`` in production.
+    """
+    if settings.IS_PRODUCTION:
+        raise SeedRefused("Refusing to seed demo data with BANKMALL_ENV=production")
+    if is_seeded() and not force:
+        return "demo bank already seeded; nothing to do (use --force to re-run every step)"
+    logins = _seed_staff(progress)
+    _write_demo_logins(logins)
+    with transaction.atomic():
+        record_audit(SEEDED_ACTION, actor="seed", details={"staff": len(logins)})
+    return f"demo bank seeded: {len(logins)} staff logins"

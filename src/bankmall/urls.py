@@ -1,0 +1,25 @@
+"""URL map: pages, the API under /api/v1/, the health check, language switch, admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from bankmall.api import api
+from bankmall.core.views import healthz
+from bankmall.web import views as web_views
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("problems/", web_views.problem_index, name="problem-index"),
+    path("problems/<slug:slug>", web_views.problem_detail, name="problem-detail"),
+    path("", web_views.home, name="home"),
+]
+
+handler400 = "bankmall.web.views.bad_request"
+handler403 = "bankmall.web.views.forbidden"
+handler404 = "bankmall.web.views.not_found"
+handler500 = "bankmall.web.views.server_error"
