@@ -34,14 +34,22 @@ api = NinjaAPI(
 api.add_router("/", core_router)
 
 
-@api.exception_handler(errors.BankmallError)
+def install_problem_handlers(target: NinjaAPI) -> None:
+    """Make every error raised under ``target`` an RFC 9457 problem+json response."""
+    # Ninja's stub types the handler's exception as "instance or class"; ours take instances.
+    target.add_exception_handler(errors.BankmallError, _domain_error)  # type: ignore[arg-type]
+    target.add_exception_handler(ValidationError, _validation_error)  # type: ignore[arg-type]
+    target.add_exception_handler(Http404, _not_found)  # type: ignore[arg-type]
+    target.add_exception_handler(HttpError, _http_error)  # type: ignore[arg-type]
+    target.add_exception_handler(Exception, _unexpected)  # type: ignore[arg-type]
+
+
 def _domain_error(request: HttpRequest, exc: errors.BankmallError) -> HttpResponse:
     if exc.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         return internal_error_response(request, exc)
     return problem_response(request, exc)
 
 
-@api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     field_errors = field_errors_from_pydantic(exc.errors)
     return problem_response(
@@ -53,12 +61,10 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
     )
 
 
-@api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return problem_response(request, errors.NotFound())
 
 
-@api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     error: errors.BankmallError
     headers: dict[str, str] = {}
@@ -81,9 +87,11 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return problem_response(request, error, headers=headers)
 
 
-@api.exception_handler(Exception)
 def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     return internal_error_response(request, exc)
+
+
+install_problem_handlers(api)
 
 
 def openapi_document() -> dict[str, Any]:
