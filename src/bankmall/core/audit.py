@@ -89,6 +89,23 @@ def compute_hash(previous_hash: str, record: AuditRecord) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+class AuditChainBrokenError(RuntimeError):
+    """The chain head is gone while records exist: refuse to write until an operator checks."""
+
+
+def _locked_head() -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is not None:
+        return head
+    # The migration creates the head; only a database flushed without it (a test run, or a
+    # restore from a partial dump) lacks one. An empty chain may start again from genesis;
+    # a chain with records and no head has been tampered with.
+    if AuditRecord.objects.exists():
+        raise AuditChainBrokenError("the audit chain head is missing; run 'bankmall audit verify'")
+    AuditChainHead.objects.create(pk=1, sequence=0, record_hash="")
+    return AuditChainHead.objects.select_for_update().get(pk=1)
+
+
 def record_audit(
     action: str,
     *,
@@ -109,7 +126,7 @@ def record_audit(
     if not transaction.get_connection().in_atomic_block:
         raise OutsideTransactionError("record_audit must run inside the action's transaction")
     context = current_context()
-    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    head = _locked_head()
     # After this point the operation must succeed.
     record = AuditRecord(
         sequence=head.sequence + 1,
@@ -188,7 +205,8 @@ def _verify_record(
 def _verify_head(last_sequence: int, last_hash: str, report: ChainReport) -> None:
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is None:
-        report.problems.append("the audit chain head is missing")
+        if last_sequence > 0:
+            report.problems.append("the audit chain head is missing")
         return
     if head.sequence != last_sequence or (head.record_hash or GENESIS_HASH) != last_hash:
         report.problems.append(

@@ -10,24 +10,28 @@ from typing import Final
 from django.http import HttpRequest, HttpResponse
 from django.utils.ipv6 import clean_ipv6_address
 
+from bankmall.core import errors
 from bankmall.core.audit import audit_context
+from bankmall.core.problems import PROBLEM_CONTENT_TYPE, problem_response
 
 _REQUEST_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
-CONTENT_SECURITY_POLICY: Final = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
+_POLICY_HEAD: Final = ["default-src 'self'", "script-src 'self'"]
+_POLICY_TAIL: Final = [
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+]
+CONTENT_SECURITY_POLICY: Final = "; ".join([*_POLICY_HEAD, "style-src 'self'", *_POLICY_TAIL])
+# Swagger UI sets inline style attributes; its page alone may use inline styles (never scripts).
+DOCS_CONTENT_SECURITY_POLICY: Final = "; ".join(
+    [*_POLICY_HEAD, "style-src 'self' 'unsafe-inline'", *_POLICY_TAIL]
 )
+DOCS_PATH: Final = "/api/v1/docs"
 
 
 def _client_ip(request: HttpRequest) -> str | None:
@@ -73,6 +77,43 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        policy = (
+            DOCS_CONTENT_SECURITY_POLICY if request.path == DOCS_PATH else CONTENT_SECURITY_POLICY
+        )
+        response.setdefault("Content-Security-Policy", policy)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response
+
+
+_STATUS_PROBLEMS: Final[dict[int, type[errors.BankmallError]]] = {
+    400: errors.MalformedRequest,
+    401: errors.AuthenticationRequired,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+    405: errors.MethodNotAllowed,
+    429: errors.RateLimited,
+}
+
+
+class ApiProblemMiddleware:
+    """Under ``/api/``, turn any error response not already problem+json into one.
+
+    Django and Ninja answer some failures before our handlers run (a method the route does
+    not allow, a CSRF failure); clients must still get the documented problem format.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith("/api/") or response.status_code < 400:  # noqa: PLR2004
+            return response
+        if response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE):
+            return response
+        problem = _STATUS_PROBLEMS.get(response.status_code, errors.InternalError)
+        replacement = problem_response(request, problem())
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                replacement[header] = response[header]
+        return replacement

@@ -19,7 +19,8 @@ from decimal import Decimal
 from functools import cache
 from typing import Final, Self
 
-from babel.numbers import format_currency
+from babel import Locale
+from babel.numbers import parse_pattern
 from iso4217 import Currency
 
 from bankmall.core.errors import BankmallError
@@ -250,12 +251,9 @@ def _babel_locale(locale: str) -> str:
 
 
 def _format(amount: Decimal, currency: str, exponent: int, babel_locale: str) -> str:
-    return str(
-        format_currency(
-            amount.quantize(Decimal(1).scaleb(-exponent)),
-            currency,
-            locale=babel_locale,
-            currency_digits=False,
-            decimal_quantization=False,
-        )
-    )
+    # The locale's pattern decides symbol placement and grouping; ISO 4217 decides the number
+    # of decimal places (CLDR's own "digits" differ from ISO for some currencies).
+    locale = Locale.parse(babel_locale)
+    pattern = parse_pattern(locale.currency_formats["standard"])
+    pattern.frac_prec = (exponent, exponent)
+    return str(pattern.apply(amount, locale, currency=currency, currency_digits=False))

@@ -1,0 +1,197 @@
+"""The ``bankmall`` command, run as a real process against a fresh data directory.
+
+These runs always use the embedded SQLite database in a temporary data directory (the
+environment's ``DATABASE_URL`` is removed), so they never touch a shared server database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _env(**overrides: str) -> dict[str, str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "BANKMALL_DATA_DIR", "DJANGO_SETTINGS_MODULE", "SECRET_KEY"}
+    }
+    environment.update(overrides)
+    return environment
+
+
+def bankmall(
+    *args: str, data_dir: Path, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bankmall.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=_env(**env),
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("seeded")
+    result = bankmall("seed", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    return data_dir
+
+
+def test_help_is_available_for_every_subcommand(tmp_path: Path) -> None:
+    commands = ["demo", "serve", "migrate", "seed", "check", "createstaff", "demo-logins", "audit"]
+    for command in commands:
+        result = bankmall(command, "--help", data_dir=tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stdout.startswith("usage: bankmall"), command
+
+
+def test_check_passes_on_a_freshly_seeded_demo(seeded_dir: Path) -> None:
+    result = bankmall("check", data_dir=seeded_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert "audit_chain: ok" in result.stdout
+
+
+def test_seed_runs_once_and_a_second_run_changes_nothing(seeded_dir: Path) -> None:
+    before = (seeded_dir / "demo-logins.json").read_text()
+
+    result = bankmall("seed", data_dir=seeded_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert "already seeded" in result.stdout
+    assert (seeded_dir / "demo-logins.json").read_text() == before
+
+
+def test_demo_logins_json_lists_role_username_password_and_totp(seeded_dir: Path) -> None:
+    result = bankmall("demo-logins", "--json", data_dir=seeded_dir)
+
+    logins = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert {"role", "username", "password", "totp_secret"} <= set(logins[0])
+    assert "administrator" in {login["role"] for login in logins}
+    assert oct((seeded_dir / "demo-logins.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_createstaff_reads_the_password_from_stdin(seeded_dir: Path) -> None:
+    result = bankmall(
+        "createstaff",
+        "--username",
+        "teller.wang",
+        "--password-stdin",
+        data_dir=seeded_dir,
+        stdin="a-long-enough-passphrase\n",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("created staff user teller.wang (usr_")
+
+
+def test_createstaff_with_a_weak_password_fails_on_one_line_and_creates_nothing(
+    seeded_dir: Path,
+) -> None:
+    result = bankmall(
+        "createstaff",
+        "--username",
+        "weak.one",
+        "--password-stdin",
+        data_dir=seeded_dir,
+        stdin="123\n",
+    )
+    with sqlite3.connect(seeded_dir / "bankmall.sqlite3") as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM security_user WHERE username = 'weak.one'"
+        ).fetchone()
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("bankmall: error: password")
+    assert count == 0
+
+
+def test_a_usage_error_exits_2(tmp_path: Path) -> None:
+    result = bankmall("demo", "--port", "99999", data_dir=tmp_path)
+
+    assert result.returncode == 2
+    assert "port must be 1-65535" in result.stderr
+
+
+def test_check_fails_with_one_line_after_an_audit_row_is_tampered_with(tmp_path: Path) -> None:
+    assert bankmall("seed", data_dir=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "bankmall.sqlite3") as db:
+        db.execute("UPDATE core_auditrecord SET actor = 'mallory' WHERE sequence = 1")
+
+    result = bankmall("check", data_dir=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "bankmall: error: integrity check audit_chain failed: "
+        "audit record #1 was altered (hash mismatch)\n"
+    )
+
+
+def test_production_mode_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
+    result = bankmall(
+        "check", data_dir=tmp_path, BANKMALL_ENV="production", ALLOWED_HOSTS="bank.example"
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "bankmall: error: ImproperlyConfigured: "
+        "SECRET_KEY must be set when BANKMALL_ENV=production\n"
+    )
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_production_mode_passes_djangos_deploy_checks(tmp_path: Path) -> None:
+    result = bankmall(
+        "manage",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        data_dir=tmp_path,
+        BANKMALL_ENV="production",
+        SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-0123456789",
+        ALLOWED_HOSTS="bank.example",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_mode_generates_and_keeps_a_private_secret_key(tmp_path: Path) -> None:
+    bankmall("check", data_dir=tmp_path)
+    first = (tmp_path / "secret_key").read_text()
+    bankmall("check", data_dir=tmp_path)
+
+    assert (tmp_path / "secret_key").read_text() == first
+    assert len(first) >= 50
+    assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_seed_refuses_production(tmp_path: Path) -> None:
+    result = bankmall(
+        "seed",
+        data_dir=tmp_path,
+        BANKMALL_ENV="production",
+        SECRET_KEY="y" * 60,
+        ALLOWED_HOSTS="bank.example",
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "bankmall: error: Refusing to seed demo data with BANKMALL_ENV=production\n"
+    )

@@ -1,0 +1,64 @@
+"""An outbox event exists if and only if its transaction commits."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from bankmall.core.audit import OutsideTransactionError
+from bankmall.core.models import OutboxEvent
+from bankmall.core.money import Money
+from bankmall.core.outbox import mark_published, record_event, unpublished_events
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_is_visible_after_its_transaction_commits() -> None:
+    with transaction.atomic():
+        event_id = record_event(
+            "thing.created", aggregate_id="thg_1", payload={"amount": Money(100, "CNY")}
+        )
+
+    event = OutboxEvent.objects.get(public_id=event_id)
+    assert event.event_type == "thing.created"
+    assert event.payload == {"amount": {"amount": 100, "currency": "CNY"}}
+    assert event.published_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_vanishes_when_its_transaction_rolls_back() -> None:
+    with pytest.raises(RuntimeError, match="fails"), transaction.atomic():
+        record_event("thing.created", aggregate_id="thg_1", payload={})
+        raise RuntimeError("the action fails after recording")
+
+    assert OutboxEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_outside_a_transaction_is_refused() -> None:
+    with pytest.raises(OutsideTransactionError):
+        record_event("thing.created", payload={})
+
+    assert OutboxEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_relay_reads_oldest_first_and_marks_published_once() -> None:
+    with transaction.atomic():
+        first = record_event("thing.created", payload={"n": 1})
+        second = record_event("thing.created", payload={"n": 2})
+
+    pending = unpublished_events(limit=10)
+    changed = mark_published([event.id for event in pending[:1]])
+    changed_again = mark_published([event.id for event in pending[:1]])
+
+    assert [event.public_id for event in pending] == [first, second]
+    assert (changed, changed_again) == (1, 0)
+    assert [event.public_id for event in unpublished_events()] == [second]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payloads_refuse_floats() -> None:
+    with pytest.raises(TypeError, match="floats"), transaction.atomic():
+        record_event("thing.created", payload={"amount": 1.5})
+
+    assert OutboxEvent.objects.count() == 0

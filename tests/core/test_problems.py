@@ -1,0 +1,171 @@
+"""Every API error is an RFC 9457 problem+json body; no client input yields a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import include, path
+from ninja import NinjaAPI, Schema
+
+from bankmall.api import install_problem_handlers
+from bankmall.core.errors import Conflict
+from bankmall.core.schemas import MoneySchema
+
+# A test-only API carrying the production error handlers and a Money body, so the mechanism
+# is exercised with inputs the real endpoints will share.
+probe_api = NinjaAPI(urls_namespace="probe", docs_url=None)
+install_problem_handlers(probe_api)
+
+
+class PaymentLike(Schema):
+    amount: MoneySchema
+    reference: str = ""
+
+
+@probe_api.post("/echo-money")
+def echo_money(request: object, payload: PaymentLike) -> dict[str, object]:
+    money = payload.amount.to_money()
+    return {"amount": money.amount_minor, "currency": money.currency}
+
+
+@probe_api.post("/conflict")
+def always_conflict(request: object) -> None:
+    raise Conflict("The thing is already done")
+
+
+@probe_api.get("/bug")
+def bug(request: object) -> None:
+    raise ZeroDivisionError("a bug, not a client error")
+
+
+urlpatterns = [path("probe/", probe_api.urls), path("", include("bankmall.urls"))]
+handler404 = "bankmall.web.views.not_found"
+handler500 = "bankmall.web.views.server_error"
+pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
+
+
+def _post(client: Client, url: str, body: object) -> tuple[int, str, dict[str, object]]:
+    response = client.post(url, data=json.dumps(body), content_type="application/json")
+    return response.status_code, response["Content-Type"], response.json()
+
+
+def test_unknown_api_path_is_a_404_problem(client: Client) -> None:
+    response = client.get("/api/v1/no-such-thing")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "http://testserver/problems/not-found"
+    assert body["title"] == "Not found"
+    assert body["status"] == 404
+    assert body["code"] == "not_found"
+    assert body["request_id"] == response["X-Request-ID"]
+
+
+def test_unknown_currency_resource_is_a_404_problem(client: Client) -> None:
+    response = client.get("/api/v1/currencies/XYZ")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert response.json()["detail"] == "No currency 'XYZ'"
+
+
+def test_bad_query_parameter_is_a_422_problem_naming_the_field(client: Client) -> None:
+    response = client.get("/api/v1/currencies?limit=1000")
+
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert body["type"] == "http://testserver/problems/validation-error"
+    assert [error["field"] for error in body["errors"]] == ["limit"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"amount": 12.5, "currency": "CNY"}, "amount.amount"),
+        ({"amount": 12.0, "currency": "CNY"}, "amount.amount"),
+        ({"amount": "1250", "currency": "CNY"}, "amount.amount"),
+        ({"amount": True, "currency": "CNY"}, "amount.amount"),
+        ({"amount": 1250}, "amount.currency"),
+        ({"amount": 1250, "currency": "XYZ"}, "amount.currency"),
+        ({"amount": 1250, "currency": "cny"}, "amount.currency"),
+        ({"amount": 2**63, "currency": "CNY"}, "amount.amount"),
+        ({"amount": 1250, "currency": "CNY", "extra": 1}, "amount.extra"),
+    ],
+)
+def test_money_that_is_not_int_minor_units_with_a_currency_is_a_422(
+    client: Client, body: object, field: str
+) -> None:
+    status, content_type, problem = _post(client, "/probe/echo-money", {"amount": body})
+
+    assert (status, content_type) == (422, "application/problem+json")
+    assert problem["code"] == "validation_error"
+    assert [error["field"] for error in problem["errors"]] == [field]  # type: ignore[union-attr]
+
+
+def test_valid_money_passes_through(client: Client) -> None:
+    status, _, body = _post(
+        client, "/probe/echo-money", {"amount": {"amount": 1250, "currency": "CNY"}}
+    )
+
+    assert status == 200
+    assert body == {"amount": 1250, "currency": "CNY"}
+
+
+def test_unparseable_json_is_a_problem_not_a_500(client: Client) -> None:
+    response = client.post("/probe/echo-money", data="{not json", content_type="application/json")
+
+    assert response.status_code in {400, 422}
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_domain_error_keeps_its_code_and_status(client: Client) -> None:
+    status, content_type, body = _post(client, "/probe/conflict", {})
+
+    assert (status, content_type) == (409, "application/problem+json")
+    assert body["code"] == "conflict"
+    assert body["detail"] == "The thing is already done"
+
+
+def test_wrong_method_is_a_405_problem(client: Client) -> None:
+    response = client.delete("/api/v1/currencies/CNY")
+
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_a_bug_is_a_500_problem_without_internals(client: Client) -> None:
+    client.raise_request_exception = False
+    response = client.get("/probe/bug")
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "internal_error"
+    assert "ZeroDivision" not in response.content.decode()
+
+
+def test_openapi_document_lists_operations_and_problem_responses(client: Client) -> None:
+    response = client.get("/api/v1/openapi.json")
+
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    operation = document["paths"]["/api/v1/currencies/{code}"]["get"]
+    assert set(operation["responses"]) == {"200", "404"}
+
+
+def test_problem_codes_are_documented_at_their_type_uri(client: Client) -> None:
+    index = client.get("/problems/")
+    detail = client.get("/problems/validation-error")
+    unknown = client.get("/problems/no-such-problem")
+
+    assert index.status_code == 200
+    assert "idempotency_key_reused" in index.content.decode()
+    assert detail.status_code == 200
+    assert "422" in detail.content.decode()
+    assert unknown.status_code == 404
