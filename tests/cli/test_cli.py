@@ -22,7 +22,14 @@ def _env(**overrides: str) -> dict[str, str]:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "BANKMALL_DATA_DIR", "DJANGO_SETTINGS_MODULE", "SECRET_KEY"}
+        if key
+        not in {
+            "DATABASE_URL",
+            "BANKMALL_DATA_DIR",
+            "DJANGO_SETTINGS_MODULE",
+            "SECRET_KEY",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     environment.update(overrides)
     return environment

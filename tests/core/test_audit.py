@@ -113,8 +113,10 @@ def test_a_truncated_tail_is_detected() -> None:
     report = verify_chain()
 
     assert report.problems == [
-        "the audit chain ends at #3 but its head names #4"
-        " (records were removed from or added to the end)"
+        (
+            "the audit chain ends at #3 but its head names #4"
+            " (records were removed from or added to the end)"
+        )
     ]
 
 
@@ -128,9 +130,13 @@ def test_record_audit_outside_a_transaction_is_refused_and_writes_nothing() -> N
 
 
 def test_a_rolled_back_action_leaves_no_audit_record() -> None:
-    with pytest.raises(RuntimeError, match="boom"), transaction.atomic():
-        record_audit("test.thing_changed", actor="tester")
-        raise RuntimeError("boom")
+    def action_that_fails_after_auditing() -> None:
+        with transaction.atomic():
+            record_audit("test.thing_changed", actor="tester")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        action_that_fails_after_auditing()
 
     assert AuditRecord.objects.count() == 0
     assert verify_chain().is_intact

@@ -26,9 +26,13 @@ def test_event_is_visible_after_its_transaction_commits() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_event_vanishes_when_its_transaction_rolls_back() -> None:
-    with pytest.raises(RuntimeError, match="fails"), transaction.atomic():
-        record_event("thing.created", aggregate_id="thg_1", payload={})
-        raise RuntimeError("the action fails after recording")
+    def action_that_fails_after_recording() -> None:
+        with transaction.atomic():
+            record_event("thing.created", aggregate_id="thg_1", payload={})
+            raise RuntimeError("the action fails after recording")
+
+    with pytest.raises(RuntimeError, match="fails"):
+        action_that_fails_after_recording()
 
     assert OutboxEvent.objects.count() == 0
 

@@ -26,6 +26,7 @@ if CHROMIUM.exists():
 def browser() -> Iterator[Browser]:
     # Playwright's sync API runs an event loop in this thread; the ORM is not used from the
     # test thread while it runs, only from the live server's threads.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
@@ -41,6 +42,10 @@ def browser() -> Iterator[Browser]:
         )
         yield chromium
         chromium.close()
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
