@@ -3,23 +3,72 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Final
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.errors import AuthorizationError as NinjaAuthorizationError
+from ninja.openapi.schema import OpenAPISchema
 
 from bankmall.core import errors
 from bankmall.core.api import router as core_router
 from bankmall.core.problems import (
+    PROBLEM_CONTENT_TYPE,
     field_errors_from_pydantic,
     internal_error_response,
     problem_response,
 )
+from bankmall.core.schemas import ProblemSchema
 from bankmall.settings import VERSION
 
-api = NinjaAPI(
+
+class BankmallAPI(NinjaAPI):
+    """NinjaAPI whose OpenAPI document tells the truth about errors.
+
+    Every error response is served as ``application/problem+json``; every operation that takes
+    input documents the ``422`` it answers when that input is invalid.
+    """
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("ProblemSchema", _problem_component(components))
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                _document_problems(operation)
+        return document
+
+
+def _problem_component(components: dict[str, Any]) -> dict[str, Any]:
+    schema = ProblemSchema.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    return schema
+
+
+_PROBLEM_REF: Final = {"$ref": "#/components/schemas/ProblemSchema"}
+
+
+def _document_problems(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
+    statuses = {str(status) for status in responses}
+    if takes_input and str(HTTPStatus.UNPROCESSABLE_ENTITY.value) not in statuses:
+        responses[HTTPStatus.UNPROCESSABLE_ENTITY.value] = {
+            "description": "The request is not valid"
+        }
+    for status, response in responses.items():
+        if not str(status).isdigit() or int(status) < HTTPStatus.BAD_REQUEST:
+            continue
+        content = response.pop("content", {})
+        schema = content.get("application/json", {}).get("schema", _PROBLEM_REF)
+        response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": schema}}
+
+
+api = BankmallAPI(
     title="bankmall API",
     version=VERSION,
     description=(
@@ -96,4 +145,4 @@ install_problem_handlers(api)
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document as served at /api/v1/openapi.json."""
-    return api.get_openapi_schema(path_prefix="/api/v1/")
+    return dict(api.get_openapi_schema(path_prefix="/api/v1/"))

@@ -24,7 +24,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def run_server(*, host: str, port: int, workers: int, threads: int) -> None:
     """Serve until SIGINT or SIGTERM; gunicorn finishes in-flight requests before exiting."""
-    _Gunicorn(
+    server = _Gunicorn(
         {
             "bind": f"{host}:{port}",
             "workers": workers,
@@ -37,4 +37,10 @@ def run_server(*, host: str, port: int, workers: int, threads: int) -> None:
             "loglevel": "info",
             "proc_name": "bankmall",
         }
-    ).run()
+    )
+    try:
+        server.run()
+    except SystemExit as stop:
+        # Gunicorn's arbiter ends with sys.exit(); a clean stop returns to the caller.
+        if stop.code not in {0, None}:
+            raise
