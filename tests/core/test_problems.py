@@ -156,7 +156,11 @@ def test_openapi_document_lists_operations_and_problem_responses(client: Client)
     document = response.json()
     assert document["openapi"].startswith("3.")
     operation = document["paths"]["/api/v1/currencies/{code}"]["get"]
-    assert set(operation["responses"]) == {"200", "404"}
+    assert set(operation["responses"]) == {"200", "404", "422"}
+    not_found = operation["responses"]["404"]["content"]
+    assert not_found == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemSchema"}}
+    }
 
 
 def test_problem_codes_are_documented_at_their_type_uri(client: Client) -> None:
