@@ -11,13 +11,17 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 EXIT_FAILURE = 1
 PORT_MAX = 65535
+RELAY_INTERVAL_MAX = 3600.0
+RELAY_BACKOFF_MAX_SECONDS = 30.0
 
 
 class CliError(Exception):
@@ -41,6 +45,16 @@ def _positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < number <= RELAY_INTERVAL_MAX:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {RELAY_INTERVAL_MAX}")
     return number
 
 
@@ -110,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--after", type=int, default=0, metavar="SEQUENCE")
     export.add_argument("--output", metavar="FILE", help="file to write (default: stdout)")
     export.set_defaults(handler=_cmd_audit_export)
+
+    relay = commands.add_parser(
+        "relay", help="publish committed outbox events to NATS JetStream until stopped"
+    )
+    relay.add_argument("--nats-url", help="NATS server URL (default: $NATS_URL)")
+    relay.add_argument("--once", action="store_true", help="publish one batch and exit")
+    relay.add_argument("--batch", type=_positive_int, default=100, help="events per round")
+    relay.add_argument(
+        "--interval", type=_positive_float, default=1.0, help="seconds between idle polls"
+    )
+    relay.set_defaults(handler=_cmd_relay)
 
     manage = commands.add_parser(
         "manage", help="run a Django management command (e.g. 'manage collectstatic')"
@@ -223,6 +248,44 @@ def _cmd_audit_export(args: argparse.Namespace) -> int:
         for line in export_lines(after_sequence=args.after):
             print(line)
     return 0
+
+
+def _cmd_relay(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from bankmall.core.relay import JetStreamPublisher, pending_count, relay_once
+
+    url = args.nats_url or settings.NATS_URL
+    if not url:
+        raise CliError("no NATS server: pass --nats-url or set NATS_URL")
+    publisher = JetStreamPublisher(
+        url, stream=settings.NATS_STREAM, subject_prefix=settings.NATS_SUBJECT_PREFIX
+    )
+    stop = _stop_on_sigterm()
+    published = 0
+    backoff = args.interval
+    try:
+        while True:
+            result = relay_once(publisher, batch_size=args.batch)
+            published += result.published
+            if result.failed_event is not None:
+                if args.once:
+                    raise CliError(f"publishing stopped at {result.failed_event}: {result.error}")
+                backoff = min(backoff * 2, RELAY_BACKOFF_MAX_SECONDS)
+            else:
+                backoff = args.interval
+            if args.once or stop.wait(0 if result.published == args.batch else backoff):
+                break
+    finally:
+        publisher.close()
+    print(f"published {published} events; {pending_count()} waiting")
+    return 0
+
+
+def _stop_on_sigterm() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    return stop
 
 
 def _cmd_manage(args: argparse.Namespace) -> int:

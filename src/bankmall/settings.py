@@ -243,6 +243,11 @@ if IS_PRODUCTION:
 # can be rotated without re-keying the audit chain.
 AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "").strip() or SECRET_KEY
 
+# NATS JetStream for the outbox relay (`bankmall relay`); empty means events stay in the outbox.
+NATS_URL = os.environ.get("NATS_URL", "").strip()
+NATS_STREAM = os.environ.get("NATS_STREAM", "BANKMALL").strip()
+NATS_SUBJECT_PREFIX = os.environ.get("NATS_SUBJECT_PREFIX", "bankmall").strip()
+
 # The absolute base for RFC 9457 problem "type" URIs; empty means "this request's host".
 PROBLEM_BASE_URL = os.environ.get("PROBLEM_BASE_URL", "").strip()
 
