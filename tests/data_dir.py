@@ -10,3 +10,7 @@ import os
 import tempfile
 
 os.environ["BANKMALL_DATA_DIR"] = tempfile.mkdtemp(prefix="bankmall-test-")
+
+# The suite sends many requests from one address; the rate-limit tests set their own budgets.
+os.environ.setdefault("API_RATE_ANONYMOUS", "100000/m")
+os.environ.setdefault("API_RATE_AUTHENTICATED", "100000/m")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 from typing import Any, Final
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.errors import AuthorizationError as NinjaAuthorizationError
 from ninja.openapi.schema import OpenAPISchema
+from ninja.throttling import AnonRateThrottle, AuthRateThrottle
 
 from bankmall.core import errors
 from bankmall.core.api import router as core_router
@@ -20,7 +23,6 @@ from bankmall.core.problems import (
     problem_response,
 )
 from bankmall.core.schemas import ProblemSchema
-from bankmall.settings import VERSION
 
 
 class BankmallAPI(NinjaAPI):
@@ -70,7 +72,7 @@ def _document_problems(operation: dict[str, Any]) -> None:
 
 api = BankmallAPI(
     title="bankmall API",
-    version=VERSION,
+    version=settings.VERSION,
     description=(
         "The bankmall HTTP API. Money is `{amount, currency}` in integer minor units; errors are "
         "RFC 9457 problem details with a stable `code` (listed at `/problems/`); lists are "
@@ -79,6 +81,10 @@ api = BankmallAPI(
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    throttle=[
+        AnonRateThrottle(settings.API_RATE_ANONYMOUS),
+        AuthRateThrottle(settings.API_RATE_AUTHENTICATED),
+    ],
 )
 api.add_router("/", core_router)
 
@@ -124,7 +130,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     elif isinstance(exc, Throttled) or exc.status_code == HTTPStatus.TOO_MANY_REQUESTS:
         error = errors.RateLimited()
         wait = getattr(exc, "wait", None)
-        headers["Retry-After"] = str(int(wait or 1))
+        headers["Retry-After"] = str(max(1, math.ceil(wait or 1)))
     elif exc.status_code == HTTPStatus.NOT_FOUND:
         error = errors.NotFound()
     elif exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:

@@ -168,6 +168,24 @@ else:
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# ---------------------------------------------------------------- cache (rate limits, sessions)
+
+# Several app servers must share rate-limit counters: production sets REDIS_URL. Without it each
+# process counts on its own, which is right for the single-machine demo.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Request budgets per client for the HTTP API ("count/period", period s, m, h or d). Over budget
+# the API answers 429 with Retry-After (API.md).
+API_RATE_ANONYMOUS = os.environ.get("API_RATE_ANONYMOUS", "120/m")
+API_RATE_AUTHENTICATED = os.environ.get("API_RATE_AUTHENTICATED", "600/m")
+
 # ---------------------------------------------------------------- auth
 
 PASSWORD_HASHERS = [
