@@ -70,6 +70,15 @@ def test_check_passes_on_a_freshly_seeded_demo(seeded_dir: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "audit_chain: ok" in result.stdout
+    assert "migrations: ok" in result.stdout
+
+
+def test_check_fails_on_an_unmigrated_database(tmp_path: Path) -> None:
+    result = bankmall("check", data_dir=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("bankmall: error: integrity check migrations failed: ")
+    assert result.stderr.endswith("run 'bankmall migrate'\n")
 
 
 def test_seed_runs_once_and_a_second_run_changes_nothing(seeded_dir: Path) -> None:

@@ -34,5 +34,26 @@ def registered_checks() -> list[str]:
 
 
 def run_checks() -> list[CheckResult]:
-    """Run every registered check in name order."""
-    return [CheckResult(name=name, problems=_checks[name]()) for name in sorted(_checks)]
+    """Run the schema check, then, if the schema is current, every other check in name order.
+
+    Checks read tables that an unmigrated database lacks, so they run only on a current schema.
+    """
+    schema = CheckResult(name="migrations", problems=unapplied_migrations())
+    if not schema.passed:
+        return [schema]
+    others = [name for name in sorted(_checks) if name != "migrations"]
+    return [schema, *(CheckResult(name=name, problems=_checks[name]()) for name in others)]
+
+
+def unapplied_migrations() -> list[str]:
+    """One problem naming the unapplied migrations, if the schema is behind the code."""
+    from django.db import connection  # noqa: PLC0415  (keeps this module importable early)
+    from django.db.migrations.executor import MigrationExecutor  # noqa: PLC0415
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if not plan:
+        return []
+    names = ", ".join(f"{migration.app_label}.{migration.name}" for migration, _ in plan[:5])
+    more = f" and {len(plan) - 5} more" if len(plan) > 5 else ""  # noqa: PLR2004
+    return [f"{len(plan)} migrations are not applied ({names}{more}); run 'bankmall migrate'"]
