@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "ninja",
     "bankmall.core",
     "bankmall.security",
+    "bankmall.backoffice",
     "bankmall.web",
 ]
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from bankmall.api import api
+from bankmall.backoffice import views as backoffice_views
 from bankmall.core.views import healthz
 from bankmall.web import views as web_views
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the Django admin's).
+    path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True)),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("backoffice/", backoffice_views.dashboard, name="backoffice-dashboard"),
     path("problems/", web_views.problem_index, name="problem-index"),
     path("problems/<slug:slug>", web_views.problem_detail, name="problem-detail"),
     path("", web_views.home, name="home"),

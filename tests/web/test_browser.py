@@ -96,3 +96,22 @@ def test_api_docs_render_from_local_assets(live_server: object, page: Page) -> N
 
     page.locator(".swagger-ui .information-container").wait_for(timeout=15_000)
     assert "bankmall API" in page.locator(".swagger-ui .title").inner_text()
+
+
+def test_staff_sign_in_and_see_the_dashboard_chart(live_server: object, page: Page) -> None:
+    from bankmall.security.models import User, UserKind
+
+    User.objects.create_user(
+        username="ops.chen",
+        password="a-long-enough-passphrase",
+        kind=UserKind.STAFF,
+        is_staff=True,
+    )
+    page.goto(f"{live_server.url}/backoffice/")  # type: ignore[attr-defined]
+    page.fill("#id_username", "ops.chen")
+    page.fill("#id_password", "a-long-enough-passphrase")
+    page.click("input[type=submit]")
+
+    page.locator("svg.chart").wait_for()
+    assert page.locator("svg.chart rect").count() == 14
+    assert page.locator("h1").inner_text() == "Back office"

@@ -115,7 +115,10 @@ def update() -> list[str]:
         for locale in TARGET_LOCALES:
             path = _po_path(app_dir, locale)
             catalog = _read_catalog(path, locale)
+            created = catalog.creation_date
             catalog.update(template, no_fuzzy_matching=True)
+            # Keep the header date, so an update without new strings changes no file.
+            catalog.creation_date = created
             catalog.obsolete.clear()
             path.parent.mkdir(parents=True, exist_ok=True)
             buffer = io.BytesIO()

@@ -1,0 +1,63 @@
+"""Reads over core's tables for dashboards and operations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Min
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from bankmall.core.models import AuditRecord, OutboxEvent
+
+DAYS_MAX = 366
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCount:
+    day: dt.date
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    waiting: int
+    oldest_waiting_at: dt.datetime | None
+    published_last_day: int
+
+
+def audit_activity_by_day(*, days: int, today: dt.date) -> list[DailyCount]:
+    """Audit records per day (in the active time zone) for the ``days`` days ending ``today``.
+
+    Days without records are included with a zero, so charts have no gaps.
+    """
+    days = max(1, min(days, DAYS_MAX))
+    first_day = today - dt.timedelta(days=days - 1)
+    zone = timezone.get_current_timezone()
+    start = dt.datetime.combine(first_day, dt.time.min, tzinfo=zone)
+    rows = (
+        AuditRecord.objects.filter(occurred_at__gte=start)
+        .annotate(day=TruncDate("occurred_at", tzinfo=zone))
+        .values("day")
+        .annotate(count=Count("id"))
+    )
+    counts = {row["day"]: row["count"] for row in rows}
+    return [
+        DailyCount(
+            day=first_day + dt.timedelta(days=offset),
+            count=counts.get(first_day + dt.timedelta(days=offset), 0),
+        )
+        for offset in range(days)
+    ]
+
+
+def outbox_status(*, now: dt.datetime) -> OutboxStatus:
+    """How many events wait for the relay, since when, and how many it published in a day."""
+    waiting = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
+        count=Count("id"), oldest=Min("created_at")
+    )
+    published = OutboxEvent.objects.filter(published_at__gte=now - dt.timedelta(days=1)).count()
+    return OutboxStatus(
+        waiting=waiting["count"], oldest_waiting_at=waiting["oldest"], published_last_day=published
+    )

@@ -1,0 +1,78 @@
+"""The back-office dashboard is for staff only and shows activity as a chart."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+
+from bankmall.core.audit import record_audit
+from bankmall.core.outbox import record_event
+from bankmall.core.queries import audit_activity_by_day, outbox_status
+from bankmall.security.models import User, UserKind
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    user = User.objects.create_user(
+        username="ops.li", password="x", kind=UserKind.STAFF, is_staff=True
+    )
+    client.force_login(user)
+    return client
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client: Client) -> None:
+    response = client.get("/backoffice/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_customers_are_sent_to_sign_in_too(client: Client) -> None:
+    customer = User.objects.create_user(username="zhang.san", password="x")
+    client.force_login(customer)
+
+    response = client.get("/backoffice/")
+
+    assert response.status_code == 302
+
+
+def test_staff_see_activity_chart_and_relay_backlog(staff_client: Client) -> None:
+    with transaction.atomic():
+        record_audit("test.thing_changed", actor="tester")
+        record_event("thing.created", payload={})
+
+    response = staff_client.get("/backoffice/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.count("<rect") == 14
+    assert "每日审计记录数" in html
+    assert response.context["activity_total"] == 1
+    assert response.context["outbox"].waiting == 1
+
+
+def test_activity_by_day_fills_days_without_records_with_zero() -> None:
+    with transaction.atomic():
+        record_audit("test.thing_changed", actor="tester")
+    today = timezone.localdate()
+
+    activity = audit_activity_by_day(days=3, today=today)
+
+    assert [item.day for item in activity] == [today - dt.timedelta(days=n) for n in (2, 1, 0)]
+    assert [item.count for item in activity] == [0, 0, 1]
+
+
+def test_outbox_status_counts_waiting_and_published_events() -> None:
+    with transaction.atomic():
+        record_event("thing.created", payload={})
+
+    status = outbox_status(now=timezone.now())
+
+    assert (status.waiting, status.published_last_day) == (1, 0)
+    assert status.oldest_waiting_at is not None
