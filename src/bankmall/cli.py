@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ EXIT_FAILURE = 1
 PORT_MAX = 65535
 RELAY_INTERVAL_MAX = 3600.0
 RELAY_BACKOFF_MAX_SECONDS = 30.0
+WORKER_STOP_SECONDS = 15
 
 
 class CliError(Exception):
@@ -97,8 +99,25 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="run every integrity check (audit chain, ledger invariants …)"
     )
+    check.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not record the run in the database (e.g. on a read-only replica)",
+    )
     check.set_defaults(handler=_cmd_check)
 
+    worker = commands.add_parser("worker", help="run background and scheduled jobs")
+    worker.add_argument(
+        "--beat", action="store_true", help="also run the schedule (run exactly one of these)"
+    )
+    worker.add_argument("--concurrency", type=_positive_int, default=2, help="job threads")
+    worker.set_defaults(handler=_cmd_worker)
+
+    _add_operations_commands(commands)
+    return parser
+
+
+def _add_operations_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     staff = commands.add_parser("createstaff", help="create a bank staff login")
     staff.add_argument("--username", required=True)
     staff.add_argument("--email", default="")
@@ -141,7 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     manage.add_argument("arguments", nargs=argparse.REMAINDER)
     manage.set_defaults(handler=_cmd_manage)
-    return parser
 
 
 # ------------------------------------------------------------------ set-up
@@ -180,9 +198,13 @@ def _cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from bankmall.core.actions import run_integrity_checks
     from bankmall.core.integrity import run_checks
 
-    results = run_checks()
+    if args.no_record:
+        results = run_checks()
+    else:
+        results, _run = run_integrity_checks(actor="cli:check")
     failed = [result for result in results if not result.passed]
     for result in results:
         status = "ok" if result.passed else "FAILED"
@@ -288,6 +310,36 @@ def _stop_on_sigterm() -> threading.Event:
     return stop
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from bankmall.jobs import app
+
+    arguments = ["worker", "--loglevel", "INFO", "--pool", "threads"]
+    arguments += ["--concurrency", str(args.concurrency)]
+    if args.beat:
+        arguments.append("--beat")
+    app.worker_main(arguments)  # Runs until stopped, then exits the process.
+
+
+def _start_demo_worker(data_dir: str) -> subprocess.Popen[bytes]:
+    log_path = Path(data_dir) / "worker.log"
+    with log_path.open("ab") as log:
+        return subprocess.Popen(  # noqa: S603  (our own interpreter and module, fixed arguments)
+            [sys.executable, "-m", "bankmall.cli", "--data-dir", data_dir, "worker", "--beat"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=WORKER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _cmd_manage(args: argparse.Namespace) -> int:
     from django.core.management import execute_from_command_line
 
@@ -334,8 +386,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for login in seed.read_demo_logins():
         print(f"    {login.role:<16} {login.username:<16} {login.password}")
     print()
+    worker = _start_demo_worker(str(settings.DATA_DIR))
+    print(f"  Jobs worker      running, log in {settings.DATA_DIR / 'worker.log'}")
+    print()
     print("Press Ctrl-C to stop.")
-    run_server(host=args.host, port=args.port, workers=2, threads=4)
+    try:
+        run_server(host=args.host, port=args.port, workers=2, threads=4)
+    finally:
+        _stop(worker)
     print("bankmall demo stopped.")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -38,9 +39,11 @@ def run_server(*, host: str, port: int, workers: int, threads: int) -> None:
             "proc_name": "bankmall",
         }
     )
+    master_pid = os.getpid()
     try:
         server.run()
     except SystemExit as stop:
-        # Gunicorn's arbiter ends with sys.exit(); a clean stop returns to the caller.
-        if stop.code not in {0, None}:
+        # Gunicorn's arbiter ends with sys.exit(); a clean stop of the master returns to the
+        # caller. Forked worker processes exit the same way and must really exit.
+        if os.getpid() != master_pid or stop.code not in {0, None}:
             raise

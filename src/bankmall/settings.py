@@ -19,6 +19,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -261,6 +262,33 @@ if IS_PRODUCTION:
 # Key for the hash-chained audit log's HMAC. Kept apart from SECRET_KEY so that the session key
 # can be rotated without re-keying the audit chain.
 AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "").strip() or SECRET_KEY
+
+# ---------------------------------------------------------------- background jobs
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or "filesystem://"
+if CELERY_BROKER_URL == "filesystem://":
+    # The embedded broker: one folder of message files shared by the app and the worker.
+    _queue_dir = DATA_DIR / "queue"
+    _queue_dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "store_processed": False,
+    }
+CELERY_RESULT_BACKEND = None  # Jobs record their outcome in the database themselves.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = os.environ.get("TIME_ZONE", "Asia/Shanghai")
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "integrity-checks": {
+        "task": "core.run_integrity_checks",
+        "schedule": crontab(hour=int(os.environ.get("INTEGRITY_CHECK_HOUR", "2")), minute=30),
+    },
+}
 
 # NATS JetStream for the outbox relay (`bankmall relay`); empty means events stay in the outbox.
 NATS_URL = os.environ.get("NATS_URL", "").strip()

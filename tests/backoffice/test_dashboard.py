@@ -9,6 +9,7 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
+from bankmall.core.actions import run_integrity_checks
 from bankmall.core.audit import record_audit
 from bankmall.core.outbox import record_event
 from bankmall.core.queries import audit_activity_by_day, outbox_status
@@ -55,6 +56,16 @@ def test_staff_see_activity_chart_and_relay_backlog(staff_client: Client) -> Non
     assert "每日审计记录数" in html
     assert response.context["activity_total"] == 1
     assert response.context["outbox"].waiting == 1
+    assert "尚未运行" in html
+
+
+def test_staff_see_the_latest_integrity_run(staff_client: Client) -> None:
+    run_integrity_checks(actor="tester")
+
+    response = staff_client.get("/backoffice/")
+
+    assert response.context["integrity_run"].passed is True
+    assert 'class="stat stat-ok"' in response.content.decode()
 
 
 def test_activity_by_day_fills_days_without_records_with_zero() -> None:

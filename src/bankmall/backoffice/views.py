@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from bankmall.core.charts import Point, bar_chart
-from bankmall.core.queries import audit_activity_by_day, outbox_status
+from bankmall.core.queries import audit_activity_by_day, latest_integrity_run, outbox_status
 
 ACTIVITY_DAYS = 14
 
@@ -33,5 +33,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "activity_total": sum(item.count for item in activity),
         "activity_days": ACTIVITY_DAYS,
         "outbox": outbox_status(now=now),
+        "integrity_run": latest_integrity_run(),
     }
     return render(request, "backoffice/dashboard.html", context)

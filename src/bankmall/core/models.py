@@ -82,3 +82,24 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head #{self.sequence}"
+
+
+class IntegrityRun(models.Model):
+    """One run of every integrity check (``bankmall check`` or the nightly job).
+
+    Guarantees: written only after the run finished; ``results`` holds each check's name and
+    problems; ``passed`` is true exactly when no check reported a problem. Rows are append-only.
+    """
+
+    public_id = public_id_field("chk")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    passed = models.BooleanField()
+    results = models.JSONField(default=list)
+    triggered_by = models.CharField(max_length=128)
+
+    class Meta:
+        indexes = [models.Index(fields=["-finished_at"], name="integrity_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {'passed' if self.passed else 'FAILED'}"

@@ -9,7 +9,7 @@ from django.db.models import Count, Min
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from bankmall.core.models import AuditRecord, OutboxEvent
+from bankmall.core.models import AuditRecord, IntegrityRun, OutboxEvent
 
 DAYS_MAX = 366
 
@@ -61,3 +61,8 @@ def outbox_status(*, now: dt.datetime) -> OutboxStatus:
     return OutboxStatus(
         waiting=waiting["count"], oldest_waiting_at=waiting["oldest"], published_last_day=published
     )
+
+
+def latest_integrity_run() -> IntegrityRun | None:
+    """The most recent recorded run of the integrity checks, if any."""
+    return IntegrityRun.objects.order_by("-finished_at").first()
