@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "ninja",
     "bankmall.core",
     "bankmall.security",
+    "bankmall.banking",
     "bankmall.backoffice",
     "bankmall.web",
 ]
