@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "bankmall.core",
+    "bankmall.ledger",
     "bankmall.security",
     "bankmall.backoffice",
     "bankmall.web",
