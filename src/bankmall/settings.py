@@ -100,7 +100,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "bankmall.core",
+    "bankmall.ledger",
     "bankmall.security",
+    "bankmall.banking",
     "bankmall.backoffice",
     "bankmall.web",
 ]
