@@ -104,7 +104,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "axes",
     "bankmall.core",
+    "bankmall.ledger",
     "bankmall.security",
+    "bankmall.banking",
     "bankmall.backoffice",
     "bankmall.web",
 ]
@@ -164,6 +166,12 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     }
     if _database["NAME"] != ":memory:":
         Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Tests run on a file, not Django's shared-cache in-memory database: shared cache has
+    # table-level locks that fail at once ("database table is locked") instead of waiting, so
+    # threaded tests (job workers, concurrent writers) would not see production behaviour.
+    _database["TEST"] = {
+        "NAME": os.environ.get("TEST_DATABASE_NAME", "").strip() or str(DATA_DIR / "test.sqlite3")
+    }
 elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database["CONN_MAX_AGE"] = int(os.environ.get("DATABASE_CONN_MAX_AGE", "60"))
     _database["CONN_HEALTH_CHECKS"] = True
@@ -340,6 +348,8 @@ if CELERY_BROKER_URL == "filesystem://":
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        # kombu keeps its exchange tables in ./control by default; keep them with the queue.
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = None  # Jobs record their outcome in the database themselves.

@@ -87,7 +87,12 @@ def _wait_for_run() -> IntegrityRun:
 def embedded_app(tmp_path: Path) -> Celery:
     queue = tmp_path / "queue"
     queue.mkdir()
-    return _job_app("filesystem://", data_folder_in=str(queue), data_folder_out=str(queue))
+    return _job_app(
+        "filesystem://",
+        data_folder_in=str(queue),
+        data_folder_out=str(queue),
+        control_folder=str(tmp_path / "control"),
+    )
 
 
 def _run_job_through(app: Celery) -> IntegrityRun:

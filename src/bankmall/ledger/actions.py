@@ -1,0 +1,387 @@
+"""Every state change of the ledger. See docs/ledger.md for the model and the guarantees.
+
+Public API:
+- ``create_accounts(specs, *, actor)``: idempotent by account code.
+- ``create_transfers(requests, *, client, actor)``: one linked batch, all or nothing, idempotent
+  per ``(client, key)``.
+- ``expire_pending_transfers(*, now, limit, actor)``: release reservations whose timeout passed.
+- ``freeze_account``, ``unfreeze_account``, ``close_account``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Final
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bankmall.core.audit import record_audit
+from bankmall.core.errors import Conflict, FieldError, IdempotencyKeyReused, InvalidInput
+from bankmall.core.money import currency_info
+from bankmall.core.outbox import record_event
+from bankmall.ledger import errors, posting, queries
+from bankmall.ledger.models import Account, AccountKind, AccountStatus
+from bankmall.ledger.values import (
+    TEXT_MAX_LENGTH,
+    AccountSpec,
+    AccountView,
+    TransferRequest,
+    TransferView,
+)
+
+__all__ = [
+    "AccountSpec",
+    "TransferRequest",
+    "close_account",
+    "create_accounts",
+    "create_transfers",
+    "expire_pending_transfers",
+    "freeze_account",
+    "unfreeze_account",
+]
+
+REPLAY_ATTEMPTS_MAX: Final = 4
+EXPIRE_BATCH_MAX: Final = 1_000
+EXPIRY_CLIENT: Final = "ledger.expiry"
+ACCOUNT_BATCH_MAX: Final = 1_000
+NAME_MAX_LENGTH: Final = 200
+_STATUS_ACTIONS: Final = {
+    AccountStatus.FROZEN: "ledger.account_frozen",
+    AccountStatus.ACTIVE: "ledger.account_unfrozen",
+    AccountStatus.CLOSED: "ledger.account_closed",
+}
+
+
+# ------------------------------------------------------------------ transfers
+
+
+def create_transfers(
+    requests: Sequence[TransferRequest], *, client: str, actor: str | None = None
+) -> list[TransferView]:
+    """Apply ``requests`` as one linked batch: every transfer is written, or none is.
+
+    Preconditions: 1 to 8,190 requests, each of one shape (see ``TransferRequest``), keys unique
+    within the batch. ``client`` names the calling service; keys are unique per client and
+    kept forever, so a retry at any later time is safe.
+
+    Effects: the transfers, each account's four totals (once per account, however many
+    transfers touch it), one audit record ``ledger.transfers_created`` and one event
+    ``ledger.transfers_created``, all in one transaction (joining the caller's, if any).
+    A request whose key exists with the same content returns the original transfer unchanged.
+
+    Errors (nothing is written; ``extra`` names ``transfer_index`` and ``key``):
+    ``batch_size_invalid``, ``validation_error``, ``duplicate_key_in_batch``,
+    ``amount_must_be_positive``, ``accounts_must_be_different``, ``account_not_found``,
+    ``currency_mismatch``, ``account_frozen``, ``account_closed``, ``insufficient_funds``,
+    ``credit_limit_exceeded``, ``pending_transfer_not_found``, ``transfer_not_pending``,
+    ``pending_transfer_already_posted``, ``pending_transfer_already_voided``,
+    ``pending_transfer_expired``, ``pending_amount_exceeded``, ``transfer_not_found``,
+    ``transfer_not_reversible``, ``reversal_exceeds_original``, ``idempotency_key_reused``.
+    """
+    posting.check_batch(requests, client)
+    rows = [posting.prepare(index, request) for index, request in enumerate(requests)]
+    posting.check_duplicate_keys(rows)
+    return commit_rows(rows, client=client, actor=actor)
+
+
+def commit_rows(
+    rows: list[posting.Row], *, client: str, actor: str | None, now: dt.datetime | None = None
+) -> list[TransferView]:
+    """Post prepared rows in one transaction, replaying idempotently when keys exist."""
+    results: dict[int, TransferView] = {}
+    remaining = rows
+    for _attempt in range(REPLAY_ATTEMPTS_MAX):
+        moment = now or timezone.now()
+        _set_expiry(remaining, moment)
+        try:
+            with transaction.atomic():
+                posting.post_batch(remaining, client=client, now=moment)
+                _record(remaining, client=client, actor=actor)
+        except posting.KeysExist:
+            remaining = _without_replayed(remaining, client=client, results=results)
+            if not remaining:
+                break
+            continue
+        except IntegrityError:
+            # Only a concurrent post, void or expiry of the same pending transfer gets here
+            # (the unique resolution or a pending total would go negative); the next attempt
+            # sees it committed and fails with the precise error code.
+            if not any(row.pending_pk is not None for row in remaining):
+                raise
+            continue
+        for row in remaining:
+            results[row.index] = posting.view_of(row, client=client, now=moment)
+        break
+    else:
+        raise Conflict("the batch kept meeting concurrent requests with its keys; retry it")
+    return [results[index] for index in sorted(results)]
+
+
+def _set_expiry(rows: list[posting.Row], now: dt.datetime) -> None:
+    for row in rows:
+        request = row.request
+        if request is not None and request.pending and request.timeout_seconds:
+            row.expires_at = now + dt.timedelta(seconds=request.timeout_seconds)
+
+
+def _without_replayed(
+    rows: list[posting.Row], *, client: str, results: dict[int, TransferView]
+) -> list[posting.Row]:
+    """Answer rows whose key exists from the stored transfer; return the rows still to post."""
+    stored = queries.transfers_by_keys(client, [row.key for row in rows])
+    remaining = []
+    for row in rows:
+        found = stored.get(row.key)
+        if found is None:
+            remaining.append(row)
+            continue
+        digest, view = found
+        if digest != row.digest:
+            raise posting.fail(
+                IdempotencyKeyReused, row, f"key {row.key!r} was used for a different transfer"
+            )
+        results[row.index] = view
+    return remaining
+
+
+def _record(rows: list[posting.Row], *, client: str, actor: str | None) -> None:
+    transfer_ids = [row.public_id for row in rows]
+    accounts = sorted({ref for row in rows for ref in (row.debit_ref, row.credit_ref)})
+    details = {"client": client, "count": len(rows), "first_key": rows[0].key}
+    record_event(
+        "ledger.transfers_created",
+        aggregate_id=transfer_ids[0],
+        payload={"client": client, "transfer_ids": transfer_ids, "account_ids": accounts},
+    )
+    record_audit(
+        "ledger.transfers_created",
+        target=transfer_ids[0],
+        after=transfer_ids,
+        details=details,
+        actor=actor,
+    )
+
+
+def expire_pending_transfers(
+    *, now: dt.datetime | None = None, limit: int = EXPIRE_BATCH_MAX, actor: str | None = None
+) -> list[TransferView]:
+    """Write an ``expire`` transfer for each pending transfer whose timeout has passed.
+
+    Effects: releases the pending amounts from both accounts' pending totals, at most ``limit``
+    (1 to 1,000) per call, with one audit record and one event. A pending transfer posted or
+    voided concurrently is left to that action. Returns the ``expire`` transfers written.
+    """
+    moment = now or timezone.now()
+    bounded = max(1, min(limit, EXPIRE_BATCH_MAX))
+    rows = [
+        posting.Row(
+            index=index,
+            key=f"expire:{public_id}",
+            kind="expire",
+            debit_ref="",
+            credit_ref="",
+            amount_minor=0,
+            currency="",
+            digest=hashlib.sha256(f"expire:{public_id}".encode()).hexdigest(),
+            request=None,
+            reference_id=public_id,
+        )
+        for index, public_id in enumerate(queries.expired_pending_ids(now=moment, limit=bounded))
+    ]
+    for _attempt in range(len(rows) + 1):
+        if not rows:
+            return []
+        try:
+            return commit_rows(rows, client=EXPIRY_CLIENT, actor=actor, now=moment)
+        except (errors.PendingTransferAlreadyPosted, errors.PendingTransferAlreadyVoided) as error:
+            rows = [row for row in rows if row.index != error.extra["transfer_index"]]
+    return []
+
+
+# ------------------------------------------------------------------ accounts
+
+
+def create_accounts(specs: Sequence[AccountSpec], *, actor: str | None = None) -> list[AccountView]:
+    """Create accounts; an account whose code exists with the same attributes is returned.
+
+    Preconditions: 1 to 1,000 specs with distinct codes (1 to 128 characters), an ISO 4217
+    currency with minor units, a kind of ``asset``, ``liability``, ``equity``, ``income`` or
+    ``expense``, at most one limit flag, ``overdraft_limit_minor >= 0``.
+
+    Effects: the new accounts with zero totals, one audit record ``ledger.accounts_created``
+    and one event ``ledger.accounts_created`` (only when something was created).
+
+    Errors (nothing is written): ``validation_error``, ``unknown_currency``,
+    ``account_code_conflict`` (the code exists with other attributes).
+    """
+    _check_specs(specs)
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _create_accounts(specs, actor=actor)
+        except IntegrityError:
+            # Another caller created one of the codes first; the second pass finds it.
+            continue
+    raise Conflict("accounts with these codes are being created concurrently; retry")
+
+
+def _create_accounts(specs: Sequence[AccountSpec], *, actor: str | None) -> list[AccountView]:
+    existing = {
+        account.code: account
+        for account in Account.objects.filter(code__in=[s.code for s in specs])
+    }
+    now = timezone.now()
+    created = []
+    for spec in specs:
+        account = existing.get(spec.code)
+        if account is None:
+            created.append(_new_account(spec, now))
+        elif _attributes(account) != _spec_attributes(spec):
+            raise errors.AccountCodeConflict(
+                f"account {spec.code!r} exists with other attributes",
+                extra={"code": spec.code, "account_id": account.public_id},
+            )
+    if created:
+        Account.objects.bulk_create(created)
+        ids = [account.public_id for account in created]
+        record_event("ledger.accounts_created", aggregate_id=ids[0], payload={"account_ids": ids})
+        record_audit(
+            "ledger.accounts_created",
+            target=ids[0],
+            after=[_attributes(account) for account in created],
+            details={"count": len(ids)},
+            actor=actor,
+        )
+    by_code = {account.code: account for account in [*existing.values(), *created]}
+    return [queries.account_view(by_code[spec.code]) for spec in specs]
+
+
+def _new_account(spec: AccountSpec, now: dt.datetime) -> Account:
+    return Account(
+        code=spec.code,
+        currency=spec.currency,
+        kind=spec.kind,
+        debits_must_not_exceed_credits=spec.debits_must_not_exceed_credits,
+        credits_must_not_exceed_debits=spec.credits_must_not_exceed_debits,
+        overdraft_limit_minor=spec.overdraft_limit_minor,
+        name=spec.name,
+        created_at=now,
+    )
+
+
+def _attributes(account: Account) -> dict[str, Any]:
+    return {
+        "code": account.code,
+        "currency": account.currency,
+        "kind": account.kind,
+        "debits_must_not_exceed_credits": account.debits_must_not_exceed_credits,
+        "credits_must_not_exceed_debits": account.credits_must_not_exceed_debits,
+        "overdraft_limit_minor": account.overdraft_limit_minor,
+        "name": account.name,
+    }
+
+
+def _spec_attributes(spec: AccountSpec) -> dict[str, Any]:
+    return {
+        "code": spec.code,
+        "currency": spec.currency,
+        "kind": spec.kind,
+        "debits_must_not_exceed_credits": spec.debits_must_not_exceed_credits,
+        "credits_must_not_exceed_debits": spec.credits_must_not_exceed_debits,
+        "overdraft_limit_minor": spec.overdraft_limit_minor,
+        "name": spec.name,
+    }
+
+
+def _check_specs(specs: Sequence[AccountSpec]) -> None:
+    if not 1 <= len(specs) <= ACCOUNT_BATCH_MAX:
+        raise InvalidInput(errors=[FieldError("accounts", f"1 to {ACCOUNT_BATCH_MAX} accounts")])
+    problems: list[FieldError] = []
+    codes: set[str] = set()
+    for index, spec in enumerate(specs):
+        problems.extend(_spec_problems(index, spec, codes))
+        codes.add(spec.code)
+    if problems:
+        raise InvalidInput(problems[0].message, errors=problems)
+    for spec in specs:
+        currency_info(spec.currency)
+
+
+def _spec_problems(index: int, spec: AccountSpec, codes: set[str]) -> list[FieldError]:
+    problems = []
+    if not spec.code or len(spec.code) > TEXT_MAX_LENGTH or spec.code.startswith("lac_"):
+        problems.append(FieldError(f"accounts.{index}.code", "1 to 128 characters, not lac_…"))
+    if spec.code in codes:
+        problems.append(FieldError(f"accounts.{index}.code", "appears twice in the request"))
+    if spec.kind not in AccountKind.values:
+        problems.append(FieldError(f"accounts.{index}.kind", f"one of {AccountKind.values}"))
+    if spec.debits_must_not_exceed_credits and spec.credits_must_not_exceed_debits:
+        problems.append(FieldError(f"accounts.{index}.flags", "at most one limit flag"))
+    if type(spec.overdraft_limit_minor) is not int or spec.overdraft_limit_minor < 0:
+        problems.append(FieldError(f"accounts.{index}.overdraft_limit_minor", "an int >= 0"))
+    if len(spec.name) > NAME_MAX_LENGTH:
+        problems.append(FieldError(f"accounts.{index}.name", "at most 200 characters"))
+    return problems
+
+
+def freeze_account(account_id: str, *, reason: str, actor: str | None = None) -> AccountView:
+    """Freeze an active account: no transfer may debit or credit it (voids still release).
+
+    Errors: ``account_not_found``, ``account_closed``.
+    """
+    return _set_status(account_id, AccountStatus.FROZEN, reason=reason, actor=actor)
+
+
+def unfreeze_account(account_id: str, *, reason: str, actor: str | None = None) -> AccountView:
+    """Make a frozen account active again. Errors: ``account_not_found``, ``account_closed``."""
+    return _set_status(account_id, AccountStatus.ACTIVE, reason=reason, actor=actor)
+
+
+def close_account(account_id: str, *, reason: str, actor: str | None = None) -> AccountView:
+    """Close an account for good. It must have equal debits and credits and nothing pending.
+
+    Errors: ``account_not_found``, ``account_closed``, ``account_balance_not_zero``.
+    """
+    return _set_status(account_id, AccountStatus.CLOSED, reason=reason, actor=actor)
+
+
+def _set_status(
+    account_id: str, status: AccountStatus, *, reason: str, actor: str | None
+) -> AccountView:
+    with transaction.atomic():
+        account = Account.objects.select_for_update().filter(public_id=account_id).first()
+        if account is None:
+            raise errors.AccountNotFound(f"no account {account_id}")
+        if account.status == AccountStatus.CLOSED:
+            raise errors.AccountClosed(f"{account_id} is closed")
+        if status == AccountStatus.CLOSED and _has_balance(account):
+            raise errors.AccountBalanceNotZero(f"{account_id} has a balance or pending amounts")
+        # After this point the operation must succeed.
+        before = account.status
+        Account.objects.filter(pk=account.pk).update(status=status)
+        account.status = status
+        record_audit(
+            _STATUS_ACTIONS[status],
+            target=account_id,
+            before={"status": before},
+            after={"status": str(status)},
+            details={"reason": reason[:TEXT_MAX_LENGTH]},
+            actor=actor,
+        )
+        record_event(
+            "ledger.account_status_changed",
+            aggregate_id=account_id,
+            payload={"status": str(status), "previous_status": before},
+        )
+    return queries.account_view(account)
+
+
+def _has_balance(account: Account) -> bool:
+    return (
+        account.debits_posted_minor != account.credits_posted_minor
+        or account.debits_pending_minor != 0
+        or account.credits_pending_minor != 0
+    )

@@ -1,0 +1,183 @@
+"""The double-entry ledger's two tables: accounts and immutable transfers.
+
+The posting path writes these tables with a few raw SQL statements (see ``posting.py``); the
+models define the schema, the migrations and the ORM reads.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from bankmall.core.fields import public_id_field
+
+KEY_MAX_LENGTH = 128
+CLIENT_MAX_LENGTH = 64
+CODE_MAX_LENGTH = 128
+
+
+class AccountKind(models.TextChoices):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    EQUITY = "equity"
+    INCOME = "income"
+    EXPENSE = "expense"
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+class TransferKind(models.TextChoices):
+    """What a transfer row does to its accounts' totals.
+
+    ``single`` posts at once; ``pending`` reserves; ``post``, ``void`` and ``expire`` resolve one
+    pending transfer (``pending_id``). A reversal is a ``single`` transfer with ``reverses_id``.
+    """
+
+    SINGLE = "single"
+    PENDING = "pending"
+    POST = "post"
+    VOID = "void"
+    EXPIRE = "expire"
+
+
+class Account(models.Model):
+    """A ledger account with four running totals.
+
+    Guarantees:
+    - ``debits_posted_minor``, ``credits_posted_minor``, ``debits_pending_minor`` and
+      ``credits_pending_minor`` always equal the sums of the account's transfers (checked by
+      ``bankmall check``) and are never negative.
+    - With ``debits_must_not_exceed_credits``, ``debits_posted + debits_pending <=
+      credits_posted + overdraft_limit_minor`` holds after every committed transaction; with
+      ``credits_must_not_exceed_debits`` the mirror inequality holds.
+    - ``code`` and ``currency`` never change; accounts are never deleted.
+    """
+
+    public_id = public_id_field("lac")
+    code = models.CharField(max_length=CODE_MAX_LENGTH, unique=True)
+    currency = models.CharField(max_length=3)
+    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    debits_must_not_exceed_credits = models.BooleanField(default=False)
+    credits_must_not_exceed_debits = models.BooleanField(default=False)
+    overdraft_limit_minor = models.BigIntegerField(default=0)
+    status = models.CharField(
+        max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
+    )
+    debits_posted_minor = models.BigIntegerField(default=0)
+    credits_posted_minor = models.BigIntegerField(default=0)
+    debits_pending_minor = models.BigIntegerField(default=0)
+    credits_pending_minor = models.BigIntegerField(default=0)
+    name = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~(
+                    models.Q(debits_must_not_exceed_credits=True)
+                    & models.Q(credits_must_not_exceed_debits=True)
+                ),
+                name="ledger_account_one_limit_flag",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(overdraft_limit_minor__gte=0), name="ledger_account_overdraft"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(debits_posted_minor__gte=0)
+                & models.Q(credits_posted_minor__gte=0)
+                & models.Q(debits_pending_minor__gte=0)
+                & models.Q(credits_pending_minor__gte=0),
+                name="ledger_account_totals_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.currency})"
+
+
+class Transfer(models.Model):
+    """One immutable movement between two accounts of the same currency.
+
+    Guarantees:
+    - Rows are never updated or deleted; a mistake is corrected by a reversing transfer.
+    - ``(client, key)`` is unique: a client's retry with the same key never posts twice.
+    - ``pending_id`` is unique: a pending transfer is resolved (posted, voided or expired) at
+      most once.
+    - ``amount_minor > 0``; the debit and credit accounts differ and share ``currency``.
+    """
+
+    public_id = public_id_field("trf")
+    client = models.CharField(max_length=CLIENT_MAX_LENGTH)
+    key = models.CharField(max_length=KEY_MAX_LENGTH)
+    request_digest = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=TransferKind.choices)
+    # The composite indexes below serve these foreign keys; a second single-column index each
+    # would only slow inserts.
+    debit_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    credit_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    code = models.CharField(max_length=64, blank=True, default="")
+    reference = models.CharField(max_length=128, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    value_date = models.DateField()
+    pending = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="resolutions",
+        db_index=False,
+    )
+    reverses = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+        db_index=False,
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "key"], name="ledger_transfer_client_key"),
+            # Partial, so the many rows without a pending transfer add nothing to the index.
+            models.UniqueConstraint(
+                fields=["pending"],
+                condition=models.Q(pending__isnull=False),
+                name="ledger_transfer_resolved_once",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_minor__gt=0), name="ledger_transfer_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(debit_account=models.F("credit_account")),
+                name="ledger_transfer_accounts_differ",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["debit_account", "id"], name="ledger_transfer_debit_idx"),
+            models.Index(fields=["credit_account", "id"], name="ledger_transfer_credit_idx"),
+            models.Index(
+                fields=["reverses"],
+                name="ledger_transfer_reverses_idx",
+                condition=models.Q(reverses__isnull=False),
+            ),
+            models.Index(
+                fields=["expires_at"],
+                name="ledger_transfer_expiry_idx",
+                condition=models.Q(kind="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.kind} {self.amount_minor} {self.currency}"

@@ -1,0 +1,661 @@
+"""The posting engine: a linked batch of transfers in a handful of SQL statements.
+
+One call of ``post_batch`` runs inside the caller's transaction and issues, in this order:
+
+1. (only when the batch posts, voids or reverses) one SELECT of the referenced transfers, and
+   (only when accounts are named by code) one SELECT resolving codes to ids;
+2. one UPDATE of the touched accounts, applying each account's *aggregated* delta (a hot account
+   is written once per batch) and returning the new totals. On PostgreSQL the rows are first
+   locked in primary-key order inside the same statement, so two batches never deadlock;
+   SQLite runs one writer at a time (``BEGIN IMMEDIATE``);
+3. (only when the batch posts, voids or reverses) one SELECT of earlier resolutions and
+   reversals, now serialised by the account locks;
+4. one multi-row INSERT of the transfers with ``ON CONFLICT (client, key) DO NOTHING``: a
+   missing row means the key exists, and the caller rolls back and replays idempotently.
+
+Every check either runs before the writes or raises after them, so the caller's rollback undoes
+everything: a failed batch changes nothing. Limits are checked against each account's state
+after the whole batch; only when that check fails is the batch replayed in order in memory to
+name the first transfer that breaks a limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from django.db import connection
+
+from bankmall.core.errors import BankmallError, FieldError, InvalidInput
+from bankmall.core.ids import new_id
+from bankmall.core.money import CurrencyMismatch, Money
+from bankmall.ledger import errors
+from bankmall.ledger.values import (
+    BATCH_MAX,
+    CLIENT_MAX_LENGTH,
+    KEY_MAX_LENGTH,
+    TEXT_MAX_LENGTH,
+    TIMEOUT_SECONDS_MAX,
+    TransferRequest,
+    TransferView,
+)
+
+INSERT_CHUNK: Final = 1_000
+RESOLVING_KINDS: Final = frozenset({"post", "void", "expire"})
+STATUS_BY_KIND: Final = {
+    "single": "posted",
+    "pending": "pending",
+    "post": "posted",
+    "void": "voided",
+    "expire": "expired",
+}
+_TRANSFER_COLUMNS: Final = (
+    "public_id, client, key, request_digest, kind, debit_account_id, credit_account_id,"
+    " amount_minor, currency, code, reference, metadata, value_date, pending_id, reverses_id,"
+    " expires_at, created_at"
+)
+_ACCOUNT_RETURNING: Final = (
+    "id, public_id, currency, status, debits_must_not_exceed_credits,"
+    " credits_must_not_exceed_debits, overdraft_limit_minor, debits_posted_minor,"
+    " credits_posted_minor, debits_pending_minor, credits_pending_minor"
+)
+
+
+class KeysExist(Exception):  # A control-flow signal, not a domain error.
+    """Some idempotency keys of the batch are already taken: roll back and replay."""
+
+
+@dataclass(slots=True)
+class Row:
+    """One transfer of the batch on its way into the database."""
+
+    index: int
+    key: str
+    kind: str
+    debit_ref: str
+    credit_ref: str
+    amount_minor: int
+    currency: str
+    digest: str
+    request: TransferRequest | None
+    reference_id: str = ""
+    public_id: str = field(default_factory=lambda: new_id("trf"))
+    pending_pk: int | None = None
+    reverses_pk: int | None = None
+    released_minor: int = 0
+    original_minor: int = 0
+    expires_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Referenced:
+    """The immutable facts of a transfer that a batch posts, voids or reverses."""
+
+    pk: int
+    public_id: str
+    kind: str
+    debit_ref: str
+    credit_ref: str
+    amount_minor: int
+    currency: str
+    expires_at: dt.datetime | None
+    is_reversal: bool
+
+
+@dataclass(slots=True)
+class AccountState:
+    pk: int
+    public_id: str
+    currency: str
+    status: str
+    debits_must_not_exceed_credits: bool
+    credits_must_not_exceed_debits: bool
+    overdraft_limit_minor: int
+    totals: list[int]
+
+
+def fail(error: type[BankmallError], row: Row, detail: str) -> BankmallError:
+    """The error for ``row``, naming its position and key so a batch's caller can find it."""
+    return error(detail, extra={"transfer_index": row.index, "key": row.key})
+
+
+# ------------------------------------------------------------ validation without the database
+
+
+def check_batch(requests: Sequence[TransferRequest], client: str) -> None:
+    if not 1 <= len(requests) <= BATCH_MAX:
+        raise errors.BatchSizeInvalid(f"a batch holds 1 to {BATCH_MAX} transfers")
+    if not client or len(client) > CLIENT_MAX_LENGTH:
+        raise InvalidInput(errors=[FieldError("client", "1 to 64 characters")])
+
+
+def request_digest(request: TransferRequest) -> str:
+    """A fingerprint of everything the caller asked for, to tell a retry from a reused key."""
+    amount = request.amount
+    parts = (
+        request.debit_account,
+        request.credit_account,
+        f"{amount.amount_minor}{amount.currency}" if amount is not None else "",
+        "p" if request.pending else "",
+        str(request.timeout_seconds),
+        request.post_pending,
+        request.void_pending,
+        request.reverses,
+        request.code,
+        request.reference,
+        json.dumps(dict(request.metadata), sort_keys=True) if request.metadata else "",
+        request.value_date.isoformat() if request.value_date else "",
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def prepare(index: int, request: TransferRequest) -> Row:
+    """Validate one request's shape and turn it into a row (accounts may still be unknown)."""
+    _check_text(index, request)
+    modes = [
+        bool(request.post_pending),
+        bool(request.void_pending),
+        bool(request.reverses),
+        request.pending,
+    ]
+    if sum(modes) > 1:
+        raise _invalid(index, "pending", "choose one of pending, post, void or reverse")
+    if request.timeout_seconds and not request.pending:
+        raise _invalid(index, "timeout_seconds", "only a pending transfer has a timeout")
+    if not 0 <= request.timeout_seconds <= TIMEOUT_SECONDS_MAX:
+        raise _invalid(index, "timeout_seconds", "0 to one year")
+    kind, reference_id = _kind(request)
+    amount_minor, currency = 0, ""
+    if request.amount is not None:
+        amount_minor, currency = request.amount.amount_minor, request.amount.currency
+    row = Row(
+        index=index,
+        key=request.key,
+        kind=kind,
+        debit_ref=request.debit_account,
+        credit_ref=request.credit_account,
+        amount_minor=amount_minor,
+        currency=currency,
+        digest=request_digest(request),
+        request=request,
+        reference_id=reference_id,
+    )
+    is_new_movement = kind in {"single", "pending"} and not reference_id
+    if request.amount is None and is_new_movement:
+        raise fail(errors.AmountMustBePositive, row, "an amount is required")
+    if request.amount is not None and amount_minor <= 0:
+        raise fail(errors.AmountMustBePositive, row, f"amount {amount_minor} is not positive")
+    if is_new_movement:
+        if not row.debit_ref or not row.credit_ref:
+            raise _invalid(index, "debit_account", "both accounts are required")
+        if row.debit_ref == row.credit_ref:
+            raise fail(errors.AccountsMustBeDifferent, row, "debit and credit are one account")
+    return row
+
+
+def _kind(request: TransferRequest) -> tuple[str, str]:
+    if request.post_pending:
+        return "post", request.post_pending
+    if request.void_pending:
+        return "void", request.void_pending
+    if request.reverses:
+        return "single", request.reverses
+    return ("pending" if request.pending else "single"), ""
+
+
+def _check_text(index: int, request: TransferRequest) -> None:
+    if not request.key or len(request.key) > KEY_MAX_LENGTH:
+        raise _invalid(index, "key", f"1 to {KEY_MAX_LENGTH} characters")
+    for name in ("code", "reference"):
+        if len(getattr(request, name)) > TEXT_MAX_LENGTH:
+            raise _invalid(index, name, f"at most {TEXT_MAX_LENGTH} characters")
+    try:
+        json.dumps(dict(request.metadata), allow_nan=False)
+    except (TypeError, ValueError):
+        raise _invalid(index, "metadata", "must be JSON (no floats that are not finite)") from None
+
+
+def _invalid(index: int, name: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        f"transfer {index}: {name}: {message}",
+        errors=[FieldError(f"transfers.{index}.{name}", message)],
+        extra={"transfer_index": index},
+    )
+
+
+def check_duplicate_keys(rows: Sequence[Row]) -> None:
+    seen: set[str] = set()
+    for row in rows:
+        if row.key in seen:
+            raise fail(errors.DuplicateKeyInBatch, row, f"key {row.key!r} appears twice")
+        seen.add(row.key)
+
+
+# ------------------------------------------------------------------ the batch
+
+
+def post_batch(rows: list[Row], *, client: str, now: dt.datetime) -> None:
+    """Apply ``rows`` inside the caller's transaction; raise (and let it roll back) on failure.
+
+    Raises ``KeysExist`` when an idempotency key is already taken, or the domain error of the
+    first transfer that cannot be applied.
+    """
+    with connection.cursor() as cursor:
+        if any(row.reference_id for row in rows):
+            resolve_references(cursor, rows, now)
+        if any(
+            not ref.startswith("lac_") for row in rows for ref in (row.debit_ref, row.credit_ref)
+        ):
+            _resolve_codes(cursor, rows)
+        has_references = any(row.reference_id for row in rows)
+        if has_references:
+            # Checked before the UPDATE for a precise error; a concurrent resolution that slips
+            # in between is caught again below, or by the constraints (the caller retries).
+            _check_resolutions(cursor, rows)
+        deltas = aggregate(rows)
+        states = _update_accounts(cursor, deltas)
+        _check_accounts(rows, states)
+        _check_limits(rows, states, deltas)
+        if has_references:
+            _check_resolutions(cursor, rows)
+        # After this point the operation must succeed (or roll back as a replay).
+        inserted = _insert(cursor, rows, client=client, states=states, now=now)
+    if inserted != len(rows):
+        raise KeysExist
+
+
+def aggregate(rows: Iterable[Row]) -> dict[str, list[int]]:
+    """Per account: [debits posted, credits posted, debits pending, credits pending] deltas."""
+    deltas: dict[str, list[int]] = {}
+    for row in rows:
+        debit = deltas.setdefault(row.debit_ref, [0, 0, 0, 0])
+        credit = deltas.setdefault(row.credit_ref, [0, 0, 0, 0])
+        for account, posted, pending in ((debit, 0, 2), (credit, 1, 3)):
+            _apply(account, row, posted, pending)
+    return deltas
+
+
+def _apply(totals: list[int], row: Row, posted: int, pending: int) -> None:
+    if row.kind == "single":
+        totals[posted] += row.amount_minor
+    elif row.kind == "pending":
+        totals[pending] += row.amount_minor
+    elif row.kind == "post":
+        totals[pending] -= row.released_minor
+        totals[posted] += row.amount_minor
+    else:
+        totals[pending] -= row.released_minor
+
+
+# ------------------------------------------------------------ references: post, void, reverse
+
+
+def resolve_references(cursor: Any, rows: list[Row], now: dt.datetime) -> None:
+    wanted = sorted({row.reference_id for row in rows if row.reference_id})
+    found = {ref.public_id: ref for ref in _load_referenced(cursor, wanted)}
+    claimed: dict[str, Row] = {}
+    for row in rows:
+        if not row.reference_id:
+            continue
+        referenced = found.get(row.reference_id)
+        if row.kind == "single":
+            _fill_reversal(row, referenced)
+            continue
+        if referenced is None:
+            raise fail(errors.PendingTransferNotFound, row, f"no pending {row.reference_id}")
+        earlier = claimed.setdefault(row.reference_id, row)
+        if earlier is not row:
+            raise _already_resolved(row, earlier.kind)
+        _fill_resolution(row, referenced, now)
+
+
+def _load_referenced(cursor: Any, public_ids: list[str]) -> list[Referenced]:
+    if not public_ids:
+        return []
+    marks = ", ".join(["%s"] * len(public_ids))
+    cursor.execute(
+        "SELECT t.id, t.public_id, t.kind, d.public_id, c.public_id, t.amount_minor,"
+        " t.currency, t.expires_at, t.reverses_id IS NOT NULL"
+        " FROM ledger_transfer t JOIN ledger_account d ON d.id = t.debit_account_id"
+        f" JOIN ledger_account c ON c.id = t.credit_account_id WHERE t.public_id IN ({marks})",
+        public_ids,
+    )
+    return [
+        Referenced(
+            pk=pk,
+            public_id=public_id,
+            kind=kind,
+            debit_ref=debit,
+            credit_ref=credit,
+            amount_minor=amount,
+            currency=currency,
+            expires_at=_as_datetime(expires_at),
+            is_reversal=bool(is_reversal),
+        )
+        for pk, public_id, kind, debit, credit, amount, currency, expires_at, is_reversal in (
+            cursor.fetchall()
+        )
+    ]
+
+
+def _as_datetime(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    # SQLite hands back naive UTC datetimes (or text); PostgreSQL aware ones.
+    parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _fill_reversal(row: Row, original: Referenced | None) -> None:
+    if original is None:
+        raise fail(errors.TransferNotFound, row, f"no transfer {row.reference_id} to reverse")
+    if original.kind not in {"single", "post"} or original.is_reversal:
+        raise fail(errors.TransferNotReversible, row, f"{original.public_id} is {original.kind}")
+    _fill_accounts(row, debit=original.credit_ref, credit=original.debit_ref)
+    _fill_amount(row, original)
+    if row.amount_minor > original.amount_minor:
+        raise fail(errors.ReversalExceedsOriginal, row, "more than the original amount")
+    row.reverses_pk = original.pk
+    row.original_minor = original.amount_minor
+
+
+def _fill_resolution(row: Row, pending: Referenced, now: dt.datetime) -> None:
+    if pending.kind != "pending":
+        raise fail(errors.TransferNotPending, row, f"{pending.public_id} is {pending.kind}")
+    if row.kind != "expire" and pending.expires_at is not None and pending.expires_at <= now:
+        raise fail(errors.PendingTransferExpired, row, f"{pending.public_id} has expired")
+    _fill_accounts(row, debit=pending.debit_ref, credit=pending.credit_ref)
+    if row.kind == "post":
+        _fill_amount(row, pending)
+        if row.amount_minor > pending.amount_minor:
+            raise fail(errors.PendingAmountExceeded, row, "more than the pending amount")
+    else:
+        row.amount_minor, row.currency = pending.amount_minor, pending.currency
+    row.released_minor = pending.amount_minor
+    row.pending_pk = pending.pk
+
+
+def _fill_accounts(row: Row, *, debit: str, credit: str) -> None:
+    # A caller may name the accounts (they must be the referenced ones) or leave them out.
+    if row.debit_ref and row.debit_ref != debit:
+        raise _invalid(row.index, "debit_account", f"must be {debit} or empty")
+    if row.credit_ref and row.credit_ref != credit:
+        raise _invalid(row.index, "credit_account", f"must be {credit} or empty")
+    row.debit_ref, row.credit_ref = debit, credit
+
+
+def _fill_amount(row: Row, referenced: Referenced) -> None:
+    if not row.currency:
+        row.amount_minor, row.currency = referenced.amount_minor, referenced.currency
+    elif row.currency != referenced.currency:
+        raise fail(CurrencyMismatch, row, f"{row.currency} against {referenced.currency}")
+
+
+def _already_resolved(row: Row, resolved_kind: str) -> BankmallError:
+    if resolved_kind == "post":
+        return fail(errors.PendingTransferAlreadyPosted, row, f"{row.reference_id} was posted")
+    if resolved_kind == "void":
+        return fail(errors.PendingTransferAlreadyVoided, row, f"{row.reference_id} was voided")
+    return fail(errors.PendingTransferExpired, row, f"{row.reference_id} has expired")
+
+
+def _check_resolutions(cursor: Any, rows: list[Row]) -> None:
+    """Refuse a second resolution and an over-reversal, now that the accounts are locked."""
+    pending_pks = [row.pending_pk for row in rows if row.pending_pk is not None]
+    resolved: dict[int, str] = {}
+    if pending_pks:
+        marks = ", ".join(["%s"] * len(pending_pks))
+        cursor.execute(
+            f"SELECT pending_id, kind FROM ledger_transfer WHERE pending_id IN ({marks})",
+            pending_pks,
+        )
+        resolved = dict(cursor.fetchall())
+    reverses_pks = sorted({row.reverses_pk for row in rows if row.reverses_pk is not None})
+    reversed_minor: dict[int, int] = {}
+    if reverses_pks:
+        marks = ", ".join(["%s"] * len(reverses_pks))
+        cursor.execute(
+            "SELECT reverses_id, SUM(amount_minor) FROM ledger_transfer"
+            f" WHERE reverses_id IN ({marks}) GROUP BY reverses_id",
+            reverses_pks,
+        )
+        reversed_minor = {pk: int(total) for pk, total in cursor.fetchall()}
+    _check_resolution_rows(rows, resolved, reversed_minor)
+
+
+def _check_resolution_rows(
+    rows: list[Row], resolved: dict[int, str], reversed_minor: dict[int, int]
+) -> None:
+    for row in rows:
+        if row.pending_pk is not None and row.pending_pk in resolved:
+            raise _already_resolved(row, resolved[row.pending_pk])
+        if row.reverses_pk is None:
+            continue
+        total = reversed_minor.get(row.reverses_pk, 0) + row.amount_minor
+        reversed_minor[row.reverses_pk] = total
+        if total > row.original_minor:
+            raise fail(
+                errors.ReversalExceedsOriginal, row, f"{total} reversed of {row.original_minor}"
+            )
+
+
+# ------------------------------------------------------------------ accounts
+
+
+def _resolve_codes(cursor: Any, rows: list[Row]) -> None:
+    codes = sorted(
+        {
+            ref
+            for row in rows
+            for ref in (row.debit_ref, row.credit_ref)
+            if not ref.startswith("lac_")
+        }
+    )
+    marks = ", ".join(["%s"] * len(codes))
+    cursor.execute(f"SELECT code, public_id FROM ledger_account WHERE code IN ({marks})", codes)
+    by_code = dict(cursor.fetchall())
+    for row in rows:
+        for side in ("debit_ref", "credit_ref"):
+            ref = getattr(row, side)
+            if not ref.startswith("lac_"):
+                if ref not in by_code:
+                    raise fail(errors.AccountNotFound, row, f"no account {ref!r}")
+                setattr(row, side, by_code[ref])
+        if row.debit_ref == row.credit_ref:
+            raise fail(errors.AccountsMustBeDifferent, row, "debit and credit are one account")
+
+
+def _update_accounts(cursor: Any, deltas: dict[str, list[int]]) -> dict[str, AccountState]:
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(deltas))
+    params: list[Any] = []
+    for ref in sorted(deltas):
+        params.append(ref)
+        params.extend(deltas[ref])
+    cursor.execute(_update_sql(values), params)
+    states = {}
+    for (
+        pk,
+        public_id,
+        currency,
+        status,
+        debit_flag,
+        credit_flag,
+        overdraft,
+        *totals,
+    ) in cursor.fetchall():
+        states[public_id] = AccountState(
+            pk=pk,
+            public_id=public_id,
+            currency=currency,
+            status=status,
+            debits_must_not_exceed_credits=bool(debit_flag),
+            credits_must_not_exceed_debits=bool(credit_flag),
+            overdraft_limit_minor=overdraft,
+            totals=list(totals),
+        )
+    return states
+
+
+def _update_sql(values: str) -> str:
+    assignments = (
+        "debits_posted_minor = ledger_account.debits_posted_minor + v.ddp,"
+        " credits_posted_minor = ledger_account.credits_posted_minor + v.dcp,"
+        " debits_pending_minor = ledger_account.debits_pending_minor + v.ddn,"
+        " credits_pending_minor = ledger_account.credits_pending_minor + v.dcn"
+    )
+    if connection.vendor == "postgresql":
+        # The MATERIALIZED CTE sorts, then locks (LockRows runs above Sort): every batch takes
+        # its account locks in primary-key order, so concurrent batches cannot deadlock.
+        return (
+            f"WITH d(ref, ddp, dcp, ddn, dcn) AS (VALUES {values}),"
+            " v AS MATERIALIZED (SELECT a.id, d.ddp::bigint AS ddp, d.dcp::bigint AS dcp,"
+            " d.ddn::bigint AS ddn, d.dcn::bigint AS dcn FROM ledger_account a"
+            " JOIN d ON a.public_id = d.ref ORDER BY a.id FOR UPDATE OF a)"
+            f" UPDATE ledger_account SET {assignments} FROM v WHERE ledger_account.id = v.id"
+            f" RETURNING {_qualified_returning()}"
+        )
+    return (
+        f"WITH v(ref, ddp, dcp, ddn, dcn) AS (VALUES {values})"
+        f" UPDATE ledger_account SET {assignments} FROM v WHERE ledger_account.public_id = v.ref"
+        f" RETURNING {_ACCOUNT_RETURNING}"
+    )
+
+
+def _qualified_returning() -> str:
+    return ", ".join(f"ledger_account.{column.strip()}" for column in _ACCOUNT_RETURNING.split(","))
+
+
+def _check_accounts(rows: list[Row], states: dict[str, AccountState]) -> None:
+    for row in rows:
+        for ref in (row.debit_ref, row.credit_ref):
+            state = states.get(ref)
+            if state is None:
+                raise fail(errors.AccountNotFound, row, f"no account {ref}")
+            if row.kind in {"void", "expire"}:
+                # Releasing a reservation is always allowed: it only gives funds back.
+                continue
+            if state.status == "frozen":
+                raise fail(errors.AccountFrozen, row, f"{ref} is frozen")
+            if state.status == "closed":
+                raise fail(errors.AccountClosed, row, f"{ref} is closed")
+            if state.currency != row.currency:
+                raise fail(
+                    CurrencyMismatch, row, f"{row.currency} transfer on a {state.currency} account"
+                )
+
+
+def violation(state: AccountState, totals: Sequence[int]) -> type[BankmallError] | None:
+    """The error class for an account whose ``totals`` break its limit flag, else ``None``."""
+    debits_posted, credits_posted, debits_pending, credits_pending = totals
+    limit = state.overdraft_limit_minor
+    if state.debits_must_not_exceed_credits and debits_posted + debits_pending > (
+        credits_posted + limit
+    ):
+        return errors.InsufficientFunds
+    if state.credits_must_not_exceed_debits and credits_posted + credits_pending > (
+        debits_posted + limit
+    ):
+        return errors.CreditLimitExceeded
+    return None
+
+
+def _check_limits(
+    rows: list[Row], states: dict[str, AccountState], deltas: dict[str, list[int]]
+) -> None:
+    if all(violation(state, state.totals) is None for state in states.values()):
+        return
+    # The batch as a whole breaks a limit: replay it in order to name the first transfer.
+    running = {
+        ref: [total - delta for total, delta in zip(state.totals, deltas[ref], strict=True)]
+        for ref, state in states.items()
+    }
+    for row in rows:
+        for ref, posted, pending in ((row.debit_ref, 0, 2), (row.credit_ref, 1, 3)):
+            _apply(running[ref], row, posted, pending)
+            error = violation(states[ref], running[ref])
+            if error is not None:
+                raise fail(error, row, f"account {ref} would break its limit")
+    raise AssertionError("the batch breaks a limit that no single transfer breaks")
+
+
+# ------------------------------------------------------------------ insert
+
+
+def _insert(
+    cursor: Any, rows: list[Row], *, client: str, states: dict[str, AccountState], now: dt.datetime
+) -> int:
+    ops = connection.ops
+    created_at = ops.adapt_datetimefield_value(now)
+    today = now.date()
+    inserted = 0
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        params: list[Any] = []
+        for row in chunk:
+            request = row.request
+            metadata = dict(request.metadata) if request is not None else {}
+            params.extend(
+                (
+                    row.public_id,
+                    client,
+                    row.key,
+                    row.digest,
+                    row.kind,
+                    states[row.debit_ref].pk,
+                    states[row.credit_ref].pk,
+                    row.amount_minor,
+                    row.currency,
+                    request.code if request is not None else "",
+                    request.reference if request is not None else "",
+                    json.dumps(metadata, separators=(",", ":")),
+                    ops.adapt_datefield_value(_value_date(request, today)),
+                    row.pending_pk,
+                    row.reverses_pk,
+                    ops.adapt_datetimefield_value(row.expires_at),
+                    created_at,
+                )
+            )
+        values = ", ".join([_ROW_MARKS] * len(chunk))
+        cursor.execute(
+            f"INSERT INTO ledger_transfer ({_TRANSFER_COLUMNS}) VALUES {values}"
+            " ON CONFLICT (client, key) DO NOTHING RETURNING id",
+            params,
+        )
+        inserted += len(cursor.fetchall())
+    return inserted
+
+
+_ROW_MARKS: Final = "(" + ", ".join(["%s"] * 17) + ")"
+
+
+def _value_date(request: TransferRequest | None, today: dt.date) -> dt.date:
+    if request is not None and request.value_date is not None:
+        return request.value_date
+    return today
+
+
+def view_of(row: Row, *, client: str, now: dt.datetime) -> TransferView:
+    """What the caller gets back for a row this batch wrote."""
+    request = row.request
+    return TransferView(
+        id=row.public_id,
+        key=row.key,
+        client=client,
+        kind=row.kind,
+        status=STATUS_BY_KIND[row.kind],
+        debit_account=row.debit_ref,
+        credit_account=row.credit_ref,
+        amount=Money(row.amount_minor, row.currency),
+        code=request.code if request is not None else "",
+        reference=request.reference if request is not None else "",
+        metadata=dict(request.metadata) if request is not None else {},
+        value_date=_value_date(request, now.date()),
+        pending_id=row.reference_id if row.pending_pk is not None else None,
+        reverses_id=row.reference_id if row.reverses_pk is not None else None,
+        expires_at=row.expires_at,
+        created_at=now,
+    )

@@ -1,0 +1,345 @@
+"""Reads of the ledger: accounts, balances now and in the past, history, lookups, invariants."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, Final
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, Sum
+
+from bankmall.core.money import Money
+from bankmall.core.pagination import LIMIT_MAX, Page
+from bankmall.ledger import errors
+from bankmall.ledger.models import Account, AccountKind, Transfer
+from bankmall.ledger.values import AccountView, Balance, TransferView
+
+__all__ = [
+    "account_by_code",
+    "account_history",
+    "balance",
+    "get_account",
+    "get_transfer",
+    "invariant_problems",
+    "transfer_by_key",
+]
+
+PROBLEMS_MAX: Final = 5
+DEBIT_NORMAL_KINDS: Final = frozenset({AccountKind.ASSET, AccountKind.EXPENSE})
+POSTING_KINDS: Final = ("single", "post")
+_RESOLVED_STATUS: Final = {"post": "posted", "void": "voided", "expire": "expired"}
+
+
+# ------------------------------------------------------------------ accounts
+
+
+def account_view(account: Account) -> AccountView:
+    currency = account.currency
+    return AccountView(
+        id=account.public_id,
+        code=account.code,
+        currency=currency,
+        kind=account.kind,
+        status=account.status,
+        debits_must_not_exceed_credits=account.debits_must_not_exceed_credits,
+        credits_must_not_exceed_debits=account.credits_must_not_exceed_debits,
+        overdraft_limit_minor=account.overdraft_limit_minor,
+        debits_posted=Money(account.debits_posted_minor, currency),
+        credits_posted=Money(account.credits_posted_minor, currency),
+        debits_pending=Money(account.debits_pending_minor, currency),
+        credits_pending=Money(account.credits_pending_minor, currency),
+        name=account.name,
+        created_at=account.created_at,
+    )
+
+
+def _account(account_id: str) -> Account:
+    account = Account.objects.filter(public_id=account_id).first()
+    if account is None:
+        raise errors.AccountNotFound(f"no account {account_id}")
+    return account
+
+
+def get_account(account_id: str) -> AccountView:
+    """The account with public id ``account_id``. Errors: ``account_not_found``."""
+    return account_view(_account(account_id))
+
+
+def account_by_code(code: str) -> AccountView:
+    """The account with chart-of-accounts ``code``. Errors: ``account_not_found``."""
+    account = Account.objects.filter(code=code).first()
+    if account is None:
+        raise errors.AccountNotFound(f"no account {code!r}")
+    return account_view(account)
+
+
+# ------------------------------------------------------------------ balances
+
+
+def balance(account_id: str, *, as_of: dt.datetime | None = None) -> Balance:
+    """Balances now (from the stored totals) or at ``as_of`` (recomputed from transfers).
+
+    At ``as_of`` a transfer counts when it was created at or before that instant; a pending
+    transfer counts as pending until the instant its post, void or expiry was written.
+    Errors: ``account_not_found``.
+    """
+    account = _account(account_id)
+    if as_of is None:
+        totals = (
+            account.debits_posted_minor,
+            account.credits_posted_minor,
+            account.debits_pending_minor,
+            account.credits_pending_minor,
+        )
+    else:
+        totals = _totals_at(account, as_of)
+    return _balance(account, as_of, totals)
+
+
+def _totals_at(account: Account, as_of: dt.datetime) -> tuple[int, int, int, int]:
+    upto = Transfer.objects.filter(created_at__lte=as_of)
+    resolved = Transfer.objects.filter(pending=OuterRef("pk"), created_at__lte=as_of)
+    open_pending = upto.filter(kind="pending").exclude(Exists(resolved))
+    return (
+        _sum(upto.filter(debit_account=account, kind__in=POSTING_KINDS)),
+        _sum(upto.filter(credit_account=account, kind__in=POSTING_KINDS)),
+        _sum(open_pending.filter(debit_account=account)),
+        _sum(open_pending.filter(credit_account=account)),
+    )
+
+
+def _sum(queryset: Any) -> int:
+    return int(queryset.aggregate(total=Sum("amount_minor"))["total"] or 0)
+
+
+def _balance(
+    account: Account, as_of: dt.datetime | None, totals: tuple[int, int, int, int]
+) -> Balance:
+    debits_posted, credits_posted, debits_pending, credits_pending = totals
+    currency = account.currency
+    if account.kind in DEBIT_NORMAL_KINDS:
+        posted = debits_posted - credits_posted
+        available = posted - credits_pending
+    else:
+        posted = credits_posted - debits_posted
+        available = posted - debits_pending
+    return Balance(
+        account_id=account.public_id,
+        as_of=as_of,
+        debits_posted=Money(debits_posted, currency),
+        credits_posted=Money(credits_posted, currency),
+        debits_pending=Money(debits_pending, currency),
+        credits_pending=Money(credits_pending, currency),
+        posted=Money(posted, currency),
+        available=Money(available, currency),
+    )
+
+
+# ------------------------------------------------------------------ transfers
+
+
+def _transfers() -> Any:
+    return Transfer.objects.select_related("debit_account", "credit_account", "pending", "reverses")
+
+
+def _views(transfers: Iterable[Transfer]) -> list[TransferView]:
+    rows = list(transfers)
+    pending_pks = [row.pk for row in rows if row.kind == "pending"]
+    resolutions = dict(
+        Transfer.objects.filter(pending_id__in=pending_pks).values_list("pending_id", "kind")
+    )
+    return [_view(row, resolutions.get(row.pk)) for row in rows]
+
+
+def _view(row: Transfer, resolution: str | None) -> TransferView:
+    status = _RESOLVED_STATUS.get(row.kind, "posted")
+    if row.kind == "pending":
+        status = _RESOLVED_STATUS[resolution] if resolution else "pending"
+    return TransferView(
+        id=row.public_id,
+        key=row.key,
+        client=row.client,
+        kind=row.kind,
+        status=status,
+        debit_account=row.debit_account.public_id,
+        credit_account=row.credit_account.public_id,
+        amount=Money(row.amount_minor, row.currency),
+        code=row.code,
+        reference=row.reference,
+        metadata=dict(row.metadata),
+        value_date=row.value_date,
+        pending_id=row.pending.public_id if row.pending is not None else None,
+        reverses_id=row.reverses.public_id if row.reverses is not None else None,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+    )
+
+
+def get_transfer(transfer_id: str) -> TransferView:
+    """The transfer with public id ``transfer_id``. Errors: ``transfer_not_found``."""
+    views = _views(_transfers().filter(public_id=transfer_id))
+    if not views:
+        raise errors.TransferNotFound(f"no transfer {transfer_id}")
+    return views[0]
+
+
+def transfer_by_key(client: str, key: str) -> TransferView:
+    """The transfer ``client`` created with idempotency ``key``. Errors: ``transfer_not_found``."""
+    views = _views(_transfers().filter(client=client, key=key))
+    if not views:
+        raise errors.TransferNotFound(f"no transfer with key {key!r}")
+    return views[0]
+
+
+def transfers_by_keys(client: str, keys: list[str]) -> dict[str, tuple[str, TransferView]]:
+    """Stored transfers of ``client`` by key, each with its request digest (for replays)."""
+    rows = list(_transfers().filter(client=client, key__in=keys))
+    digests = {row.key: row.request_digest for row in rows}
+    return {view.key: (digests[view.key], view) for view in _views(rows)}
+
+
+def account_history(
+    account_id: str, *, limit: int = 20, starting_after: str | None = None
+) -> Page[TransferView]:
+    """The account's transfers, oldest first, ``limit`` (1 to 100) per page.
+
+    ``starting_after`` is the previous page's ``next_cursor`` (a transfer id).
+    Errors: ``account_not_found``; an unknown cursor gives ``transfer_not_found``.
+    """
+    account = _account(account_id)
+    bounded = max(1, min(limit, LIMIT_MAX))
+    queryset = _transfers().filter(Q(debit_account=account) | Q(credit_account=account))
+    if starting_after is not None:
+        after = Transfer.objects.filter(public_id=starting_after).values_list("pk", flat=True)
+        cursor_pk = after.first()
+        if cursor_pk is None:
+            raise errors.TransferNotFound(f"no transfer {starting_after}")
+        queryset = queryset.filter(pk__gt=cursor_pk)
+    window = _views(queryset.order_by("pk")[: bounded + 1])
+    has_more = len(window) > bounded
+    data = window[:bounded]
+    return Page(data=data, has_more=has_more, next_cursor=data[-1].id if has_more else None)
+
+
+def expired_pending_ids(*, now: dt.datetime, limit: int) -> list[str]:
+    """Public ids of pending transfers whose timeout passed and that nobody resolved yet."""
+    resolved = Transfer.objects.filter(pending=OuterRef("pk"))
+    return list(
+        Transfer.objects.filter(kind="pending", expires_at__lte=now)
+        .exclude(Exists(resolved))
+        .order_by("expires_at", "pk")
+        .values_list("public_id", flat=True)[:limit]
+    )
+
+
+# ------------------------------------------------------------------ invariants
+
+_EXPECTED_TOTALS_SQL: Final = """
+SELECT account_id, SUM(dp), SUM(cp), SUM(dn), SUM(cn) FROM (
+  SELECT debit_account_id AS account_id, amount_minor AS dp, 0 AS cp, 0 AS dn, 0 AS cn
+    FROM ledger_transfer WHERE kind IN ('single', 'post')
+  UNION ALL SELECT credit_account_id, 0, amount_minor, 0, 0
+    FROM ledger_transfer WHERE kind IN ('single', 'post')
+  UNION ALL SELECT debit_account_id, 0, 0, amount_minor, 0
+    FROM ledger_transfer WHERE kind = 'pending'
+  UNION ALL SELECT credit_account_id, 0, 0, 0, amount_minor
+    FROM ledger_transfer WHERE kind = 'pending'
+  UNION ALL SELECT r.debit_account_id, 0, 0, -p.amount_minor, 0
+    FROM ledger_transfer r JOIN ledger_transfer p ON p.id = r.pending_id
+  UNION ALL SELECT r.credit_account_id, 0, 0, 0, -p.amount_minor
+    FROM ledger_transfer r JOIN ledger_transfer p ON p.id = r.pending_id
+) movements GROUP BY account_id
+"""
+
+_TRANSFER_SHAPE_SQL: Final = """
+SELECT t.public_id FROM ledger_transfer t
+  JOIN ledger_account d ON d.id = t.debit_account_id
+  JOIN ledger_account c ON c.id = t.credit_account_id
+  LEFT JOIN ledger_transfer p ON p.id = t.pending_id
+WHERE t.currency <> d.currency OR t.currency <> c.currency OR t.amount_minor <= 0
+   OR (t.pending_id IS NOT NULL AND (p.kind <> 'pending'
+       OR p.debit_account_id <> t.debit_account_id OR p.credit_account_id <> t.credit_account_id
+       OR t.amount_minor > p.amount_minor))
+ORDER BY t.id
+"""
+
+
+def invariant_problems() -> list[str]:
+    """Every broken ledger invariant as one sentence (empty when the ledger is consistent).
+
+    Checks: per currency, debits equal credits (posted and pending separately); each account's
+    stored totals equal the sums of its transfers; each transfer matches its accounts' currency
+    and its pending transfer; no account breaks its limit flag.
+    """
+    problems = _currency_problems() + _total_problems() + _shape_problems() + _limit_problems()
+    return problems[:PROBLEMS_MAX]
+
+
+def _fetch(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return list(cursor.fetchall())
+
+
+def _currency_problems() -> list[str]:
+    rows = _fetch(
+        "SELECT currency, SUM(debits_posted_minor), SUM(credits_posted_minor),"
+        " SUM(debits_pending_minor), SUM(credits_pending_minor)"
+        " FROM ledger_account GROUP BY currency ORDER BY currency"
+    )
+    problems = []
+    for currency, debits_posted, credits_posted, debits_pending, credits_pending in rows:
+        if debits_posted != credits_posted or debits_pending != credits_pending:
+            problems.append(
+                f"ledger {currency}: debits {debits_posted} posted / {debits_pending} pending"
+                f" differ from credits {credits_posted} posted / {credits_pending} pending"
+            )
+    return problems
+
+
+def _total_problems() -> list[str]:
+    expected = {
+        row[0]: tuple(int(value) for value in row[1:]) for row in _fetch(_EXPECTED_TOTALS_SQL)
+    }
+    problems = []
+    stored = Account.objects.order_by("pk").values_list(
+        "pk",
+        "public_id",
+        "debits_posted_minor",
+        "credits_posted_minor",
+        "debits_pending_minor",
+        "credits_pending_minor",
+    )
+    for pk, public_id, *totals in stored.iterator(chunk_size=2_000):
+        sums = expected.get(pk, (0, 0, 0, 0))
+        if tuple(totals) != sums:
+            problems.append(
+                f"ledger account {public_id}: stored totals {'/'.join(map(str, totals))}"
+                f" differ from the sums of its transfers {'/'.join(map(str, sums))}"
+            )
+            if len(problems) >= PROBLEMS_MAX:
+                break
+    return problems
+
+
+def _shape_problems() -> list[str]:
+    rows = _fetch(_TRANSFER_SHAPE_SQL)
+    return [
+        f"ledger transfer {public_id} does not match its accounts or its pending transfer"
+        for (public_id,) in rows[:PROBLEMS_MAX]
+    ]
+
+
+def _limit_problems() -> list[str]:
+    rows = _fetch(
+        "SELECT public_id FROM ledger_account WHERE (debits_must_not_exceed_credits"
+        " AND debits_posted_minor + debits_pending_minor"
+        " > credits_posted_minor + overdraft_limit_minor) OR (credits_must_not_exceed_debits"
+        " AND credits_posted_minor + credits_pending_minor"
+        " > debits_posted_minor + overdraft_limit_minor) ORDER BY id"
+    )
+    return [
+        f"ledger account {public_id} breaks its balance limit"
+        for (public_id,) in rows[:PROBLEMS_MAX]
+    ]

@@ -1,0 +1,121 @@
+"""The ledger's public value types: what callers pass in and what they get back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from bankmall.core.money import Money
+
+BATCH_MAX: Final = 8_190
+KEY_MAX_LENGTH: Final = 128
+CLIENT_MAX_LENGTH: Final = 64
+TEXT_MAX_LENGTH: Final = 128
+TIMEOUT_SECONDS_MAX: Final = 366 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """One account to create. ``code`` is the account's unique chart-of-accounts path."""
+
+    code: str
+    currency: str
+    kind: str
+    debits_must_not_exceed_credits: bool = False
+    credits_must_not_exceed_debits: bool = False
+    overdraft_limit_minor: int = 0
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    """One transfer of a batch.
+
+    Exactly one shape applies:
+    - a posted transfer: ``debit_account``, ``credit_account``, ``amount``;
+    - a pending transfer: the same plus ``pending=True`` and optionally ``timeout_seconds``;
+    - posting a pending transfer: ``post_pending`` (its id) and optionally a smaller ``amount``;
+    - voiding a pending transfer: ``void_pending`` (its id);
+    - a reversal: ``reverses`` (the id of a posted transfer) and optionally a smaller ``amount``.
+    Accounts are public ids (``lac_…``) or account codes; for posting, voiding and reversing
+    they may be left empty and are taken from the referenced transfer.
+    """
+
+    key: str
+    debit_account: str = ""
+    credit_account: str = ""
+    amount: Money | None = None
+    pending: bool = False
+    timeout_seconds: int = 0
+    post_pending: str = ""
+    void_pending: str = ""
+    reverses: str = ""
+    code: str = ""
+    reference: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    value_date: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """An account and its four running totals at the moment it was read."""
+
+    id: str
+    code: str
+    currency: str
+    kind: str
+    status: str
+    debits_must_not_exceed_credits: bool
+    credits_must_not_exceed_debits: bool
+    overdraft_limit_minor: int
+    debits_posted: Money
+    credits_posted: Money
+    debits_pending: Money
+    credits_pending: Money
+    name: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TransferView:
+    """A transfer as written. ``status`` is ``posted``, ``pending``, ``voided`` or ``expired``
+    (the latter three only for pending transfers; a ``void`` or ``expire`` row itself is
+    ``voided`` or ``expired``)."""
+
+    id: str
+    key: str
+    client: str
+    kind: str
+    status: str
+    debit_account: str
+    credit_account: str
+    amount: Money
+    code: str
+    reference: str
+    metadata: dict[str, Any]
+    value_date: dt.date
+    pending_id: str | None
+    reverses_id: str | None
+    expires_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """An account's balances at ``as_of``, in the account's own sense.
+
+    ``posted`` and ``available`` follow the account's normal side: credits minus debits for
+    liability, equity and income accounts; debits minus credits for asset and expense accounts.
+    ``available`` also subtracts outgoing pending amounts (never adds incoming ones).
+    """
+
+    account_id: str
+    as_of: dt.datetime | None
+    debits_posted: Money
+    credits_posted: Money
+    debits_pending: Money
+    credits_pending: Money
+    posted: Money
+    available: Money

@@ -1,0 +1,56 @@
+"""``bankmall check`` runs the ledger invariants and fails on one line after tampering."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import _env, bankmall
+
+pytestmark = pytest.mark.slow
+
+_MAKE_TRANSFER = """
+import django, os
+django.setup()
+from django.db import transaction
+from bankmall.core.money import Money
+from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
+bank, alice = create_accounts([
+    AccountSpec(code="equity:bank", currency="CNY", kind="equity"),
+    AccountSpec(code="liability:customer:alice", currency="CNY", kind="liability",
+                debits_must_not_exceed_credits=True),
+])
+create_transfers([TransferRequest(key="seed", debit_account=bank.id, credit_account=alice.id,
+                                  amount=Money(500, "CNY"))], client="test")
+print(bank.id)
+"""
+
+
+def test_check_fails_with_one_line_after_a_transfer_row_is_tampered_with(tmp_path: Path) -> None:
+    assert bankmall("migrate", data_dir=tmp_path).returncode == 0
+    script = subprocess.run(
+        [sys.executable, "-c", _MAKE_TRANSFER],
+        capture_output=True,
+        text=True,
+        env=_env(BANKMALL_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="bankmall.settings"),
+        timeout=120,
+        check=False,
+    )
+    assert script.returncode == 0, script.stderr
+    bank_id = script.stdout.strip()
+    assert bankmall("check", data_dir=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "bankmall.sqlite3") as db:
+        db.execute("UPDATE ledger_transfer SET amount_minor = 499 WHERE key = 'seed'")
+
+    result = bankmall("check", data_dir=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "bankmall: error: integrity check ledger_invariants failed: "
+        f"ledger account {bank_id}: stored totals 500/0/0/0 differ from the sums of its"
+        " transfers 499/0/0/0\n"
+    )
