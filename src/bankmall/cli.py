@@ -8,6 +8,7 @@ failed operation or check, 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import json
 import os
@@ -51,6 +52,13 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
     return number
+
+
+def _iso_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def _positive_float(value: str) -> float:
@@ -108,6 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not record the run in the database (e.g. on a read-only replica)",
     )
     check.set_defaults(handler=_cmd_check)
+
+    eod = commands.add_parser(
+        "eod",
+        help="run end of day: close the open business date (or every date up to --date)",
+    )
+    eod.add_argument(
+        "--date",
+        type=_iso_date,
+        default=None,
+        help="close every open business date up to this one (YYYY-MM-DD); default: the open one",
+    )
+    eod.set_defaults(handler=_cmd_eod)
 
     worker = commands.add_parser("worker", help="run background and scheduled jobs")
     worker.add_argument(
@@ -239,6 +259,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if failed:
         first = failed[0]
         raise CliError(f"integrity check {first.name} failed: {first.problems[0]}")
+    return 0
+
+
+def _cmd_eod(args: argparse.Namespace) -> int:
+    from bankmall.core.actions import run_end_of_day
+
+    report = run_end_of_day(through=args.date, actor="cli:eod", progress=_progress_printer())
+    for day in report.already_closed:
+        print(f"business date {day} is already closed; nothing to do")
+    for day, step, outcome, summary in report.steps:
+        counts = ", ".join(f"{key}={value}" for key, value in summary.items())
+        print(f"{day} {step:<24} {outcome:<8} {counts}")
+    for day in report.closed:
+        print(f"closed business date {day}")
+    print(f"open business date: {report.open_business_date}")
     return 0
 
 

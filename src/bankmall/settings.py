@@ -365,6 +365,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.run_integrity_checks",
         "schedule": crontab(hour=int(os.environ.get("INTEGRITY_CHECK_HOUR", "2")), minute=30),
     },
+    # End of day after the evening cut-off (local time, CELERY_TIMEZONE).
+    "end-of-day": {
+        "task": "core.run_end_of_day",
+        "schedule": crontab(
+            hour=int(os.environ.get("EOD_HOUR", "22")),
+            minute=int(os.environ.get("EOD_MINUTE", "0")),
+        ),
+    },
 }
 
 # NATS JetStream for the outbox relay (`bankmall relay`); empty means events stay in the outbox.

@@ -11,7 +11,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from bankmall.core.charts import Point, bar_chart
-from bankmall.core.queries import audit_activity_by_day, latest_integrity_run, outbox_status
+from bankmall.core.queries import (
+    audit_activity_by_day,
+    end_of_day_status,
+    latest_integrity_run,
+    outbox_status,
+)
 from bankmall.security.access import staff_view
 
 ACTIVITY_DAYS = 14
@@ -35,5 +40,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "activity_days": ACTIVITY_DAYS,
         "outbox": outbox_status(now=now),
         "integrity_run": latest_integrity_run(),
+        "eod": end_of_day_status(),
     }
     return render(request, "backoffice/dashboard.html", context)
