@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument(
         "--force", action="store_true", help="seed even if the demo bank was seeded before"
     )
+    seed.add_argument(
+        "--customers", type=_positive_int, default=200, help="bank customers to create (200)"
+    )
+    seed.add_argument(
+        "--months", type=_positive_int, default=4, help="months of account history (4)"
+    )
     seed.set_defaults(handler=_cmd_seed)
 
     check = commands.add_parser(
@@ -239,7 +245,12 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     from bankmall import seed
 
     _migrate()
-    summary = seed.seed_demo(force=args.force, progress=_progress_printer())
+    summary = seed.seed_demo(
+        force=args.force,
+        progress=_progress_printer(),
+        customers=args.customers,
+        months=args.months,
+    )
     print(summary)
     return 0
 

@@ -19,6 +19,7 @@ from typing import Final
 from django.conf import settings
 from django.db import transaction
 
+from bankmall.banking.demo import seed_bank
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict
 from bankmall.core.models import AuditRecord
@@ -123,7 +124,7 @@ def _seed_staff(progress: Progress) -> list[DemoLogin]:
     return logins
 
 
-def seed_demo(*, force: bool, progress: Progress) -> str:
+def seed_demo(*, force: bool, progress: Progress, customers: int = 200, months: int = 4) -> str:
     """Create the demo bank and return a one-line summary.
 
     Runs once per database unless ``force``; every step skips what already exists, so a
@@ -135,6 +136,7 @@ def seed_demo(*, force: bool, progress: Progress) -> str:
         return "demo bank already seeded; nothing to do (use --force to re-run every step)"
     logins = _seed_staff(progress)
     _write_demo_logins(logins)
+    bank = seed_bank(customers=customers, months=months, progress=progress)
     with transaction.atomic():
         record_audit(SEEDED_ACTION, actor="seed", details={"staff": len(logins)})
-    return f"demo bank seeded: {len(logins)} staff logins"
+    return f"demo bank seeded: {len(logins)} staff logins; {bank}"

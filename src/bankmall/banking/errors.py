@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bankmall.core.errors import InvalidInput
+from bankmall.core.errors import Conflict, InvalidInput
 
 
 class InvalidIdentifier(InvalidInput):
@@ -24,3 +24,24 @@ class StatementInvalid(InvalidInput):
 
     code = "statement_invalid"
     title = "The statement data is not valid"
+
+
+class AccountNotActive(Conflict):
+    """The account is frozen, dormant or closed and cannot send or receive this payment."""
+
+    code = "account_not_active"
+    title = "The account is not active"
+
+
+class LimitExceeded(Conflict):
+    """The amount is above the account's per-transaction or daily limit for the channel."""
+
+    code = "limit_exceeded"
+    title = "Transfer limit exceeded"
+
+
+class PayeeAccountInvalid(InvalidInput):
+    """The payee's account number or bank cannot receive this transfer."""
+
+    code = "payee_account_invalid"
+    title = "The payee account cannot receive this transfer"
