@@ -183,10 +183,28 @@ def test_production_mode_passes_djangos_deploy_checks(tmp_path: Path) -> None:
         BANKMALL_ENV="production",
         SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-0123456789",
         ALLOWED_HOSTS="bank.example",
+        FIELD_ENCRYPTION_KEYS="k1:" + "A" * 43,
+        FIELD_ENCRYPTION_ACTIVE_KEY="k1",
+        BLIND_INDEX_KEY="B" * 43,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_mode_fails_the_deploy_checks_without_field_keys(tmp_path: Path) -> None:
+    result = bankmall(
+        "manage",
+        "check",
+        "--deploy",
+        data_dir=tmp_path,
+        BANKMALL_ENV="production",
+        SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-0123456789",
+        ALLOWED_HOSTS="bank.example",
+    )
+
+    assert result.returncode == 1
+    assert "bankmall.security.E001" in result.stderr
 
 
 def test_development_mode_generates_and_keeps_a_private_secret_key(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ from bankmall.core.errors import EndOfDayFailed, InvalidInput
 from bankmall.core.models import AuditRecord, BusinessDay, EodStepRun, OutboxEvent
 from bankmall.core.tasks import run_scheduled_end_of_day
 from bankmall.jobs import app as project_app
-from bankmall.security.models import User, UserKind
+from bankmall.security.models import UserKind
+from tests.signed_in import make_user, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -194,10 +195,7 @@ def test_the_back_office_shows_the_business_date_and_a_stuck_step(
     steps.fail_on = START
     with pytest.raises(EndOfDayFailed):
         run_end_of_day(actor="tester")
-    staff = User.objects.create_user(
-        username="ops.wang", password="x", kind=UserKind.STAFF, is_staff=True
-    )
-    client.force_login(staff)
+    sign_in(client, make_user("ops.wang", kind=UserKind.STAFF, roles=("teller",)))
 
     page = client.get("/backoffice/").content.decode()
 
