@@ -23,6 +23,7 @@ from bankmall.core.problems import (
     problem_response,
 )
 from bankmall.core.schemas import ProblemSchema
+from bankmall.security.api import router as security_router
 
 
 class BankmallAPI(NinjaAPI):
@@ -87,6 +88,7 @@ api = BankmallAPI(
     ],
 )
 api.add_router("/", core_router)
+api.add_router("/", security_router)
 
 
 def install_problem_handlers(target: NinjaAPI) -> None:

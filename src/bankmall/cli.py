@@ -8,6 +8,7 @@ failed operation or check, 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import json
 import os
@@ -17,7 +18,10 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from bankmall.seed import DemoLogin
 
 EXIT_FAILURE = 1
 PORT_MAX = 65535
@@ -48,6 +52,13 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
     return number
+
+
+def _iso_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def _positive_float(value: str) -> float:
@@ -94,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument(
         "--force", action="store_true", help="seed even if the demo bank was seeded before"
     )
+    seed.add_argument(
+        "--customers", type=_positive_int, default=200, help="bank customers to create (200)"
+    )
+    seed.add_argument(
+        "--months", type=_positive_int, default=4, help="months of account history (4)"
+    )
     seed.set_defaults(handler=_cmd_seed)
 
     check = commands.add_parser(
@@ -105,6 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not record the run in the database (e.g. on a read-only replica)",
     )
     check.set_defaults(handler=_cmd_check)
+
+    eod = commands.add_parser(
+        "eod",
+        help="run end of day: close the open business date (or every date up to --date)",
+    )
+    eod.add_argument(
+        "--date",
+        type=_iso_date,
+        default=None,
+        help="close every open business date up to this one (YYYY-MM-DD); default: the open one",
+    )
+    eod.set_defaults(handler=_cmd_eod)
 
     worker = commands.add_parser("worker", help="run background and scheduled jobs")
     worker.add_argument(
@@ -125,6 +154,14 @@ def _add_operations_commands(commands: argparse._SubParsersAction[argparse.Argum
         "--administrator", action="store_true", help="give every permission (superuser)"
     )
     staff.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a staff role (teller, kyc_reviewer, risk_analyst, settlement_officer, "
+        "dispute_arbitrator, marketing_manager, auditor, administrator); repeatable",
+    )
+    staff.add_argument(
         "--password-stdin",
         action="store_true",
         help="read the password from standard input instead of prompting",
@@ -143,6 +180,22 @@ def _add_operations_commands(commands: argparse._SubParsersAction[argparse.Argum
     export.add_argument("--after", type=int, default=0, metavar="SEQUENCE")
     export.add_argument("--output", metavar="FILE", help="file to write (default: stdout)")
     export.set_defaults(handler=_cmd_audit_export)
+
+    keys = commands.add_parser("keys", help="field-encryption keys: status and rotation")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    key_status = key_commands.add_parser("status", help="count encrypted values per key")
+    key_status.set_defaults(handler=_cmd_keys_status)
+    rotate = key_commands.add_parser(
+        "rotate", help="re-encrypt every value under the active key (after adding a new one)"
+    )
+    rotate.add_argument(
+        "--keep-key",
+        action="store_true",
+        help="do not add a new key; re-encrypt under the current active key "
+        "(production: set FIELD_ENCRYPTION_ACTIVE_KEY first)",
+    )
+    rotate.add_argument("--batch", type=_positive_int, default=500, help="rows per transaction")
+    rotate.set_defaults(handler=_cmd_keys_rotate)
 
     relay = commands.add_parser(
         "relay", help="publish committed outbox events to NATS JetStream until stopped"
@@ -192,7 +245,12 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     from bankmall import seed
 
     _migrate()
-    summary = seed.seed_demo(force=args.force, progress=_progress_printer())
+    summary = seed.seed_demo(
+        force=args.force,
+        progress=_progress_printer(),
+        customers=args.customers,
+        months=args.months,
+    )
     print(summary)
     return 0
 
@@ -215,6 +273,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eod(args: argparse.Namespace) -> int:
+    from bankmall.core.actions import run_end_of_day
+
+    report = run_end_of_day(through=args.date, actor="cli:eod", progress=_progress_printer())
+    for day in report.already_closed:
+        print(f"business date {day} is already closed; nothing to do")
+    for day, step, outcome, summary in report.steps:
+        counts = ", ".join(f"{key}={value}" for key, value in summary.items())
+        print(f"{day} {step:<24} {outcome:<8} {counts}")
+    for day in report.closed:
+        print(f"closed business date {day}")
+    print(f"open business date: {report.open_business_date}")
+    return 0
+
+
 def _cmd_createstaff(args: argparse.Namespace) -> int:
     from bankmall.security.actions import create_staff
 
@@ -229,6 +302,7 @@ def _cmd_createstaff(args: argparse.Namespace) -> int:
         email=args.email,
         password=password,
         is_administrator=args.administrator,
+        roles=tuple(args.role),
         actor="cli:createstaff",
     )
     print(f"created staff user {user.username} ({user.public_id})")
@@ -245,8 +319,12 @@ def _cmd_demo_logins(args: argparse.Namespace) -> int:
     if not logins:
         raise CliError("no demo logins: run 'bankmall seed' (or 'make demo') first")
     for login in logins:
-        print(f"{login.role:<16} {login.username:<16} {login.password}")
+        print(_login_line(login))
     return 0
+
+
+def _login_line(login: DemoLogin) -> str:
+    return f"{login.role:<20} {login.username:<12} {login.password:<18} {login.totp_secret or '-'}"
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -270,6 +348,35 @@ def _cmd_audit_export(args: argparse.Namespace) -> int:
         for line in export_lines(after_sequence=args.after):
             print(line)
     return 0
+
+
+def _cmd_keys_status(args: argparse.Namespace) -> int:
+    from bankmall.security.rotation import key_usage
+
+    usage = key_usage()
+    print(f"active key: {usage.active_key_id}")
+    for key_id, count in sorted(usage.values_per_key.items()):
+        print(f"  {key_id}: {count} values")
+    return 0
+
+
+def _cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from bankmall.security.rotation import rotate_keys
+
+    new_key = not args.keep_key and not settings.FIELD_ENCRYPTION_KEYS
+    report = rotate_keys(new_key=new_key, batch_size=args.batch, progress=_count_printer())
+    print(
+        f"active key {report.new_key_id}: re-encrypted {report.rewritten} of "
+        f"{report.checked} values"
+    )
+    return 0
+
+
+def _count_printer() -> Callable[[int, int], None]:
+    report = _progress_printer()
+    return lambda done, total: report("re-encrypting", done, total)
 
 
 def _cmd_relay(args: argparse.Namespace) -> int:
@@ -380,11 +487,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"  Home page        {base}/")
     print(f"  API docs         {base}/api/v1/docs")
     print(f"  Health           {base}/healthz")
-    print(f"  Back office      {base}/admin/")
+    print(f"  Sign in          {base}/login/")
+    print(f"  Back office      {base}/backoffice/")
     print()
-    print("  Demo logins (role, username, password):")
+    print("  Demo logins (role, username, password, authenticator secret; demo data only):")
     for login in seed.read_demo_logins():
-        print(f"    {login.role:<16} {login.username:<16} {login.password}")
+        print(f"    {_login_line(login)}")
     print()
     worker = _start_demo_worker(str(settings.DATA_DIR))
     print(f"  Jobs worker      running, log in {settings.DATA_DIR / 'worker.log'}")

@@ -6,6 +6,7 @@ Demo passwords are random per data directory and kept in ``<data dir>/demo-login
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -18,10 +19,11 @@ from typing import Final
 from django.conf import settings
 from django.db import transaction
 
+from bankmall.banking.demo import seed_bank
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict
 from bankmall.core.models import AuditRecord
-from bankmall.security.actions import create_staff
+from bankmall.security.actions import create_staff, set_up_totp_directly
 from bankmall.security.models import User
 
 Progress = Callable[[str, int, int], None]
@@ -29,7 +31,18 @@ SEEDED_ACTION: Final = "demo.seeded"
 _PASSWORD_ALPHABET: Final = string.ascii_letters + string.digits
 _PASSWORD_LENGTH: Final = 16
 
-DEMO_STAFF: Final = [("administrator", "admin")]
+# One demo staff member per role (roles.ROLES); each gets an authenticator secret printed by
+# `make demo` (demo data only) so the two-factor sign-in can be tried.
+DEMO_STAFF: Final = [
+    ("administrator", "admin"),
+    ("teller", "teller"),
+    ("kyc_reviewer", "kyc"),
+    ("risk_analyst", "risk"),
+    ("settlement_officer", "settlement"),
+    ("dispute_arbitrator", "disputes"),
+    ("marketing_manager", "marketing"),
+    ("auditor", "auditor"),
+]
 
 
 class SeedRefused(Conflict):
@@ -80,6 +93,12 @@ def is_seeded() -> bool:
     return AuditRecord.objects.filter(action=SEEDED_ACTION).exists()
 
 
+def new_totp_key() -> tuple[str, str]:
+    """A random authenticator key as (hex for the device, base32 for people and apps)."""
+    key = secrets.token_bytes(20)
+    return key.hex(), base64.b32encode(key).decode("ascii")
+
+
 def _seed_staff(progress: Progress) -> list[DemoLogin]:
     known = {login.username: login for login in read_demo_logins()}
     logins = []
@@ -88,19 +107,24 @@ def _seed_staff(progress: Progress) -> list[DemoLogin]:
             logins.append(known[username])
         else:
             password = _new_password()
-            create_staff(
+            user = create_staff(
                 username=username,
                 email=f"{username}@demo.bankmall.invalid",
                 password=password,
                 is_administrator=role == "administrator",
+                roles=(role,),
                 actor="seed",
             )
-            logins.append(DemoLogin(role=role, username=username, password=password))
+            key_hex, secret = new_totp_key()
+            set_up_totp_directly(user, key_hex=key_hex, actor="seed")
+            logins.append(
+                DemoLogin(role=role, username=username, password=password, totp_secret=secret)
+            )
         progress("staff logins", index, len(DEMO_STAFF))
     return logins
 
 
-def seed_demo(*, force: bool, progress: Progress) -> str:
+def seed_demo(*, force: bool, progress: Progress, customers: int = 200, months: int = 4) -> str:
     """Create the demo bank and return a one-line summary.
 
     Runs once per database unless ``force``; every step skips what already exists, so a
@@ -112,6 +136,7 @@ def seed_demo(*, force: bool, progress: Progress) -> str:
         return "demo bank already seeded; nothing to do (use --force to re-run every step)"
     logins = _seed_staff(progress)
     _write_demo_logins(logins)
+    bank = seed_bank(customers=customers, months=months, progress=progress)
     with transaction.atomic():
         record_audit(SEEDED_ACTION, actor="seed", details={"staff": len(logins)})
-    return f"demo bank seeded: {len(logins)} staff logins"
+    return f"demo bank seeded: {len(logins)} staff logins; {bank}"

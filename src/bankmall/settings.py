@@ -99,9 +99,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "bankmall.core",
     "bankmall.ledger",
     "bankmall.security",
+    "bankmall.banking",
     "bankmall.backoffice",
     "bankmall.web",
 ]
@@ -116,9 +121,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "bankmall.security.middleware.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bankmall.core.middleware.SecurityHeadersMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "bankmall.urls"
@@ -211,7 +219,65 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTH_USER_MODEL = "security.User"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+# Axes first: a locked-out username/address pair never reaches the password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lockout (django-axes): after AXES_FAILURE_LIMIT failed passwords or one-time codes for one
+# username from one address, that pair is locked for AXES_COOLOFF_TIME hours.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("LOGIN_LOCKOUT_HOURS", "0.25"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "bankmall.security.views.locked_out"
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["password", "otp", "token", "refresh_token"]
+# TOTP is mandatory for these kinds of principal (DESIGN: staff and net bank customers).
+TOTP_REQUIRED_KINDS = _env_list("TOTP_REQUIRED_KINDS", ["staff", "customer", "merchant"])
+OTP_TOTP_ISSUER = "bankmall"
+# Idle timeout in seconds per kind of principal (net bank: 10 minutes).
+SESSION_IDLE_SECONDS = {
+    "customer": int(os.environ.get("SESSION_IDLE_SECONDS_CUSTOMER", "600")),
+    "merchant": int(os.environ.get("SESSION_IDLE_SECONDS_MERCHANT", "1800")),
+    "staff": int(os.environ.get("SESSION_IDLE_SECONDS_STAFF", "900")),
+}
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# A step-up (re-entered one-time code) allows its protected action for this long.
+STEP_UP_MINUTES = int(os.environ.get("STEP_UP_MINUTES", "5"))
+# API bearer tokens (API.md): short-lived access tokens, longer-lived single-use refresh tokens.
+API_ACCESS_TOKEN_SECONDS = int(os.environ.get("API_ACCESS_TOKEN_SECONDS", "900"))
+API_REFRESH_TOKEN_SECONDS = int(os.environ.get("API_REFRESH_TOKEN_SECONDS", str(7 * 86400)))
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", "3600"))
+# Personal data kept after an erasure request only as long as the law requires (in days).
+PRIVACY_RETENTION_DAYS = int(os.environ.get("PRIVACY_RETENTION_DAYS", str(5 * 365)))
+
+# ---------------------------------------------------------------- e-mail
+
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "bankmall <no-reply@bankmall.invalid>")
+if os.environ.get("EMAIL_HOST", "").strip():
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["EMAIL_HOST"].strip()
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", default=True)
+elif not IS_PRODUCTION:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# ---------------------------------------------------------------- field encryption
+
+# Key ring for encrypted personal data (AES-256-GCM). Production: FIELD_ENCRYPTION_KEYS is
+# "id:base64key,id:base64key" and FIELD_ENCRYPTION_ACTIVE_KEY names the key new values use;
+# BLIND_INDEX_KEY keys the exact-match search hashes (the deploy checks fail without them).
+# Elsewhere the ring is generated once in the data directory (keyring.json, owner-only).
+FIELD_ENCRYPTION_KEYS = os.environ.get("FIELD_ENCRYPTION_KEYS", "").strip()
+FIELD_ENCRYPTION_ACTIVE_KEY = os.environ.get("FIELD_ENCRYPTION_ACTIVE_KEY", "").strip()
+BLIND_INDEX_KEY = os.environ.get("BLIND_INDEX_KEY", "").strip()
+KEYRING_PATH = DATA_DIR / "keyring.json"
 
 # ---------------------------------------------------------------- i18n
 
@@ -248,6 +314,8 @@ WHITENOISE_AUTOREFRESH = False
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_NAME = "bankmall_session"
+CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_HTTPONLY = True
@@ -296,6 +364,14 @@ CELERY_BEAT_SCHEDULE = {
     "integrity-checks": {
         "task": "core.run_integrity_checks",
         "schedule": crontab(hour=int(os.environ.get("INTEGRITY_CHECK_HOUR", "2")), minute=30),
+    },
+    # End of day after the evening cut-off (local time, CELERY_TIMEZONE).
+    "end-of-day": {
+        "task": "core.run_end_of_day",
+        "schedule": crontab(
+            hour=int(os.environ.get("EOD_HOUR", "22")),
+            minute=int(os.environ.get("EOD_MINUTE", "0")),
+        ),
     },
 }
 

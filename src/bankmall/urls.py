@@ -8,6 +8,7 @@ from django.urls import include, path
 from bankmall.api import api
 from bankmall.backoffice import views as backoffice_views
 from bankmall.core.views import healthz
+from bankmall.security import views as security_views
 from bankmall.web import views as web_views
 
 urlpatterns = [
@@ -16,12 +17,17 @@ urlpatterns = [
     path("favicon.ico", web_views.favicon),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/login/", security_views.admin_login),
     path("admin/", admin.site.urls),
+    path("", include("bankmall.security.urls")),
     path("backoffice/", backoffice_views.dashboard, name="backoffice-dashboard"),
     path("problems/", web_views.problem_index, name="problem-index"),
     path("problems/<slug:slug>", web_views.problem_detail, name="problem-detail"),
     path("", web_views.home, name="home"),
 ]
+
+# The Django admin signs in through the two-factor login and admits only verified staff.
+admin.site.has_permission = security_views.admin_has_permission  # type: ignore[method-assign]
 
 handler400 = "bankmall.web.views.bad_request"
 handler403 = "bankmall.web.views.forbidden"

@@ -13,34 +13,47 @@ from bankmall.core.actions import run_integrity_checks
 from bankmall.core.audit import record_audit
 from bankmall.core.outbox import record_event
 from bankmall.core.queries import audit_activity_by_day, outbox_status
-from bankmall.security.models import User, UserKind
+from bankmall.security.models import UserKind
+from tests.signed_in import make_user, sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def staff_client(client: Client) -> Client:
-    user = User.objects.create_user(
-        username="ops.li", password="x", kind=UserKind.STAFF, is_staff=True
-    )
-    client.force_login(user)
-    return client
+    user = make_user("ops.li", kind=UserKind.STAFF, roles=("teller",))
+    return sign_in(client, user)
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client: Client) -> None:
     response = client.get("/backoffice/")
 
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert response["Location"] == "/login/?next=/backoffice/"
 
 
-def test_customers_are_sent_to_sign_in_too(client: Client) -> None:
-    customer = User.objects.create_user(username="zhang.san", password="x")
-    client.force_login(customer)
+def test_customers_are_refused(client: Client) -> None:
+    sign_in(client, make_user("zhang.san"))
+
+    response = client.get("/backoffice/")
+
+    assert response.status_code == 403
+
+
+def test_staff_without_a_verified_second_factor_are_sent_to_sign_in(client: Client) -> None:
+    client.force_login(make_user("ops.wu", kind=UserKind.STAFF, roles=("teller",)))
 
     response = client.get("/backoffice/")
 
     assert response.status_code == 302
+
+
+def test_staff_without_a_role_are_refused(client: Client) -> None:
+    sign_in(client, make_user("ops.zhao", kind=UserKind.STAFF))
+
+    response = client.get("/backoffice/")
+
+    assert response.status_code == 403
 
 
 def test_staff_see_activity_chart_and_relay_backlog(staff_client: Client) -> None:

@@ -58,7 +58,8 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_help_is_available_for_every_subcommand(tmp_path: Path) -> None:
-    commands = ["demo", "serve", "migrate", "seed", "check", "createstaff", "demo-logins", "audit"]
+    commands = ["demo", "serve", "migrate", "seed", "check", "eod", "createstaff", "demo-logins"]
+    commands.append("audit")
     for command in commands:
         result = bankmall(command, "--help", data_dir=tmp_path)
         assert result.returncode == 0, (command, result.stderr)
@@ -182,10 +183,28 @@ def test_production_mode_passes_djangos_deploy_checks(tmp_path: Path) -> None:
         BANKMALL_ENV="production",
         SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-0123456789",
         ALLOWED_HOSTS="bank.example",
+        FIELD_ENCRYPTION_KEYS="k1:" + "A" * 43,
+        FIELD_ENCRYPTION_ACTIVE_KEY="k1",
+        BLIND_INDEX_KEY="B" * 43,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_mode_fails_the_deploy_checks_without_field_keys(tmp_path: Path) -> None:
+    result = bankmall(
+        "manage",
+        "check",
+        "--deploy",
+        data_dir=tmp_path,
+        BANKMALL_ENV="production",
+        SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-0123456789",
+        ALLOWED_HOSTS="bank.example",
+    )
+
+    assert result.returncode == 1
+    assert "bankmall.security.E001" in result.stderr
 
 
 def test_development_mode_generates_and_keeps_a_private_secret_key(tmp_path: Path) -> None:
@@ -211,3 +230,27 @@ def test_seed_refuses_production(tmp_path: Path) -> None:
     assert result.stderr == (
         "bankmall: error: Refusing to seed demo data with BANKMALL_ENV=production\n"
     )
+
+
+def test_eod_closes_business_dates_and_a_repeat_changes_nothing(seeded_dir: Path) -> None:
+    first = bankmall("eod", "--date", "2099-01-02", data_dir=seeded_dir)
+    # The demo's first business date is today, so this would close decades: refused.
+    assert first.returncode == 1
+    assert first.stderr.startswith("bankmall: error: refusing to close")
+    assert first.stderr.count("\n") == 1
+
+    today = bankmall("eod", data_dir=seeded_dir)
+    assert today.returncode == 0, today.stderr
+    assert "integrity_checks" in today.stdout
+    closed = today.stdout.split("closed business date ")[1].split()[0]
+
+    again = bankmall("eod", "--date", closed, data_dir=seeded_dir)
+    assert again.returncode == 0, again.stderr
+    assert f"business date {closed} is already closed; nothing to do" in again.stdout
+
+
+def test_eod_rejects_a_malformed_date(tmp_path: Path) -> None:
+    result = bankmall("eod", "--date", "2026-13-01", data_dir=tmp_path)
+
+    assert result.returncode == 2
+    assert "not a date (YYYY-MM-DD): '2026-13-01'" in result.stderr

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from django.db import connection, transaction
+from kombu import Queue
 
 from bankmall.core.actions import run_integrity_checks
 from bankmall.core.audit import record_audit
@@ -64,7 +66,11 @@ def test_the_schedule_runs_the_checks_nightly() -> None:
 
 def _job_app(broker_url: str, **options: object) -> Celery:
     app = Celery("bankmall-test", broker=broker_url, set_as_current=False)
+    queue = f"bankmall-test-{uuid.uuid4().hex}"
     app.conf.update(
+        # A queue of this run's own: other test runs on the same broker must not take its jobs.
+        task_default_queue=queue,
+        task_queues=[Queue(queue, auto_delete=True)],
         task_acks_late=True,
         result_backend=None,
         broker_transport_options=options,

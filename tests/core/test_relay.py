@@ -186,7 +186,8 @@ def test_relay_command_publishes_a_seeded_demo_and_reports(
         if key not in {"DATABASE_URL", "BANKMALL_DATA_DIR", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     } | {"NATS_URL": NATS_URL, "NATS_STREAM": name, "NATS_SUBJECT_PREFIX": prefix}
     command = [sys.executable, "-m", "bankmall.cli", "--data-dir", str(tmp_path)]
-    subprocess.run([*command, "seed"], env=environment, timeout=120, check=True)
+    seed = [*command, "seed", "--customers", "2", "--months", "1"]  # fits one relay round
+    subprocess.run(seed, env=environment, timeout=120, check=True)
 
     result = subprocess.run(
         [*command, "relay", "--once"],

@@ -99,18 +99,16 @@ def test_api_docs_render_from_local_assets(live_server: object, page: Page) -> N
 
 
 def test_staff_sign_in_and_see_the_dashboard_chart(live_server: object, page: Page) -> None:
-    from bankmall.security.models import User, UserKind
+    from bankmall.security.models import UserKind
+    from tests.signed_in import PASSWORD, current_code, make_user
 
-    User.objects.create_user(
-        username="ops.chen",
-        password="a-long-enough-passphrase",
-        kind=UserKind.STAFF,
-        is_staff=True,
-    )
+    user = make_user("ops.chen", kind=UserKind.STAFF, roles=("teller",))
     page.goto(f"{live_server.url}/backoffice/")  # type: ignore[attr-defined]
     page.fill("#id_username", "ops.chen")
-    page.fill("#id_password", "a-long-enough-passphrase")
-    page.click("input[type=submit]")
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.fill("#id_code", current_code(user))
+    page.click("main button[type=submit]")
 
     page.locator("svg.chart").wait_for()
     assert page.locator("svg.chart rect").count() == 14

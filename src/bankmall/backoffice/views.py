@@ -1,8 +1,8 @@
-"""The staff console's pages. Each view is staff-only and read-only unless it calls an action."""
+"""The staff console's pages. Each view is guarded by ``staff_view`` (default deny) and is
+read-only unless it calls an action."""
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -11,13 +11,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from bankmall.core.charts import Point, bar_chart
-from bankmall.core.queries import audit_activity_by_day, latest_integrity_run, outbox_status
+from bankmall.core.queries import (
+    audit_activity_by_day,
+    end_of_day_status,
+    latest_integrity_run,
+    outbox_status,
+)
+from bankmall.security.access import staff_view
 
 ACTIVITY_DAYS = 14
 
 
 @require_GET
-@staff_member_required
+@staff_view("security.access_backoffice")
 def dashboard(request: HttpRequest) -> HttpResponse:
     """System overview: audit activity per day and the event relay's backlog."""
     now = timezone.now()
@@ -34,5 +40,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "activity_days": ACTIVITY_DAYS,
         "outbox": outbox_status(now=now),
         "integrity_run": latest_integrity_run(),
+        "eod": end_of_day_status(),
     }
     return render(request, "backoffice/dashboard.html", context)

@@ -123,3 +123,11 @@ class InternalError(BankmallError):
     code = "internal_error"
     status = 500
     title = "Internal error"
+
+
+class EndOfDayFailed(BankmallError):
+    """A step of the end of day failed; the steps before it are done, rerunning resumes."""
+
+    code = "end_of_day_failed"
+    status = 409
+    title = "End of day stopped at a failed step"

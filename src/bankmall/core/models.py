@@ -103,3 +103,67 @@ class IntegrityRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {'passed' if self.passed else 'FAILED'}"
+
+
+class BusinessDayStatus(models.TextChoices):
+    OPEN = "open", "open"
+    CLOSED = "closed", "closed"
+
+
+class BusinessDay(models.Model):
+    """A business date of the bank: open until its end of day has run every step.
+
+    Guarantees: at most one day is open, and it is the day after the latest closed one; days
+    close in date order and never reopen.
+    """
+
+    business_date = models.DateField(unique=True)
+    status = models.CharField(
+        max_length=10, choices=BusinessDayStatus.choices, default=BusinessDayStatus.OPEN
+    )
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="open"),
+                name="one_open_business_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.business_date} {self.status}"
+
+
+class EodStepStatus(models.TextChoices):
+    DONE = "done", "done"
+    FAILED = "failed", "failed"
+
+
+class EodStepRun(models.Model):
+    """The outcome of one end-of-day step for one business date.
+
+    Guarantees: ``done`` is written in the same transaction as the step's work, so a done row
+    means the work is committed and will not run again for that date; a ``failed`` row holds the
+    last error and the number of attempts, and is replaced by ``done`` when a rerun succeeds.
+    """
+
+    business_date = models.DateField()
+    step = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=EodStepStatus.choices)
+    summary = models.JSONField(default=dict)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["business_date", "step"], name="one_run_per_step_day")
+        ]
+        indexes = [models.Index(fields=["-finished_at"], name="eod_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.business_date} {self.step} {self.status}"

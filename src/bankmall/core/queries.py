@@ -9,7 +9,14 @@ from django.db.models import Count, Min
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from bankmall.core.models import AuditRecord, IntegrityRun, OutboxEvent
+from bankmall.core.models import (
+    AuditRecord,
+    BusinessDay,
+    BusinessDayStatus,
+    EodStepRun,
+    IntegrityRun,
+    OutboxEvent,
+)
 
 DAYS_MAX = 366
 
@@ -66,3 +73,35 @@ def outbox_status(*, now: dt.datetime) -> OutboxStatus:
 def latest_integrity_run() -> IntegrityRun | None:
     """The most recent recorded run of the integrity checks, if any."""
     return IntegrityRun.objects.order_by("-finished_at").first()
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfDayStatus:
+    open_business_date: dt.date | None
+    last_closed: BusinessDay | None
+    recent_steps: list[EodStepRun]
+
+    @property
+    def failed_steps(self) -> list[EodStepRun]:
+        """Failed steps of the open date: the end of day is stuck until they succeed."""
+        return [
+            run
+            for run in self.recent_steps
+            if run.status == "failed" and run.business_date == self.open_business_date
+        ]
+
+
+def end_of_day_status(*, recent: int = 10) -> EndOfDayStatus:
+    """The open business date, the last closed one and the latest step runs."""
+    open_day = BusinessDay.objects.filter(status=BusinessDayStatus.OPEN).first()
+    last_closed = (
+        BusinessDay.objects.filter(status=BusinessDayStatus.CLOSED)
+        .order_by("-business_date")
+        .first()
+    )
+    steps = list(EodStepRun.objects.order_by("-finished_at", "-id")[:recent])
+    return EndOfDayStatus(
+        open_business_date=open_day.business_date if open_day else None,
+        last_closed=last_closed,
+        recent_steps=steps,
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
-from bankmall.core.actions import run_integrity_checks
+from bankmall.core.actions import open_business_day, run_end_of_day, run_integrity_checks
 
 logger = logging.getLogger(__name__)
 
@@ -21,3 +22,17 @@ def run_scheduled_integrity_checks() -> str:
     if not run.passed:
         logger.error("integrity checks FAILED: %s", run.results)
     return run.public_id
+
+
+@shared_task(name="core.run_end_of_day", acks_late=True)
+def run_scheduled_end_of_day() -> str:
+    """Close the open business date if it is today or earlier (never run ahead of the calendar).
+
+    A manual ``bankmall eod --date`` may have moved the business date past today; then the
+    scheduled run has nothing to do. A failed step is logged and retried by the next run.
+    """
+    today = timezone.localdate()
+    if open_business_day().business_date > today:
+        return "ahead"
+    report = run_end_of_day(through=today, actor="job:end-of-day")
+    return ",".join(day.isoformat() for day in report.closed) or "nothing"

@@ -2,27 +2,60 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Final
+
+from axes.handlers.proxy import AxesProxyHandler
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp import login as otp_login
+from django_otp import match_token, user_has_device
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankmall.core.audit import record_audit
-from bankmall.core.errors import FieldError, InvalidInput
+from bankmall.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from bankmall.core.outbox import record_event
-from bankmall.security.errors import UsernameTaken
-from bankmall.security.models import User, UserKind
+from bankmall.security.errors import (
+    InvalidCredentials,
+    InvalidOneTimeCode,
+    SignInLocked,
+    UnknownRole,
+    UsernameTaken,
+)
+from bankmall.security.models import LoginEvent, User, UserKind, UserSession
+from bankmall.security.roles import role_named
 
 USERNAME_LENGTH_MIN = 3
 USERNAME_LENGTH_MAX = 150
+USER_AGENT_LENGTH_MAX: Final = 256
+BACKUP_CODE_COUNT: Final = 10
+LAST_ACTIVITY_SESSION_KEY: Final = "security.last_activity"
 
 
 def create_staff(
-    *, username: str, email: str, password: str, is_administrator: bool, actor: str
+    *,
+    username: str,
+    email: str,
+    password: str,
+    is_administrator: bool,
+    actor: str,
+    roles: tuple[str, ...] = (),
 ) -> User:
     """Create a member of bank staff who can sign in to the back office.
 
     Preconditions: ``username`` is 3-150 characters and unused (case-insensitively);
-    ``password`` passes the password validators. Effects: one user, one audit record
+    ``password`` passes the password validators; ``roles`` name staff roles (an administrator
+    always gets the administrator role). Effects: one user in those roles, one audit record
     (``security.staff_created``), one ``staff.created`` event. Errors: ``validation_error``
     with field messages, ``username_taken``.
     """
@@ -34,8 +67,12 @@ def create_staff(
         validate_password(password, User(username=username, email=email))
     except ValidationError as error:
         problems.extend(FieldError("password", message) for message in error.messages)
+    unknown = [role for role in roles if role_named(role) is None]
+    if unknown:
+        problems.append(FieldError("roles", f"unknown roles: {', '.join(unknown)}"))
     if problems:
         raise InvalidInput("; ".join(f"{p.field} {p.message}" for p in problems), errors=problems)
+    role_names = sorted({*roles, *(["administrator"] if is_administrator else [])})
     with transaction.atomic():
         if User.objects.filter(username__iexact=username).exists():
             raise UsernameTaken(f"The username {username!r} is already taken")
@@ -48,7 +85,282 @@ def create_staff(
             is_staff=True,
             is_superuser=is_administrator,
         )
-        state = {"username": username, "kind": user.kind, "administrator": is_administrator}
+        user.groups.set(Group.objects.filter(name__in=role_names))
+        state = {
+            "username": username,
+            "kind": user.kind,
+            "administrator": is_administrator,
+            "roles": role_names,
+        }
         record_audit("security.staff_created", target=user.public_id, after=state, actor=actor)
         record_event("staff.created", aggregate_id=user.public_id, payload={"user": user.public_id})
+    return user
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOrigin:
+    """Where a sign-in came from, as the request said (recorded, never trusted for access)."""
+
+    ip_address: str | None
+    user_agent: str
+    channel: str = "web"
+
+    @classmethod
+    def of(cls, request: HttpRequest, *, channel: str = "web") -> RequestOrigin:
+        address = request.META.get("REMOTE_ADDR") or None
+        agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_LENGTH_MAX]
+        return cls(ip_address=address, user_agent=agent, channel=channel)
+
+
+def _record_login_event(user: User | None, outcome: str, origin: RequestOrigin) -> LoginEvent:
+    return LoginEvent.objects.create(
+        user=user,
+        outcome=outcome,
+        occurred_at=timezone.now(),
+        ip_address=origin.ip_address,
+        user_agent=origin.user_agent,
+        channel=origin.channel,
+    )
+
+
+def ensure_not_locked(request: HttpRequest, username: str) -> None:
+    """Raise ``sign_in_locked`` when this username is locked out from this address."""
+    if AxesProxyHandler.is_locked(request, {"username": username}):
+        raise SignInLocked()
+
+
+def record_failed_sign_in(request: HttpRequest, username: str, *, channel: str = "web") -> None:
+    """Count a failed password or one-time code towards the lockout, and record it.
+
+    The record names the user only when the username exists, and is never shown to the
+    person signing in, so nothing here reveals whether a username exists.
+    """
+    user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
+    user = User.objects.filter(username__iexact=username).first()
+    with transaction.atomic():
+        _record_login_event(
+            user, LoginEvent.Outcome.FAILED, RequestOrigin.of(request, channel=channel)
+        )
+
+
+def check_password(request: HttpRequest, username: str, password: str) -> User:
+    """The active user with these credentials, or ``invalid_credentials`` / ``sign_in_locked``.
+
+    A wrong password counts towards the lockout (django-axes, through ``authenticate``).
+    """
+    ensure_not_locked(request, username)
+    user = authenticate(request, username=username, password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise SignInLocked()
+    if not isinstance(user, User):
+        with transaction.atomic():
+            known = User.objects.filter(username__iexact=username).first()
+            _record_login_event(known, LoginEvent.Outcome.FAILED, RequestOrigin.of(request))
+        raise InvalidCredentials()
+    return user
+
+
+def needs_second_factor(user: User) -> bool:
+    return user.kind in settings.TOTP_REQUIRED_KINDS or user_has_device(user)
+
+
+def check_one_time_code(request: HttpRequest, user: User, code: str) -> Device:
+    """The user's device that accepts ``code`` (TOTP or an unused backup code).
+
+    Errors: ``sign_in_locked``; ``invalid_credentials`` (counted towards the lockout).
+    """
+    ensure_not_locked(request, user.username)
+    device: Device | None = (
+        match_token(user, code.strip().replace(" ", "")) if code.strip() else None
+    )
+    if device is None:
+        record_failed_sign_in(request, user.username)
+        raise InvalidCredentials()
+    return device
+
+
+def complete_sign_in(request: HttpRequest, user: User, device: Device | None) -> UserSession:
+    """Start the signed-in session after every factor passed.
+
+    Effects: a new session key (fixation-safe), the verifying device remembered, one
+    ``UserSession``, one ``LoginEvent``, audit ``security.signed_in`` and event
+    ``security.signed_in`` (the login notification other apps send on).
+    """
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    if device is not None:
+        otp_login(request, device)
+    AxesProxyHandler.reset_attempts(username=user.username)
+    now = timezone.now()
+    origin = RequestOrigin.of(request)
+    request.session[LAST_ACTIVITY_SESSION_KEY] = now.timestamp()
+    with transaction.atomic():
+        session = UserSession.objects.create(
+            user=user,
+            session_key=request.session.session_key or _saved_session_key(request),
+            created_at=now,
+            last_seen_at=now,
+            ip_address=origin.ip_address,
+            user_agent=origin.user_agent,
+        )
+        _record_login_event(user, LoginEvent.Outcome.SUCCEEDED, origin)
+        record_audit(
+            "security.signed_in",
+            target=user.public_id,
+            details={"session": session.public_id, "second_factor": device is not None},
+            actor=f"user:{user.pk}",
+        )
+        record_event(
+            "security.signed_in",
+            aggregate_id=user.public_id,
+            payload={"user": user.public_id, "channel": "web", "session": session.public_id},
+        )
+    return session
+
+
+def _saved_session_key(request: HttpRequest) -> str:
+    request.session.save()
+    return request.session.session_key or ""
+
+
+def sign_out(request: HttpRequest, *, outcome: str = LoginEvent.Outcome.SIGNED_OUT) -> None:
+    """End this browser's session. Effects: the session row ended, a ``LoginEvent``, audit."""
+    user = request.user
+    if isinstance(user, User):
+        with transaction.atomic():
+            UserSession.objects.filter(
+                user=user, session_key=request.session.session_key, ended_at__isnull=True
+            ).update(ended_at=timezone.now())
+            _record_login_event(user, outcome, RequestOrigin.of(request))
+            record_audit(f"security.{outcome}", target=user.public_id, actor=f"user:{user.pk}")
+    logout(request)
+
+
+def sign_out_everywhere(user: User, *, actor: str) -> int:
+    """End every session and revoke every API token of ``user``; return the sessions ended.
+
+    Effects: session-store rows deleted, ``UserSession`` rows ended, tokens revoked, audit
+    ``security.signed_out_everywhere``.
+    """
+    from bankmall.security.tokens import revoke_all_tokens  # noqa: PLC0415
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    with transaction.atomic():
+        live = list(
+            UserSession.objects.select_for_update().filter(user=user, ended_at__isnull=True)
+        )
+        for session in live:
+            store(session_key=session.session_key).delete()
+        UserSession.objects.filter(pk__in=[s.pk for s in live]).update(ended_at=timezone.now())
+        record_audit(
+            "security.signed_out_everywhere",
+            target=user.public_id,
+            details={"sessions": len(live)},
+            actor=actor,
+        )
+    revoke_all_tokens(user, reason="signed_out_everywhere")
+    return len(live)
+
+
+# ------------------------------------------------------------------ two-factor enrolment
+
+
+def start_totp_enrolment(user: User) -> TOTPDevice:
+    """The user's unconfirmed authenticator (created once), to show as a QR code.
+
+    Errors: ``conflict`` when the user already has a confirmed authenticator.
+    """
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        raise Conflict("Two-factor sign-in is already set up")
+    device: TOTPDevice | None = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+    return device
+
+
+def confirm_totp_enrolment(user: User, code: str) -> tuple[TOTPDevice, list[str]]:
+    """Confirm the pending authenticator with a first code; return it and new backup codes.
+
+    Effects: the device confirmed, ``BACKUP_CODE_COUNT`` single-use backup codes (replacing
+    any old ones), audit ``security.totp_enrolled``. Errors: ``invalid_otp`` (nothing changes),
+    ``conflict`` (no enrolment in progress).
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        raise Conflict("No two-factor enrolment is in progress")
+    if not device.verify_token(code.strip().replace(" ", "")):
+        raise InvalidOneTimeCode()
+    # After this point the operation must succeed.
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = _replace_backup_codes(user)
+        record_audit("security.totp_enrolled", target=user.public_id, actor=f"user:{user.pk}")
+    return device, codes
+
+
+def _replace_backup_codes(user: User) -> list[str]:
+    StaticDevice.objects.filter(user=user).delete()
+    backup = StaticDevice.objects.create(user=user, name="backup codes", confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=backup, token=code) for code in codes)
+    return codes
+
+
+def set_up_totp_directly(user: User, *, key_hex: str, actor: str) -> TOTPDevice:
+    """Give ``user`` a confirmed authenticator with a known secret (demo seeding only)."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        device: TOTPDevice = TOTPDevice.objects.create(
+            user=user, name="authenticator", key=key_hex, confirmed=True
+        )
+        record_audit("security.totp_enrolled", target=user.public_id, actor=actor)
+    return device
+
+
+# ------------------------------------------------------------------ passwords and roles
+
+
+def reset_password(user: User, *, password: str, actor: str) -> None:
+    """Set a new password (after a reset link or a change) and sign out everywhere.
+
+    Preconditions: ``password`` passed the validators (the form checks them). Effects: the
+    password hash, audit ``security.password_reset``, every session and token ended.
+    """
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        record_audit("security.password_reset", target=user.public_id, actor=actor)
+    sign_out_everywhere(user, actor=actor)
+
+
+def grant_role(*, user_id: str, role: str, actor: str) -> User:
+    """Add the staff member ``user_id`` to ``role`` (runs after a maker-checker approval).
+
+    Errors: ``not_found`` (no such staff member), ``unknown_role``.
+    """
+    if role_named(role) is None:
+        raise UnknownRole(f"No staff role {role!r}")
+    with transaction.atomic():
+        user = (
+            User.objects.select_for_update().filter(public_id=user_id, kind=UserKind.STAFF).first()
+        )
+        if user is None:
+            raise NotFound("No such staff member")
+        group = Group.objects.get(name=role)
+        before = sorted(user.groups.values_list("name", flat=True))
+        # After this point the operation must succeed.
+        user.groups.add(group)
+        after = sorted({*before, role})
+        record_audit(
+            "security.role_granted",
+            target=user.public_id,
+            before={"roles": before},
+            after={"roles": after},
+            details={"role": role},
+            actor=actor,
+        )
+        record_event("staff.role_granted", aggregate_id=user.public_id, payload={"role": role})
     return user

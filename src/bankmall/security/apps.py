@@ -1,9 +1,24 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _sync_roles_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
+    # Runs after each app's permissions are created, so roles pick up later apps' permissions.
+    from bankmall.security.sync import sync_roles
+
+    sync_roles(using=kwargs.get("using", "default"))
 
 
 class SecurityConfig(AppConfig):
     name = "bankmall.security"
     label = "security"
     verbose_name = "Security"
+
+    def ready(self) -> None:
+        import bankmall.security.checks  # noqa: F401  (registers the deploy checks)
+
+        post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="bankmall-sync-roles")

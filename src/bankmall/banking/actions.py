@@ -1,0 +1,442 @@
+"""Every state change of core banking. Money moves only through ``bankmall.ledger.actions``.
+
+Each public action runs in one transaction, writes its audit record and outbox event there, and
+changes nothing when it fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from bankmall.banking import chart, queries
+from bankmall.banking.errors import AccountNotActive, LimitExceeded, PayeeAccountInvalid
+from bankmall.banking.identifiers import is_account_number, make_account_number
+from bankmall.banking.models import (
+    AccountLimit,
+    AccountProduct,
+    Channel,
+    Customer,
+    CustomerKind,
+    DepositAccount,
+    DepositAccountStatus,
+    KycStatus,
+    NumberSequence,
+    RiskRating,
+    Transfer,
+    TransferKind,
+    TransferStatus,
+)
+from bankmall.banking.payment_files import IncomingFile
+from bankmall.core.audit import record_audit
+from bankmall.core.errors import FieldError, IdempotencyKeyReused, InvalidInput
+from bankmall.core.money import Money
+from bankmall.core.outbox import record_event
+from bankmall.ledger import actions as ledger
+from bankmall.ledger.actions import AccountSpec, TransferRequest
+
+LEDGER_CLIENT: Final = "banking"
+REFERENCE_MAX_LENGTH: Final = 140
+KEY_MAX_LENGTH: Final = 128
+# Per-transaction and daily limits in minor units, per channel, for a new account.
+DEFAULT_LIMITS: Final = {
+    Channel.NET_BANK: (5_000_000, 20_000_000),
+    Channel.API: (5_000_000, 20_000_000),
+    Channel.TELLER: (100_000_000, 200_000_000),
+    Channel.CARD: (2_000_000, 5_000_000),
+}
+
+
+def business_date() -> dt.date:
+    """Today's business date in the bank's time zone."""
+    return timezone.localdate()
+
+
+# ---------------------------------------------------------------- customers and accounts
+
+
+def open_customer(
+    *,
+    kind: CustomerKind,
+    user_id: int | None = None,
+    risk_rating: RiskRating = RiskRating.MEDIUM,
+    kyc_status: KycStatus = KycStatus.PENDING,
+    branch: int = 1,
+    actor: str,
+) -> Customer:
+    """Create a customer (optionally linked to a sign-in user). Audited; event
+    ``customer.opened``."""
+    with transaction.atomic():
+        customer = Customer.objects.create(
+            kind=kind,
+            user_id=user_id,
+            risk_rating=risk_rating,
+            kyc_status=kyc_status,
+            branch=branch,
+            created_at=timezone.now(),
+        )
+        record_audit("banking.customer_opened", target=customer.public_id, actor=actor)
+        record_event(
+            "customer.opened", aggregate_id=customer.public_id, payload={"kind": str(kind)}
+        )
+    return customer
+
+
+def _next_serial(name: str) -> int:
+    """Advance the named sequence under a row lock and return the value taken."""
+    NumberSequence.objects.get_or_create(name=name)
+    sequence = NumberSequence.objects.select_for_update().get(name=name)
+    NumberSequence.objects.filter(pk=sequence.pk).update(next_value=F("next_value") + 1)
+    return sequence.next_value
+
+
+def open_account(
+    *,
+    customer: Customer,
+    product: AccountProduct,
+    currency: str = "CNY",
+    overdraft_limit_minor: int = 0,
+    interest_rate_percent: Decimal = Decimal(0),
+    actor: str,
+) -> DepositAccount:
+    """Open a deposit account: a new number, a ledger liability account, default limits.
+
+    Errors: ``validation_error`` (negative overdraft or rate), ``unknown_currency``.
+    """
+    problems = []
+    if overdraft_limit_minor < 0:
+        problems.append(FieldError("overdraft_limit_minor", "The overdraft cannot be negative."))
+    if interest_rate_percent < 0:
+        problems.append(FieldError("interest_rate_percent", "The rate cannot be negative."))
+    if problems:
+        raise InvalidInput(problems[0].message, errors=problems)
+    Money.zero(currency)  # unknown_currency before anything is written
+    with transaction.atomic():
+        chart.ensure_chart_of_accounts((currency,))
+        serial = _next_serial(f"account:{customer.branch:04d}")
+        number = make_account_number(branch=customer.branch, serial=serial)
+        (ledger_account,) = ledger.create_accounts(
+            [
+                AccountSpec(
+                    code=chart.deposit_account_code(number),
+                    currency=currency,
+                    kind="liability",
+                    debits_must_not_exceed_credits=True,
+                    overdraft_limit_minor=overdraft_limit_minor,
+                    name=f"{product} {number}",
+                )
+            ],
+            actor=actor,
+        )
+        now = timezone.now()
+        account = DepositAccount.objects.create(
+            number=number,
+            customer=customer,
+            ledger_account_id=ledger_account.id,
+            product=product,
+            currency=currency,
+            overdraft_limit_minor=overdraft_limit_minor,
+            interest_rate_percent=interest_rate_percent,
+            opened_at=now,
+            last_activity_at=now,
+        )
+        AccountLimit.objects.bulk_create(
+            AccountLimit(
+                account=account, channel=channel, per_transaction_minor=per, daily_minor=day
+            )
+            for channel, (per, day) in DEFAULT_LIMITS.items()
+        )
+        record_audit(
+            "banking.account_opened",
+            target=account.public_id,
+            after={"number": number, "product": str(product), "currency": currency},
+            details={"customer": customer.public_id},
+            actor=actor,
+        )
+        record_event(
+            "account.opened",
+            aggregate_id=account.public_id,
+            payload={"customer_id": customer.public_id, "currency": currency},
+        )
+    return account
+
+
+# ---------------------------------------------------------------- transfers
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOrder:
+    """What a customer asks for. ``to_bank_code`` (CNAPS or BIC) only for other banks."""
+
+    from_account_id: str
+    to_account_number: str
+    amount: Money
+    reference: str = ""
+    to_name: str = ""
+    to_bank_code: str = ""
+
+    def digest(self) -> str:
+        canonical = json.dumps(
+            {
+                "from": self.from_account_id,
+                "to": self.to_account_number,
+                "amount": self.amount.amount_minor,
+                "currency": self.amount.currency,
+                "reference": self.reference,
+                "to_name": self.to_name,
+                "to_bank_code": self.to_bank_code,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _order_problems(order: TransferOrder, idempotency_key: str) -> list[FieldError]:
+    problems = []
+    if not 1 <= len(idempotency_key) <= KEY_MAX_LENGTH:
+        problems.append(FieldError("idempotency_key", "1 to 128 characters."))
+    if not order.amount.is_positive:
+        problems.append(FieldError("amount", "The amount must be positive."))
+    if len(order.reference) > REFERENCE_MAX_LENGTH:
+        problems.append(FieldError("reference", "At most 140 characters."))
+    if not order.to_account_number.strip():
+        problems.append(FieldError("to_account_number", "The payee account is missing."))
+    return problems
+
+
+def _replayed(customer: Customer, order: TransferOrder, idempotency_key: str) -> Transfer | None:
+    existing = Transfer.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.request_digest != order.digest():
+        raise IdempotencyKeyReused("This Idempotency-Key was used for another transfer.")
+    return existing
+
+
+def _check_limits(account: DepositAccount, channel: Channel, amount: Money, day: dt.date) -> None:
+    limit = AccountLimit.objects.filter(account=account, channel=channel).first()
+    if limit is None:
+        raise LimitExceeded(f"Transfers through {channel} are not allowed on this account.")
+    if amount.amount_minor > limit.per_transaction_minor:
+        raise LimitExceeded(
+            "The amount is above the per-transaction limit of "
+            f"{Money(limit.per_transaction_minor, account.currency)}.",
+            extra={"limit": limit.per_transaction_minor, "period": "transaction"},
+        )
+    sent_today = (
+        Transfer.objects.filter(from_account=account, channel=channel, business_date=day).aggregate(
+            total=Sum("amount_minor")
+        )["total"]
+        or 0
+    )
+    if sent_today + amount.amount_minor > limit.daily_minor:
+        raise LimitExceeded(
+            "The amount would exceed the daily limit of "
+            f"{Money(limit.daily_minor, account.currency)}.",
+            extra={"limit": limit.daily_minor, "period": "day", "used": sent_today},
+        )
+
+
+def _require_active(account: DepositAccount, field: str) -> None:
+    if account.status != DepositAccountStatus.ACTIVE:
+        message = f"The account is {account.status}."
+        raise AccountNotActive(message, errors=[FieldError(field, message)])
+
+
+def _destination(
+    customer: Customer, source: DepositAccount, order: TransferOrder
+) -> tuple[DepositAccount | None, TransferKind, str]:
+    """The payee account (None for another bank), the transfer kind and the ledger account."""
+    number = "".join(order.to_account_number.split())
+    if is_account_number(number):
+        target = DepositAccount.objects.filter(number=number).first()
+        if target is None or target.pk == source.pk:
+            message = (
+                "No such account at this bank." if target is None else "Choose another account."
+            )
+            raise PayeeAccountInvalid(message, errors=[FieldError("to_account_number", message)])
+        _require_active(target, "to_account_number")
+        if target.currency != source.currency:
+            message = f"The payee account holds {target.currency}, not {source.currency}."
+            raise PayeeAccountInvalid(message, errors=[FieldError("to_account_number", message)])
+        kind = TransferKind.OWN if target.customer_id == customer.pk else TransferKind.INTERNAL
+        return target, kind, target.ledger_account_id
+    problems = queries.interbank_payee_problems(number, order.to_name, order.to_bank_code)
+    if problems:
+        raise PayeeAccountInvalid(problems[0].message, errors=problems)
+    return None, TransferKind.INTERBANK, chart.bank_account_code("clearing", source.currency)
+
+
+def transfer(
+    *,
+    customer: Customer,
+    order: TransferOrder,
+    idempotency_key: str,
+    channel: Channel,
+    actor: str,
+) -> Transfer:
+    """Move money out of one of ``customer``'s accounts; idempotent per (customer, key).
+
+    To an account of this bank the payee is credited at once (``completed``); to another bank
+    the money goes to the clearing account (``awaiting_clearing``) for the next pain.001 batch.
+    The same key with the same order returns the first transfer; with another order it fails.
+
+    Errors (nothing changes): ``validation_error``, ``not_found`` (not the customer's account),
+    ``account_not_active``, ``payee_account_invalid``, ``currency_mismatch``,
+    ``limit_exceeded``, ``insufficient_funds``, ``idempotency_key_reused``.
+    """
+    problems = _order_problems(order, idempotency_key)
+    if problems:
+        raise InvalidInput(problems[0].message, errors=problems)
+    with transaction.atomic():
+        # One customer's orders are serialised, so a retried key never races its original.
+        Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        replay = _replayed(customer, order, idempotency_key)
+        if replay is not None:
+            return replay
+        source = queries.lock_account(queries.access_account(customer, order.from_account_id))
+        _require_active(source, "from_account")
+        if order.amount.currency != source.currency:
+            message = f"The account holds {source.currency}."
+            raise InvalidInput(message, errors=[FieldError("amount.currency", message)])
+        target, kind, credit_ledger = _destination(customer, source, order)
+        day = business_date()
+        _check_limits(source, channel, order.amount, day)
+        record = Transfer(
+            customer=customer,
+            from_account=source,
+            to_account=target,
+            to_account_number="".join(order.to_account_number.split()),
+            to_name=order.to_name,
+            to_bank_code=order.to_bank_code,
+            kind=kind,
+            status=(
+                TransferStatus.AWAITING_CLEARING
+                if kind == TransferKind.INTERBANK
+                else TransferStatus.COMPLETED
+            ),
+            amount_minor=order.amount.amount_minor,
+            currency=order.amount.currency,
+            reference=order.reference,
+            channel=channel,
+            idempotency_key=idempotency_key,
+            request_digest=order.digest(),
+            business_date=day,
+            created_at=timezone.now(),
+        )
+        (posted,) = ledger.create_transfers(
+            [
+                TransferRequest(
+                    key=f"transfer:{record.public_id}",
+                    debit_account=source.ledger_account_id,
+                    credit_account=credit_ledger,
+                    amount=order.amount,
+                    code=f"transfer.{kind}",
+                    reference=record.public_id,
+                    metadata={"description": order.reference[:REFERENCE_MAX_LENGTH]},
+                    value_date=day,
+                )
+            ],
+            client=LEDGER_CLIENT,
+            actor=actor,
+        )
+        # After this point the operation must succeed.
+        record.ledger_transfer_id = posted.id
+        record.save(force_insert=True)
+        touched = [source.pk] + ([target.pk] if target is not None else [])
+        DepositAccount.objects.filter(pk__in=touched).update(last_activity_at=record.created_at)
+        record_audit(
+            "banking.transfer_made",
+            target=record.public_id,
+            after={"amount": order.amount.amount_minor, "currency": order.amount.currency},
+            details={"kind": str(kind), "channel": str(channel)},
+            actor=actor,
+        )
+        record_event(
+            "transfer.completed" if kind != TransferKind.INTERBANK else "transfer.submitted",
+            aggregate_id=record.public_id,
+            payload={
+                "from_account_id": source.public_id,
+                "to_account_id": target.public_id if target is not None else None,
+                "amount": {"amount": order.amount.amount_minor, "currency": order.amount.currency},
+                "kind": str(kind),
+            },
+        )
+    return record
+
+
+# ---------------------------------------------------------------- incoming payments
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingResult:
+    """What ``book_incoming`` did: credits booked to accounts, and to suspense."""
+
+    booked: int
+    to_suspense: int
+    ledger_transfer_ids: tuple[str, ...]
+
+
+def book_incoming(incoming: IncomingFile, *, actor: str) -> IncomingResult:
+    """Book a parsed incoming file: clearing account → each payee's deposit account.
+
+    A credit for a well-formed number that is no account of the bank, or an account that is not
+    active, goes to the suspense account for staff to resolve. Booking the same file again
+    books nothing new (ledger keys are ``incoming:<message id>:<n>``). All in one batch.
+    """
+    numbers = {item.creditor_account for item in incoming.instructions}
+    accounts = {
+        account.number: account for account in DepositAccount.objects.filter(number__in=numbers)
+    }
+    requests = []
+    suspense = 0
+    for index, item in enumerate(incoming.instructions):
+        account = accounts.get(item.creditor_account)
+        usable = (
+            account is not None
+            and account.status == DepositAccountStatus.ACTIVE
+            and account.currency == item.amount.currency
+        )
+        suspense += 0 if usable else 1
+        requests.append(
+            TransferRequest(
+                key=f"incoming:{incoming.message_id}:{index}",
+                debit_account=chart.bank_account_code("clearing", item.amount.currency),
+                credit_account=(
+                    account.ledger_account_id
+                    if usable and account is not None
+                    else chart.bank_account_code("suspense", item.amount.currency)
+                ),
+                amount=item.amount,
+                code="transfer.incoming",
+                reference=item.reference[:KEY_MAX_LENGTH],
+                metadata={
+                    "description": item.remittance[:REFERENCE_MAX_LENGTH] or "Incoming payment",
+                    "counterparty_account": item.debtor_account[:34],
+                    "creditor_account": item.creditor_account,
+                },
+                value_date=item.value_date or business_date(),
+            )
+        )
+    with transaction.atomic():
+        chart.ensure_chart_of_accounts(tuple(sorted(incoming.total_by_currency)))
+        posted = ledger.create_transfers(requests, client=LEDGER_CLIENT, actor=actor)
+        record_audit(
+            "banking.incoming_booked",
+            target=incoming.message_id[:64],
+            details={"count": len(requests), "suspense": suspense, "type": incoming.message_type},
+            actor=actor,
+        )
+    return IncomingResult(
+        booked=len(requests) - suspense,
+        to_suspense=suspense,
+        ledger_transfer_ids=tuple(view.id for view in posted),
+    )

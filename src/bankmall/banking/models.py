@@ -1,0 +1,211 @@
+"""Core banking tables: customers, deposit accounts with limits, and transfers.
+
+Money lives in the ledger: a deposit account is a ledger account (``ledger_account_id``) and its
+balance is the ledger's. These tables hold what the ledger does not know: who owns an account,
+its number, product, status, limits, and the customer's transfer orders.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from bankmall.core.fields import public_id_field
+
+NUMBER_LENGTH = 20
+LEDGER_ID_LENGTH = 40
+
+
+class CustomerKind(models.TextChoices):
+    INDIVIDUAL = "individual", _("Individual")
+    COMPANY = "company", _("Company")
+
+
+class KycStatus(models.TextChoices):
+    PENDING = "pending", _("Pending review")
+    VERIFIED = "verified", _("Verified")
+    REJECTED = "rejected", _("Rejected")
+    EXPIRED = "expired", _("Expired")
+
+
+class RiskRating(models.TextChoices):
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+
+
+class Customer(models.Model):
+    """A customer of the bank: a person or a company.
+
+    Constraints: ``public_id`` (``cus_…``) is the only id shown outside; a customer has at most
+    one sign-in user, and a user belongs to at most one customer.
+    """
+
+    public_id = public_id_field("cus")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="banking_customer",
+    )
+    kind = models.CharField(max_length=16, choices=CustomerKind.choices)
+    kyc_status = models.CharField(
+        max_length=16, choices=KycStatus.choices, default=KycStatus.PENDING
+    )
+    risk_rating = models.CharField(
+        max_length=8, choices=RiskRating.choices, default=RiskRating.MEDIUM
+    )
+    branch = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class AccountProduct(models.TextChoices):
+    CURRENT = "current", _("Current account")
+    SAVINGS = "savings", _("Savings account")
+
+
+class DepositAccountStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    FROZEN = "frozen", _("Frozen")
+    DORMANT = "dormant", _("Dormant")
+    CLOSED = "closed", _("Closed")
+
+
+class DepositAccount(models.Model):
+    """A customer's deposit account, backed by one ledger liability account.
+
+    Guarantees: ``number`` is 20 digits with valid MOD 97-10 check digits and never changes;
+    ``currency`` equals the ledger account's; the ledger account refuses debits beyond its
+    credits plus ``overdraft_limit_minor`` (the ledger holds the same limit).
+    Constraints: ``interest_rate_percent`` is a yearly rate (``Decimal``, four places).
+    """
+
+    public_id = public_id_field("acc")
+    number = models.CharField(max_length=NUMBER_LENGTH, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="accounts")
+    ledger_account_id = models.CharField(max_length=LEDGER_ID_LENGTH, unique=True)
+    product = models.CharField(max_length=16, choices=AccountProduct.choices)
+    currency = models.CharField(max_length=3, default="CNY")
+    status = models.CharField(
+        max_length=16, choices=DepositAccountStatus.choices, default=DepositAccountStatus.ACTIVE
+    )
+    overdraft_limit_minor = models.BigIntegerField(default=0)
+    interest_rate_percent = models.DecimalField(max_digits=7, decimal_places=4, default=0)
+    opened_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "public_id"])]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Channel(models.TextChoices):
+    NET_BANK = "net_bank", _("Net bank")
+    API = "api", _("API")
+    TELLER = "teller", _("Branch teller")
+    CARD = "card", _("Card")
+
+
+class AccountLimit(models.Model):
+    """The most an account may send through one channel: per transaction and per day."""
+
+    account = models.ForeignKey(DepositAccount, on_delete=models.CASCADE, related_name="limits")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    per_transaction_minor = models.BigIntegerField()
+    daily_minor = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "channel"], name="one_limit_per_channel"),
+            models.CheckConstraint(
+                condition=models.Q(per_transaction_minor__gte=0, daily_minor__gte=0),
+                name="limits_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.channel}"
+
+
+class NumberSequence(models.Model):
+    """The next serial for a numbering scheme (``account:0001``); advanced under a row lock."""
+
+    name = models.CharField(max_length=32, unique=True)
+    next_value = models.BigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TransferKind(models.TextChoices):
+    OWN = "own", _("Between own accounts")
+    INTERNAL = "internal", _("To another customer")
+    INTERBANK = "interbank", _("To another bank")
+
+
+class TransferStatus(models.TextChoices):
+    COMPLETED = "completed", _("Completed")
+    AWAITING_CLEARING = "awaiting_clearing", _("Awaiting clearing")
+    SENT = "sent", _("Sent to clearing")
+
+
+class Transfer(models.Model):
+    """A customer's order to move money out of one of their accounts.
+
+    Guarantees: a row exists only for an order whose ledger transfer was written in the same
+    transaction (``ledger_transfer_id``); ``(customer, idempotency_key)`` is unique, so a retry
+    never moves money twice. Internal transfers are ``completed`` at once; interbank ones are
+    ``awaiting_clearing`` (money on the clearing account) until a pain.001 batch takes them.
+    """
+
+    public_id = public_id_field("trf")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="transfers")
+    from_account = models.ForeignKey(
+        DepositAccount, on_delete=models.PROTECT, related_name="outgoing_transfers"
+    )
+    to_account = models.ForeignKey(
+        DepositAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="incoming_transfers",
+    )
+    to_account_number = models.CharField(max_length=34)
+    to_name = models.CharField(max_length=140, blank=True, default="")
+    to_bank_code = models.CharField(max_length=12, blank=True, default="")
+    kind = models.CharField(max_length=16, choices=TransferKind.choices)
+    status = models.CharField(max_length=20, choices=TransferStatus.choices)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=140, blank=True, default="")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    idempotency_key = models.CharField(max_length=128)
+    request_digest = models.CharField(max_length=64)
+    ledger_transfer_id = models.CharField(max_length=LEDGER_ID_LENGTH)
+    clearing_batch = models.CharField(max_length=40, blank=True, default="")
+    business_date = models.DateField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "idempotency_key"], name="transfer_idempotency_key"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_minor__gt=0), name="transfer_amount_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["from_account", "business_date"]),
+            models.Index(fields=["status", "kind"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id

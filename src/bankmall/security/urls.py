@@ -1,0 +1,38 @@
+"""Sign-in, password reset, sessions and step-up pages (included at the site root)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from bankmall.security import views
+
+urlpatterns = [
+    path("login/", views.login_page, name="security-login"),
+    path("login/verify/", views.verify_page, name="security-login-verify"),
+    path("login/enrol/", views.enrol_page, name="security-login-enrol"),
+    path("logout/", views.logout_page, name="security-logout"),
+    path("password-reset/", views.RESET_VIEWS["request"], name="security-password-reset"),
+    path(
+        "password-reset/sent/",
+        views.RESET_VIEWS["sent"],
+        name="security-password-reset-sent",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views.RESET_VIEWS["confirm"],
+        name="security-password-reset-confirm",
+    ),
+    path(
+        "password-reset/complete/",
+        views.RESET_VIEWS["complete"],
+        name="security-password-reset-complete",
+    ),
+    path("security/backup-codes/", views.backup_codes_page, name="security-backup-codes"),
+    path("security/sessions/", views.sessions_page, name="security-sessions"),
+    path(
+        "security/sign-out-everywhere/",
+        views.sign_out_everywhere_page,
+        name="security-sign-out-everywhere",
+    ),
+    path("security/step-up/<str:challenge_id>/", views.step_up_page, name="security-step-up"),
+]

@@ -1,0 +1,258 @@
+"""Payment files: outgoing pain.001.001.09 batches and incoming camt.054 / pain.001 parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sepaxml
+from lxml import etree
+
+from bankmall.banking import iso20022
+from bankmall.banking.bank import BankIdentity
+from bankmall.banking.errors import PaymentFileInvalid
+from bankmall.banking.identifiers import make_account_number
+from bankmall.banking.payment_files import (
+    OutgoingPayment,
+    PaymentBatch,
+    parse_incoming,
+    render_pain001,
+)
+from bankmall.core.money import Money
+
+BANK = BankIdentity(name="Bankmall Demo Bank", bic="BKMLCNSHXXX", cnaps_code="880129000017")
+PACKAGED_PAIN001_XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.09.xsd"
+CLEARING = make_account_number(branch=0, serial=2)
+CUSTOMER = make_account_number(branch=1, serial=42)
+OTHER_CUSTOMER = make_account_number(branch=1, serial=43)
+NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+
+
+def payment(end_to_end_id: str, amount_minor: int, currency: str = "CNY") -> OutgoingPayment:
+    return OutgoingPayment(
+        end_to_end_id=end_to_end_id,
+        amount=Money(amount_minor, currency),
+        execution_date=dt.date(2026, 11, 27),
+        debtor_name="张伟",
+        debtor_account=CUSTOMER,
+        creditor_name="李娜",
+        creditor_account="6222020200112233445",
+        creditor_bank_code="102100099996",
+        remittance="货款 invoice 42",
+    )
+
+
+def batch(*payments: OutgoingPayment) -> PaymentBatch:
+    return PaymentBatch(
+        message_id="pbt_01jd0000000000000000000000",
+        created_at=NOW,
+        clearing_account=CLEARING,
+        payments=payments,
+    )
+
+
+def test_pain001_validates_against_the_official_schema_shipped_by_sepaxml() -> None:
+    xml = render_pain001(batch(payment("trf_1", 12_345), payment("trf_2", 100)), bank=BANK)
+    official = etree.XMLSchema(etree.parse(str(PACKAGED_PAIN001_XSD)))
+    assert official.validate(etree.fromstring(xml)), official.error_log
+
+
+def test_vendored_pain001_schema_is_the_official_file() -> None:
+    vendored = iso20022.SCHEMA_DIR / "pain.001.001.09.xsd"
+    assert vendored.read_bytes() == PACKAGED_PAIN001_XSD.read_bytes()
+
+
+def test_pain001_groups_by_currency_and_carries_count_and_control_sums() -> None:
+    xml = render_pain001(
+        batch(payment("trf_1", 12_345), payment("trf_2", 100), payment("trf_3", 999, "USD")),
+        bank=BANK,
+    )
+    document = etree.fromstring(xml)
+    ns = {"p": iso20022.namespace(iso20022.PAIN001)}
+    assert document.xpath("string(//p:GrpHdr/p:NbOfTxs)", namespaces=ns) == "3"
+    assert document.xpath("string(//p:GrpHdr/p:CtrlSum)", namespaces=ns) == "134.44"
+    blocks = document.xpath("//p:PmtInf", namespaces=ns)
+    assert [block.xpath("string(p:CtrlSum)", namespaces=ns) for block in blocks] == [
+        "124.45",
+        "9.99",
+    ]
+    assert document.xpath("//p:DbtrAcct/p:Id/p:Othr/p:Id/text()", namespaces=ns) == [
+        CLEARING,
+        CLEARING,
+    ]
+    assert document.xpath("//p:CdtrAgt//p:MmbId/text()", namespaces=ns) == ["102100099996"] * 3
+
+
+def test_pain001_refuses_a_batch_with_bad_payments_listing_each_problem() -> None:
+    bad_bank = dataclasses.replace(payment("trf_2", 5), creditor_bank_code="12345")
+    with pytest.raises(PaymentFileInvalid) as raised:
+        render_pain001(batch(payment("trf_1", 0), bad_bank, payment("trf_1", 5)), bank=BANK)
+    assert [error.field for error in raised.value.errors] == [
+        "payments[0].amount",
+        "payments[1].creditor_bank_code",
+        "payments[2].end_to_end_id",
+    ]
+
+
+def test_pain001_refuses_an_empty_batch() -> None:
+    with pytest.raises(PaymentFileInvalid):
+        render_pain001(batch(), bank=BANK)
+
+
+def test_a_pain001_for_this_bank_parses_into_booking_instructions() -> None:
+    incoming = dataclasses.replace(payment("E2E-9", 50_000), creditor_account=OTHER_CUSTOMER)
+    xml = render_pain001(batch(incoming), bank=BANK)
+    parsed = parse_incoming(xml)
+    assert parsed.message_type == "pain.001.001.09"
+    assert parsed.message_id == "pbt_01jd0000000000000000000000"
+    (instruction,) = parsed.instructions
+    assert instruction.amount == Money(50_000, "CNY")
+    assert instruction.creditor_account == OTHER_CUSTOMER
+    assert instruction.reference == "E2E-9"
+    assert instruction.remittance == "货款 invoice 42"
+    assert instruction.value_date == dt.date(2026, 11, 27)
+
+
+def test_a_pain001_paying_accounts_of_other_banks_is_refused() -> None:
+    with pytest.raises(PaymentFileInvalid) as raised:
+        parse_incoming(render_pain001(batch(payment("trf_1", 100)), bank=BANK))
+    assert raised.value.errors[0].field == "PmtInf[1]/CdtTrfTxInf[1]/CdtrAcct"
+
+
+CAMT054 = """<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">
+  <BkToCstmrDbtCdtNtfctn>
+    <GrpHdr><MsgId>CNAPS-20261127-0001</MsgId><CreDtTm>2026-11-27T09:00:00+08:00</CreDtTm></GrpHdr>
+    <Ntfctn>
+      <Id>N1</Id>
+      <Acct><Id><Othr><Id>{clearing}</Id></Othr></Id></Acct>
+      <Ntry>
+        <NtryRef>R1</NtryRef>
+        <Amt Ccy="CNY">{amount1}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+        <ValDt><Dt>2026-11-27</Dt></ValDt>
+        <BkTxCd><Prtry><Cd>CNAPS</Cd></Prtry></BkTxCd>
+        <NtryDtls><TxDtls>
+          <Refs><EndToEndId>E2E-IN-1</EndToEndId></Refs>
+          <RltdPties>
+            <Dbtr><Pty><Nm>北京某公司</Nm></Pty></Dbtr>
+            <DbtrAcct><Id><Othr><Id>110011223344</Id></Othr></Id></DbtrAcct>
+            <Cdtr><Pty><Nm>张伟</Nm></Pty></Cdtr>
+            <CdtrAcct><Id><Othr><Id>{creditor1}</Id></Othr></Id></CdtrAcct>
+          </RltdPties>
+          <RmtInf><Ustrd>退款 refund</Ustrd></RmtInf>
+        </TxDtls></NtryDtls>
+      </Ntry>
+      <Ntry>
+        <Amt Ccy="CNY">{amount2}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+        <BkTxCd><Prtry><Cd>CNAPS</Cd></Prtry></BkTxCd>
+        <NtryDtls><TxDtls>
+          <Refs><EndToEndId>E2E-IN-2</EndToEndId></Refs>
+          <Amt Ccy="CNY">{amount2}</Amt>
+          <RltdPties><CdtrAcct><Id><Othr><Id>{creditor2}</Id></Othr></Id></CdtrAcct></RltdPties>
+        </TxDtls></NtryDtls>
+      </Ntry>
+      <Ntry>
+        <Amt Ccy="CNY">77.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+        <BkTxCd><Prtry><Cd>CNAPS</Cd></Prtry></BkTxCd>
+      </Ntry>
+    </Ntfctn>
+  </BkToCstmrDbtCdtNtfctn>
+</Document>
+"""
+
+
+def camt054(**overrides: str) -> bytes:
+    values = {
+        "clearing": CLEARING,
+        "amount1": "1200.50",
+        "amount2": "3.00",
+        "creditor1": CUSTOMER,
+        "creditor2": OTHER_CUSTOMER,
+    }
+    values.update(overrides)
+    return CAMT054.format(**values).encode()
+
+
+def test_camt054_credits_become_booking_instructions_and_debits_are_skipped() -> None:
+    parsed = parse_incoming(camt054())
+    assert parsed.message_type == "camt.054.001.08"
+    assert parsed.message_id == "CNAPS-20261127-0001"
+    first, second = parsed.instructions
+    assert first.amount == Money(120_050, "CNY")
+    assert first.creditor_account == CUSTOMER
+    assert first.debtor_name == "北京某公司"
+    assert first.debtor_account == "110011223344"
+    assert first.reference == "E2E-IN-1"
+    assert first.remittance == "退款 refund"
+    assert first.value_date == dt.date(2026, 11, 27)
+    assert second.amount == Money(300, "CNY")
+    assert second.creditor_account == OTHER_CUSTOMER
+    assert parsed.total_by_currency == {"CNY": Money(120_350, "CNY")}
+
+
+def test_camt054_with_bad_transactions_lists_every_problem_and_books_nothing() -> None:
+    typo = CUSTOMER[:-1] + str((int(CUSTOMER[-1]) + 1) % 10)
+    with pytest.raises(PaymentFileInvalid) as raised:
+        parse_incoming(camt054(amount1="12.345", creditor2=typo))
+    assert raised.value.code == "payment_file_invalid"
+    assert [error.field for error in raised.value.errors] == [
+        "Ntfctn[1]/Ntry[1]/NtryDtls/TxDtls[1]/Amt",
+        "Ntfctn[1]/Ntry[2]/NtryDtls/TxDtls[1]/RltdPties/CdtrAcct",
+    ]
+    assert "check digits" in raised.value.errors[1].message
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [("-5.00", "positive"), ("abc", "not an amount"), ("0", "positive"), ("NaN", "positive")],
+)
+def test_camt054_amounts_that_are_not_positive_decimals_are_refused(
+    amount: str, message: str
+) -> None:
+    with pytest.raises(PaymentFileInvalid) as raised:
+        parse_incoming(camt054(amount1=amount))
+    assert message in raised.value.errors[0].message
+
+
+def test_camt054_with_an_unknown_currency_is_refused() -> None:
+    data = camt054().replace(b'<Amt Ccy="CNY">1200.50', b'<Amt Ccy="ABC">1200.50')
+    with pytest.raises(PaymentFileInvalid) as raised:
+        parse_incoming(data)
+    assert "ISO 4217" in raised.value.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"<Document", "not well-formed XML"),
+        (b"<Statement/>", "not an ISO 20022 Document"),
+        (
+            b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"/>',
+            "camt.053.001.08 files are not accepted",
+        ),
+        (
+            b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"/>',
+            "2 problem\\(s\\), the first at Document: BkToCstmrDbtCdtNtfctn is missing",
+        ),
+        (
+            (
+                b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x "y">]>'
+                b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">&x;</Document>'
+            ),
+            "Document type declarations",
+        ),
+    ],
+)
+def test_files_that_are_not_payment_files_get_a_clear_error(data: bytes, message: str) -> None:
+    with pytest.raises(PaymentFileInvalid, match=message):
+        parse_incoming(data)
+
+
+def test_a_file_with_only_debits_has_nothing_to_book() -> None:
+    only_debit = camt054().split(b"<Ntry>")[0] + b"</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>"
+    with pytest.raises(PaymentFileInvalid) as raised:
+        parse_incoming(only_debit)
+    assert raised.value.errors[0].message == "The file holds no credit to an account of this bank."
