@@ -36,6 +36,7 @@ from bankmall.banking.models import (
     TransferStatus,
 )
 from bankmall.banking.payment_files import IncomingFile
+from bankmall.core.actions import open_business_day
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import FieldError, IdempotencyKeyReused, InvalidInput
 from bankmall.core.money import Money
@@ -56,8 +57,8 @@ DEFAULT_LIMITS: Final = {
 
 
 def business_date() -> dt.date:
-    """Today's business date in the bank's time zone."""
-    return timezone.localdate()
+    """The bank's open business date (end of day advances it)."""
+    return open_business_day().business_date
 
 
 # ---------------------------------------------------------------- customers and accounts

@@ -7,3 +7,26 @@ class BankingConfig(AppConfig):
     name = "bankmall.banking"
     label = "banking"
     verbose_name = "Core banking"
+
+    def ready(self) -> None:
+        from bankmall.banking import eod
+        from bankmall.core.eod import register_eod_step
+
+        register_eod_step(
+            "banking.accrue_interest",
+            eod.accrue_interest,
+            order=200,
+            description="Accrue daily interest on savings; post it at month end.",
+        )
+        register_eod_step(
+            "banking.mark_dormant",
+            eod.mark_dormant,
+            order=300,
+            description="Mark accounts without activity for a year dormant.",
+        )
+        register_eod_step(
+            "banking.monthly_statements",
+            eod.monthly_statements,
+            order=400,
+            description="Issue every account's monthly statement at month end.",
+        )

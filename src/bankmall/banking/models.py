@@ -209,3 +209,57 @@ class Transfer(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+class InterestAccrual(models.Model):
+    """One day's interest on one account, accrued by end of day and posted at month end.
+
+    Guarantees: at most one row per account and business date (end of day accrues each date
+    once); ``accrued_minor`` is the exact Decimal amount in minor units (six places,
+    half-even); ``posted_transfer_id`` is set on every row of a month once that month's rounded
+    sum is credited.
+    """
+
+    account = models.ForeignKey(DepositAccount, on_delete=models.PROTECT, related_name="accruals")
+    business_date = models.DateField()
+    balance_minor = models.BigIntegerField()
+    rate_percent = models.DecimalField(max_digits=7, decimal_places=4)
+    accrued_minor = models.DecimalField(max_digits=24, decimal_places=6)
+    posted_transfer_id = models.CharField(max_length=LEDGER_ID_LENGTH, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "business_date"], name="one_accrual_per_account_and_date"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.business_date}"
+
+
+class MonthlyStatement(models.Model):
+    """A month's statement produced by end of day: its period and the totals it showed.
+
+    The files are rendered on demand from the ledger (``queries.statement_for``); this row
+    records that the statement was issued and what its balances were.
+    """
+
+    public_id = public_id_field("stm")
+    account = models.ForeignKey(DepositAccount, on_delete=models.PROTECT, related_name="statements")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    opening_balance_minor = models.BigIntegerField()
+    closing_balance_minor = models.BigIntegerField()
+    entry_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "period_start"], name="one_statement_per_account_and_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
