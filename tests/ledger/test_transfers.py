@@ -7,10 +7,9 @@ from collections.abc import Callable
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from bankmall.core.models import AuditRecord, OutboxEvent
-from bankmall.ledger import actions, queries
+from bankmall.ledger import actions, posting, queries
 from bankmall.ledger.actions import TransferRequest, create_transfers
 from bankmall.ledger.models import Transfer
 from bankmall.ledger.values import AccountView
@@ -54,23 +53,32 @@ def test_a_linked_batch_writes_every_transfer_with_one_audit_record_and_one_even
     assert queries.invariant_problems() == []
 
 
-def test_a_hot_account_is_updated_once_per_batch(funded: Funded) -> None:
+def test_a_hot_account_is_updated_once_per_batch(
+    funded: Funded, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bank, _alice, _bob = funded(0)
     merchants = [open_account(f"liability:merchant:{n}", no_overdraft=False) for n in range(3)]
+    updates: list[dict[str, list[int]]] = []
+    update_accounts = posting._update_accounts
 
-    with CaptureQueriesContext(connection) as captured:
-        create_transfers(
-            [
-                TransferRequest(
-                    key=f"k{n}", debit_account=bank.id, credit_account=m.id, amount=cny(n + 1)
-                )
-                for n, m in enumerate(merchants * 10)
-            ],
-            client="test",
-        )
+    def spy(cursor: object, deltas: dict[str, list[int]]) -> object:
+        updates.append(deltas)
+        return update_accounts(cursor, deltas)
 
-    updates = [q for q in captured.captured_queries if "UPDATE ledger_account" in q["sql"]]
+    monkeypatch.setattr(posting, "_update_accounts", spy)
+
+    create_transfers(
+        [
+            TransferRequest(
+                key=f"k{n}", debit_account=bank.id, credit_account=m.id, amount=cny(n + 1)
+            )
+            for n, m in enumerate(merchants * 10)
+        ],
+        client="test",
+    )
+
     assert len(updates) == 1
+    assert updates[0][bank.id] == [sum(range(1, 31)), 0, 0, 0]
     assert queries.balance(bank.id).posted.amount_minor == -sum(range(1, 31))
     assert queries.invariant_problems() == []
 

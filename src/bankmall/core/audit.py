@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bankmall.core.canonical import canonical_json, digest, to_jsonable
@@ -93,17 +93,67 @@ class AuditChainBrokenError(RuntimeError):
     """The chain head is gone while records exist: refuse to write until an operator checks."""
 
 
-def _locked_head() -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is not None:
-        return head
+def _locked_head() -> tuple[int, str]:
+    """Lock the chain head and return its (sequence, record_hash) in one round trip."""
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT sequence, record_hash FROM core_auditchainhead WHERE id = 1{lock}"  # noqa: S608
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return int(row[0]), str(row[1])
     # The migration creates the head; only a database flushed without it (a test run, or a
     # restore from a partial dump) lacks one. An empty chain may start again from genesis;
     # a chain with records and no head has been tampered with.
     if AuditRecord.objects.exists():
         raise AuditChainBrokenError("the audit chain head is missing; run 'bankmall audit verify'")
     AuditChainHead.objects.create(pk=1, sequence=0, record_hash="")
-    return AuditChainHead.objects.select_for_update().get(pk=1)
+    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    return head.sequence, head.record_hash
+
+
+_APPEND_SQL: Final = (
+    "WITH appended AS (INSERT INTO core_auditrecord (sequence, occurred_at, actor, action,"
+    " target, before_digest, after_digest, details, request_id, ip_address, previous_hash,"
+    " record_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::inet, %s, %s)"
+    " RETURNING id)"
+    " UPDATE core_auditchainhead SET sequence = %s, record_hash = %s WHERE id = 1"
+    " RETURNING (SELECT id FROM appended)"
+)
+
+
+def _append(record: AuditRecord) -> None:
+    """Insert ``record`` and move the head to it: one statement on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        record.save(force_insert=True)
+        AuditChainHead.objects.filter(pk=1).update(
+            sequence=record.sequence, record_hash=record.record_hash
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _APPEND_SQL,
+            [
+                record.sequence,
+                record.occurred_at,
+                record.actor,
+                record.action,
+                record.target,
+                record.before_digest,
+                record.after_digest,
+                json.dumps(record.details),
+                record.request_id,
+                record.ip_address,
+                record.previous_hash,
+                record.record_hash,
+                record.sequence,
+                record.record_hash,
+            ],
+        )
+        (record.id,) = cursor.fetchone()
+    record._state.adding = False
+    record._state.db = connection.alias
 
 
 def record_audit(
@@ -126,10 +176,10 @@ def record_audit(
     if not transaction.get_connection().in_atomic_block:
         raise OutsideTransactionError("record_audit must run inside the action's transaction")
     context = current_context()
-    head = _locked_head()
+    head_sequence, head_hash = _locked_head()
     # After this point the operation must succeed.
     record = AuditRecord(
-        sequence=head.sequence + 1,
+        sequence=head_sequence + 1,
         occurred_at=timezone.now(),
         actor=actor or context.resolve_actor(),
         action=action,
@@ -139,13 +189,10 @@ def record_audit(
         details=to_jsonable(details or {}),
         request_id=context.request_id,
         ip_address=context.ip_address,
-        previous_hash=head.record_hash or GENESIS_HASH,
+        previous_hash=head_hash or GENESIS_HASH,
     )
     record.record_hash = compute_hash(record.previous_hash, record)
-    record.save(force_insert=True)
-    AuditChainHead.objects.filter(pk=1).update(
-        sequence=record.sequence, record_hash=record.record_hash
-    )
+    _append(record)
     return record
 
 

@@ -1,0 +1,461 @@
+"""Ledger throughput against the database's own limit; prints JSON, the last line a summary.
+
+    python bench/ledger.py --database-url postgresql://root@127.0.0.1:5432/postgres --seconds 30
+    python bench/ledger.py --database-url sqlite:///tmp/bench.sqlite3 --seconds 30
+
+PostgreSQL: a database ``bench_ledger_<pid>`` is created on the server named by the URL (and
+dropped at the end); the baseline is ``pgbench`` TPC-B-like (``-i -s 16``, then ``-M prepared
+-c 8 -j 2 -T <seconds>``) in that database. SQLite: the file named by the URL (or a temporary
+one) holds the ledger, and the baseline is a plain ``sqlite3`` script running the same tpcb-like
+statements (WAL, ``synchronous=FULL``) with 8 callers in a file beside it.
+
+Workloads, each for ``--seconds``, all through the public actions (audit record, outbox event,
+idempotency keys and pending totals included):
+- ``single``: 8 caller processes, one transfer per ``create_transfers`` call and transaction;
+- ``single_coalesced``: 8 caller threads, one transfer per call through ``submit_transfers``,
+  which commits concurrent calls together (group commit);
+- ``batched``: linked batches of 1,000 transfers per call and transaction;
+- ``hot_single`` / ``hot_coalesced`` / ``hot_batched``: the same, with 80 % of transfers
+  crediting one merchant account.
+The ledger invariants are checked after every workload; a failed check voids its figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+CALLERS = 8
+COALESCING_PROCESSES = 2
+BATCH_SIZE = 1_000
+CUSTOMERS = 10_000
+HOT_SHARE = 0.8
+PGBENCH_SCALE = 16
+SQLITE_BRANCHES = 16
+FUNDING_MINOR = 10**12
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ databases
+
+
+def _pg_url(url: str, database: str) -> str:
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path=f"/{database}"))
+
+
+def _psql(url: str, sql: str) -> None:
+    subprocess.run(
+        ["psql", _pg_url(url, "postgres"), "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _pgbench(url: str, seconds: int) -> float:
+    _log(f"pgbench -i -s {PGBENCH_SCALE}")
+    subprocess.run(
+        ["pgbench", "-i", "-s", str(PGBENCH_SCALE), "-q", url], check=True, capture_output=True
+    )
+    _log(f"pgbench -M prepared -c 8 -j 2 -T {seconds}")
+    result = subprocess.run(
+        ["pgbench", "-M", "prepared", "-c", "8", "-j", "2", "-T", str(seconds), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    match = re.search(r"tps = ([0-9.]+)", result.stdout)
+    if match is None:
+        raise RuntimeError(f"no tps in pgbench output: {result.stdout}")
+    return float(match.group(1))
+
+
+def _sqlite_baseline(path: Path, seconds: int) -> float:
+    """The tpcb-like transaction of pgbench, in plain sqlite3 with 8 caller processes."""
+    accounts = 100_000 * SQLITE_BRANCHES
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(
+            "CREATE TABLE branches (bid INTEGER PRIMARY KEY, bbalance INTEGER, filler TEXT);"
+            "CREATE TABLE tellers (tid INTEGER PRIMARY KEY, bid INTEGER, tbalance INTEGER,"
+            " filler TEXT);"
+            "CREATE TABLE accounts (aid INTEGER PRIMARY KEY, bid INTEGER, abalance INTEGER,"
+            " filler TEXT);"
+            "CREATE TABLE history (tid INTEGER, bid INTEGER, aid INTEGER, delta INTEGER,"
+            " mtime TEXT, filler TEXT);"
+        )
+        db.executemany("INSERT INTO branches VALUES (?, 0, '')", [(b,) for b in range(1, 17)])
+        db.executemany(
+            "INSERT INTO tellers VALUES (?, ?, 0, '')",
+            [(t, (t - 1) // 10 + 1) for t in range(1, 10 * SQLITE_BRANCHES + 1)],
+        )
+        db.executemany(
+            "INSERT INTO accounts VALUES (?, ?, 0, '')",
+            ((a, (a - 1) // 100_000 + 1) for a in range(1, accounts + 1)),
+        )
+    return _run_processes(_sqlite_tpcb_caller, (str(path), accounts), seconds, CALLERS)[0]
+
+
+def _sqlite_tpcb_caller(args: tuple[str, int], deadline: float, results: Any) -> None:
+    path, accounts = args
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    db.execute("PRAGMA synchronous=FULL")
+    count, latencies = 0, []
+    while time.monotonic() < deadline:
+        aid = random.randint(1, accounts)
+        tid = random.randint(1, 10 * SQLITE_BRANCHES)
+        bid = random.randint(1, SQLITE_BRANCHES)
+        delta = random.randint(-5000, 5000)
+        started = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("UPDATE accounts SET abalance = abalance + ? WHERE aid = ?", (delta, aid))
+        db.execute("SELECT abalance FROM accounts WHERE aid = ?", (aid,)).fetchone()
+        db.execute("UPDATE tellers SET tbalance = tbalance + ? WHERE tid = ?", (delta, tid))
+        db.execute("UPDATE branches SET bbalance = bbalance + ? WHERE bid = ?", (delta, bid))
+        db.execute(
+            "INSERT INTO history (tid, bid, aid, delta, mtime) VALUES (?, ?, ?, ?,"
+            " CURRENT_TIMESTAMP)",
+            (tid, bid, aid, delta),
+        )
+        db.execute("COMMIT")
+        latencies.append(time.perf_counter() - started)
+        count += 1
+    results.put((count, latencies))
+
+
+# ------------------------------------------------------------------ harness
+
+
+def _run_processes(
+    target: Callable[[Any, float, Any], None], args: Any, seconds: int, callers: int
+) -> tuple[float, list[float]]:
+    """Run ``callers`` forked processes until a shared deadline; return (per second, latencies)."""
+    from django.conf import settings  # noqa: PLC0415
+
+    if settings.configured:
+        from django.db import connections  # noqa: PLC0415
+
+        # Forked callers must open their own connections, never share the parent's.
+        connections.close_all()
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    deadline = time.monotonic() + seconds + 1.0
+    processes = [
+        context.Process(target=target, args=(args, deadline, results)) for _ in range(callers)
+    ]
+    started = time.monotonic() + 1.0
+    for process in processes:
+        process.start()
+    collected = [results.get(timeout=seconds + 120) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    elapsed = max(deadline - started, 1e-9)
+    total = sum(count for count, _ in collected)
+    latencies = [value for _, values in collected for value in values]
+    return total / elapsed, latencies
+
+
+def _run_threads(
+    target: Callable[[Any, float, Any], None], args: Any, seconds: int, callers: int
+) -> tuple[float, list[float]]:
+    """``callers`` threads split over ``COALESCING_PROCESSES`` forked processes (the shape of
+    ``bankmall serve``: a few worker processes with several threads each)."""
+    per_process = max(1, callers // COALESCING_PROCESSES)
+    return _run_processes(
+        _threads_in_process, (target, args, per_process), seconds, COALESCING_PROCESSES
+    )
+
+
+def _threads_in_process(packed: Any, deadline: float, results: Any) -> None:
+    import queue  # noqa: PLC0415
+
+    target, args, count = packed
+    inner: queue.Queue[tuple[int, list[float]]] = queue.Queue()
+    threads = [threading.Thread(target=target, args=(args, deadline, inner)) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    collected = [inner.get() for _ in threads]
+    results.put(
+        (sum(n for n, _ in collected), [value for _, values in collected for value in values])
+    )
+
+
+# ------------------------------------------------------------------ ledger workloads
+
+
+def _setup_ledger() -> dict[str, Any]:
+    from bankmall.core.money import Money  # noqa: PLC0415
+    from bankmall.ledger.actions import (  # noqa: PLC0415
+        AccountSpec,
+        TransferRequest,
+        create_accounts,
+        create_transfers,
+    )
+
+    _log(f"creating {CUSTOMERS} funded accounts")
+    (bank, hot) = create_accounts(
+        [
+            AccountSpec(code="equity:bench:bank", currency="CNY", kind="equity"),
+            AccountSpec(code="liability:bench:merchant", currency="CNY", kind="liability"),
+        ]
+    )
+    customers: list[str] = []
+    for start in range(0, CUSTOMERS, 1_000):
+        specs = [
+            AccountSpec(
+                code=f"liability:bench:customer:{n}",
+                currency="CNY",
+                kind="liability",
+                debits_must_not_exceed_credits=True,
+            )
+            for n in range(start, min(start + 1_000, CUSTOMERS))
+        ]
+        accounts = create_accounts(specs)
+        customers.extend(account.id for account in accounts)
+        create_transfers(
+            [
+                TransferRequest(
+                    key=f"fund:{account.id}",
+                    debit_account=bank.id,
+                    credit_account=account.id,
+                    amount=Money(FUNDING_MINOR, "CNY"),
+                )
+                for account in accounts
+            ],
+            client="bench",
+        )
+    return {"customers": customers, "hot": hot.id}
+
+
+def _requests(
+    accounts: dict[str, Any], count: int, *, hot: bool, tag: str, rng: random.Random
+) -> list[Any]:
+    from bankmall.core.money import Money  # noqa: PLC0415
+    from bankmall.ledger.actions import TransferRequest  # noqa: PLC0415
+
+    customers = accounts["customers"]
+    made = []
+    for n in range(count):
+        debit, credit = rng.sample(customers, 2)
+        if hot and rng.random() < HOT_SHARE:
+            credit = accounts["hot"]
+        made.append(
+            TransferRequest(
+                key=f"{tag}:{n}",
+                debit_account=debit,
+                credit_account=credit,
+                amount=Money(rng.randint(1, 10_000), "CNY"),
+                code="bench",
+            )
+        )
+    return made
+
+
+def _ledger_caller(
+    args: tuple[dict[str, Any], str, int, bool], deadline: float, results: Any
+) -> None:
+    from bankmall.ledger.actions import create_transfers  # noqa: PLC0415
+
+    accounts, name, batch_size, hot = args
+    rng = random.Random()
+    tag = f"{name}:{os.getpid()}:{threading.get_ident()}"
+    count, latencies, round_number = 0, [], 0
+    while time.monotonic() < deadline:
+        requests = _requests(accounts, batch_size, hot=hot, tag=f"{tag}:{round_number}", rng=rng)
+        started = time.perf_counter()
+        create_transfers(requests, client="bench", actor="bench")
+        latencies.append(time.perf_counter() - started)
+        count += batch_size
+        round_number += 1
+    results.put((count, latencies))
+
+
+def _coalesced_caller(
+    args: tuple[dict[str, Any], str, bool], deadline: float, results: Any
+) -> None:
+    from django.db import connection  # noqa: PLC0415
+
+    from bankmall.ledger.actions import submit_transfers  # noqa: PLC0415
+
+    accounts, name, hot = args
+    rng = random.Random()
+    tag = f"{name}:{os.getpid()}:{threading.get_ident()}"
+    count, latencies = 0, []
+    while time.monotonic() < deadline:
+        (request,) = _requests(accounts, 1, hot=hot, tag=f"{tag}:{count}", rng=rng)
+        started = time.perf_counter()
+        submit_transfers([request], client="bench", actor="bench")
+        latencies.append(time.perf_counter() - started)
+        count += 1
+    connection.close()
+    results.put((count, latencies))
+
+
+def _invariants_ok() -> bool:
+    from bankmall.ledger.queries import invariant_problems  # noqa: PLC0415
+
+    problems = invariant_problems()
+    for problem in problems:
+        _log(f"INVARIANT BROKEN: {problem}")
+    return not problems
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 3)
+
+
+def _workloads(accounts: dict[str, Any], seconds: int, batch_callers: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    plans: list[tuple[str, Callable[[], tuple[float, list[float]]]]] = [
+        (
+            "single",
+            lambda: _run_processes(_ledger_caller, (accounts, "s", 1, False), seconds, CALLERS),
+        ),
+        (
+            "single_coalesced",
+            lambda: _run_threads(_coalesced_caller, (accounts, "sc", False), seconds, CALLERS),
+        ),
+        (
+            "batched",
+            lambda: _run_processes(
+                _ledger_caller, (accounts, "b", BATCH_SIZE, False), seconds, batch_callers
+            ),
+        ),
+        (
+            "hot_single",
+            lambda: _run_processes(_ledger_caller, (accounts, "hs", 1, True), seconds, CALLERS),
+        ),
+        (
+            "hot_coalesced",
+            lambda: _run_threads(_coalesced_caller, (accounts, "hc", True), seconds, CALLERS),
+        ),
+        (
+            "hot_batched",
+            lambda: _run_processes(
+                _ledger_caller, (accounts, "hb", BATCH_SIZE, True), seconds, batch_callers
+            ),
+        ),
+    ]
+    for name, run in plans:
+        _log(f"ledger workload {name} for {seconds}s")
+        tps, latencies = run()
+        ok = _invariants_ok()
+        figures[name] = {
+            "tps": round(tps, 1) if ok else None,
+            "latency_ms_p50": _percentile(latencies, 0.50),
+            "latency_ms_p99": _percentile(latencies, 0.99),
+            "invariants_ok": ok,
+        }
+        _log(json.dumps({name: figures[name]}))
+    return figures
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    if value is None or not base:
+        return None
+    return round(value / base, 3)
+
+
+def _summary(database: str, baseline: float, figures: dict[str, Any]) -> dict[str, Any]:
+    tps = {name: figure["tps"] for name, figure in figures.items()}
+    return {
+        "database": database,
+        "baseline_tps": round(baseline, 1),
+        "single_tps": tps["single"],
+        "single_ratio": _ratio(tps["single"], baseline),
+        "single_coalesced_tps": tps["single_coalesced"],
+        "single_coalesced_ratio": _ratio(tps["single_coalesced"], baseline),
+        "batched_tps": tps["batched"],
+        "batched_ratio": _ratio(tps["batched"], baseline),
+        "hot_tps": tps["hot_single"],
+        "hot_ratio": _ratio(tps["hot_single"], baseline),
+        "hot_coalesced_tps": tps["hot_coalesced"],
+        "hot_coalesced_ratio": _ratio(tps["hot_coalesced"], baseline),
+        "hot_batched_tps": tps["hot_batched"],
+        "hot_ratio_to_batched": _ratio(tps["hot_batched"], tps["batched"]),
+        "latency_ms_p50": figures["single"]["latency_ms_p50"],
+        "latency_ms_p99": figures["single"]["latency_ms_p99"],
+        "coalesced_latency_ms_p50": figures["single_coalesced"]["latency_ms_p50"],
+        "coalesced_latency_ms_p99": figures["single_coalesced"]["latency_ms_p99"],
+        "batched_latency_ms_p50": figures["batched"]["latency_ms_p50"],
+        "invariants_ok": all(figure["invariants_ok"] for figure in figures.values()),
+        "callers": CALLERS,
+        "batch_size": BATCH_SIZE,
+        "cpus": os.cpu_count(),
+    }
+
+
+def _start_django(url: str, data_dir: Path) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ["BANKMALL_DATA_DIR"] = str(data_dir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bankmall.settings"
+    import django  # noqa: PLC0415
+    from django.core.management import call_command  # noqa: PLC0415
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--batch-callers", type=int, default=4)
+    args = parser.parse_args(argv)
+    work_dir = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
+    url = args.database_url or f"sqlite:///{work_dir / 'ledger.sqlite3'}"
+    try:
+        if url.startswith(("postgres://", "postgresql://")):
+            database = f"bench_ledger_{os.getpid()}"
+            _psql(url, f"CREATE DATABASE {database}")
+            try:
+                baseline = _pgbench(_pg_url(url, database), args.seconds)
+                _start_django(_pg_url(url, database), work_dir)
+                figures = _workloads(_setup_ledger(), args.seconds, args.batch_callers)
+                from django.db import connections  # noqa: PLC0415
+
+                connections.close_all()
+            finally:
+                _psql(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            summary = _summary("postgresql", baseline, figures)
+        else:
+            path = Path(urlparse(url).path)
+            baseline = _sqlite_baseline(path.parent / f"tpcb-{os.getpid()}.sqlite3", args.seconds)
+            _start_django(url, work_dir)
+            figures = _workloads(_setup_ledger(), args.seconds, args.batch_callers)
+            summary = _summary("sqlite", baseline, figures)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    print(json.dumps({"workloads": figures}))
+    print(json.dumps(summary))
+    return 0 if summary["invariants_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Committing prepared transfer rows: one transaction, idempotent replay, audit and event."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Final
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bankmall.core.audit import record_audit
+from bankmall.core.errors import Conflict, IdempotencyKeyReused
+from bankmall.core.outbox import record_event
+from bankmall.ledger import posting, queries
+from bankmall.ledger.values import TransferView
+
+REPLAY_ATTEMPTS_MAX: Final = 4
+
+
+def commit_rows(
+    rows: list[posting.Row], *, client: str, actor: str | None, now: dt.datetime | None = None
+) -> list[TransferView]:
+    """Post prepared rows in one transaction, replaying idempotently when keys exist."""
+    results: dict[int, TransferView] = {}
+    remaining = rows
+    for _attempt in range(REPLAY_ATTEMPTS_MAX):
+        moment = now or timezone.now()
+        _set_expiry(remaining, moment)
+        try:
+            with transaction.atomic():
+                posting.post_batch(remaining, client=client, now=moment)
+                record_batch(remaining, client=client, actor=actor)
+        except posting.KeysExist:
+            remaining = _without_replayed(remaining, client=client, results=results)
+            if not remaining:
+                break
+            continue
+        except IntegrityError:
+            # Only a concurrent post, void or expiry of the same pending transfer gets here
+            # (the unique resolution or a pending total would go negative); the next attempt
+            # sees it committed and fails with the precise error code.
+            if not any(row.pending_pk is not None for row in remaining):
+                raise
+            continue
+        for row in remaining:
+            results[row.index] = posting.view_of(row, client=client, now=moment)
+        break
+    else:
+        raise Conflict("the batch kept meeting concurrent requests with its keys; retry it")
+    return [results[index] for index in sorted(results)]
+
+
+def _set_expiry(rows: list[posting.Row], now: dt.datetime) -> None:
+    for row in rows:
+        request = row.request
+        if request is not None and request.pending and request.timeout_seconds:
+            row.expires_at = now + dt.timedelta(seconds=request.timeout_seconds)
+
+
+def _without_replayed(
+    rows: list[posting.Row], *, client: str, results: dict[int, TransferView]
+) -> list[posting.Row]:
+    """Answer rows whose key exists from the stored transfer; return the rows still to post."""
+    stored = queries.transfers_by_keys(client, [row.key for row in rows])
+    remaining = []
+    for row in rows:
+        found = stored.get(row.key)
+        if found is None:
+            remaining.append(row)
+            continue
+        digest, view = found
+        if digest != row.digest:
+            raise posting.fail(
+                IdempotencyKeyReused, row, f"key {row.key!r} was used for a different transfer"
+            )
+        results[row.index] = view
+    return remaining
+
+
+def record_batch(rows: list[posting.Row], *, client: str, actor: str | None) -> None:
+    transfer_ids = [row.public_id for row in rows]
+    accounts = sorted({ref for row in rows for ref in (row.debit_ref, row.credit_ref)})
+    details = {"client": client, "count": len(rows), "first_key": rows[0].key}
+    record_event(
+        "ledger.transfers_created",
+        aggregate_id=transfer_ids[0],
+        payload={"client": client, "transfer_ids": transfer_ids, "account_ids": accounts},
+    )
+    record_audit(
+        "ledger.transfers_created",
+        target=transfer_ids[0],
+        after=transfer_ids,
+        details=details,
+        actor=actor,
+    )

@@ -1,0 +1,182 @@
+"""Real parallel writers on PostgreSQL: hot accounts, idempotent retries, racing resolutions,
+and group commit through ``submit_transfers``."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from bankmall.core.errors import BankmallError
+from bankmall.core.models import AuditChainHead
+from bankmall.ledger import coalescing, queries
+from bankmall.ledger.actions import TransferRequest, create_transfers, submit_transfers
+from bankmall.ledger.models import Transfer
+from tests.ledger.conftest import cny, open_account, transfer
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+WRITERS = 8
+
+
+@pytest.fixture(autouse=True)
+def _chain_head() -> Iterator[None]:
+    # A transactional test starts from an empty database; create the audit chain head once,
+    # as the migration does, instead of letting the first eight writers race to recreate it.
+    AuditChainHead.objects.get_or_create(pk=1, defaults={"sequence": 0, "record_hash": ""})
+    yield
+    coalescing.stop_writer()
+
+
+def _in_parallel(work: Callable[[int], Any], count: int = WRITERS) -> list[Any]:
+    """Run ``work(n)`` in ``count`` threads started together; return results or exceptions."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            results[n] = work(n)
+        except Exception as error:  # noqa: BLE001  (the test inspects every outcome)
+            results[n] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_parallel_writers_on_hot_accounts_lose_no_update_and_break_no_limit(
+    requires_postgres: None,
+) -> None:
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    customers = [open_account(f"liability:customer:{n}") for n in range(3)]
+    merchant = open_account("liability:merchant:hot")
+    for customer in customers:
+        transfer(bank.id, customer.id, 5_000)
+
+    def work(n: int) -> tuple[int, set[str]]:
+        rng = random.Random(n)
+        succeeded, refusals = 0, set()
+        for step in range(40):
+            debit = rng.choice(customers).id
+            credit = merchant.id if rng.random() < 0.8 else rng.choice(customers).id
+            if debit == credit:
+                continue
+            try:
+                transfer(debit, credit, rng.randint(50, 400), key=f"w{n}-{step}")
+            except BankmallError as error:
+                refusals.add(error.code)
+            else:
+                succeeded += 1
+        return succeeded, refusals
+
+    outcomes = _in_parallel(work)
+
+    assert all(isinstance(outcome, tuple) for outcome in outcomes), outcomes
+    assert set().union(*(refusals for _, refusals in outcomes)) <= {"insufficient_funds"}
+    assert Transfer.objects.count() == 3 + sum(ok for ok, _ in outcomes)
+    assert queries.invariant_problems() == []
+    total = sum(queries.balance(c.id).posted.amount_minor for c in customers)
+    assert total + queries.balance(merchant.id).posted.amount_minor == 15_000
+    assert all(queries.balance(c.id).posted.amount_minor >= 0 for c in customers)
+
+
+def test_concurrent_batches_over_the_same_accounts_in_any_order_do_not_deadlock(
+    requires_postgres: None,
+) -> None:
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    accounts = [open_account(f"liability:customer:{n}", no_overdraft=False) for n in range(6)]
+
+    def work(n: int) -> int:
+        ordered = accounts if n % 2 else list(reversed(accounts))
+        for round_number in range(10):
+            create_transfers(
+                [
+                    TransferRequest(
+                        key=f"b{n}-{round_number}-{i}",
+                        debit_account=bank.id,
+                        credit_account=account.id,
+                        amount=cny(1),
+                    )
+                    for i, account in enumerate(ordered)
+                ],
+                client="test",
+            )
+        return 10 * len(ordered)
+
+    outcomes = _in_parallel(work)
+
+    assert outcomes == [60] * WRITERS
+    assert queries.balance(bank.id).posted.amount_minor == -60 * WRITERS
+    assert queries.invariant_problems() == []
+
+
+def test_the_same_request_sent_concurrently_posts_once(requires_postgres: None) -> None:
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    alice = open_account("liability:customer:alice")
+    request = TransferRequest(
+        key="retry-storm", debit_account=bank.id, credit_account=alice.id, amount=cny(700)
+    )
+
+    outcomes = _in_parallel(lambda n: create_transfers([request], client="payments"))
+
+    assert {outcome[0].id for outcome in outcomes} == {Transfer.objects.get().public_id}
+    assert queries.balance(alice.id).posted.amount_minor == 700
+    assert queries.invariant_problems() == []
+
+
+def test_racing_post_and_void_resolve_a_hold_exactly_once(requires_postgres: None) -> None:
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    alice = open_account("liability:customer:alice")
+    bob = open_account("liability:customer:bob")
+    transfer(bank.id, alice.id, 1_000)
+    hold = transfer(alice.id, bob.id, 600, pending=True)
+
+    def work(n: int) -> str:
+        shape = {"post_pending": hold.id} if n % 2 else {"void_pending": hold.id}
+        create_transfers([TransferRequest(key=f"r{n}", **shape)], client="test")
+        return "ok"
+
+    outcomes = _in_parallel(work)
+
+    assert outcomes.count("ok") == 1
+    codes = {error.code for error in outcomes if isinstance(error, BankmallError)}
+    assert codes <= {"pending_transfer_already_posted", "pending_transfer_already_voided"}
+    assert len([o for o in outcomes if isinstance(o, BankmallError)]) == WRITERS - 1
+    assert Transfer.objects.filter(pending__public_id=hold.id).count() == 1
+    assert queries.invariant_problems() == []
+
+
+def test_group_commit_gives_each_caller_its_own_result_or_error(requires_postgres: None) -> None:
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    poor = open_account("liability:customer:poor")
+    merchant = open_account("liability:merchant:m")
+
+    def work(n: int) -> list[Any]:
+        debit = poor.id if n == 0 else bank.id
+        requests = [
+            TransferRequest(
+                key=f"g{n}-{i}", debit_account=debit, credit_account=merchant.id, amount=cny(10)
+            )
+            for i in range(3)
+        ]
+        return submit_transfers(requests, client="test")
+
+    outcomes = _in_parallel(work)
+
+    assert isinstance(outcomes[0], BankmallError)
+    assert outcomes[0].code == "insufficient_funds"
+    assert outcomes[0].extra["transfer_index"] == 0
+    assert all(len(outcome) == 3 for outcome in outcomes[1:])
+    assert queries.balance(merchant.id).posted.amount_minor == 10 * 3 * (WRITERS - 1)
+    assert queries.balance(poor.id).posted.amount_minor == 0
+    assert queries.invariant_problems() == []

@@ -1,0 +1,264 @@
+"""A hypothesis state machine: random accounts, transfers, batches, holds, posts, voids,
+expiries and reversals, checked against a model and the invariants after every step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from bankmall.core.errors import BankmallError
+from bankmall.ledger import actions, queries
+from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
+from bankmall.ledger.models import Account
+from tests.ledger.conftest import cny
+
+pytestmark = pytest.mark.django_db
+
+_names = itertools.count(1)
+FUNDING = 1_000
+TIMEOUT_SECONDS = 3_600
+amounts = st.integers(min_value=1, max_value=400)
+
+
+@dataclass
+class ModelAccount:
+    limited: bool
+    totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+
+    def breaks_limit(self) -> bool:
+        debits_posted, credits_posted, debits_pending, _ = self.totals
+        return self.limited and debits_posted + debits_pending > credits_posted
+
+
+@dataclass
+class ModelPending:
+    debit: str
+    credit: str
+    amount: int
+    state: str = "pending"
+    has_timeout: bool = False
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    accounts = Bundle("accounts")
+    pendings = Bundle("pendings")
+    posted = Bundle("posted")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model: dict[str, ModelAccount] = {}
+        self.holds: dict[str, ModelPending] = {}
+        self.reversible: dict[str, tuple[str, str, int]] = {}
+        self.run = next(_names)
+        self.bank = ""
+
+    @initialize()
+    def open_bank(self) -> None:
+        (bank,) = create_accounts(
+            [AccountSpec(code=f"equity:sm{self.run}", currency="CNY", kind="equity")]
+        )
+        self.bank = bank.id
+        self.model[bank.id] = ModelAccount(limited=False)
+
+    def _key(self) -> str:
+        return f"sm{self.run}:{next(_names)}"
+
+    # -------------------------------------------------------------- moves
+
+    def _apply(self, moves: list[tuple[str, str, str, int]]) -> bool:
+        """Apply (kind, debit, credit, amount) moves to a copy; commit them if no limit breaks."""
+        trial = {ref: list(account.totals) for ref, account in self.model.items()}
+        for kind, debit, credit, amount in moves:
+            slot = 0 if kind == "single" else 2
+            trial[debit][slot] += amount
+            trial[credit][slot + 1] += amount
+        broken = any(
+            ModelAccount(self.model[ref].limited, totals).breaks_limit()
+            for ref, totals in trial.items()
+        )
+        if not broken:
+            for ref, totals in trial.items():
+                self.model[ref].totals = totals
+        return not broken
+
+    @rule(target=accounts, limited=st.booleans())
+    def open_account(self, limited: bool) -> str:
+        (account,) = create_accounts(
+            [
+                AccountSpec(
+                    code=f"liability:sm{self.run}:{next(_names)}",
+                    currency="CNY",
+                    kind="liability",
+                    debits_must_not_exceed_credits=limited,
+                )
+            ]
+        )
+        self.model[account.id] = ModelAccount(limited=limited)
+        create_transfers(
+            [
+                TransferRequest(
+                    key=self._key(),
+                    debit_account=self.bank,
+                    credit_account=account.id,
+                    amount=cny(FUNDING),
+                )
+            ],
+            client="sm",
+        )
+        self.model[self.bank].totals[0] += FUNDING
+        self.model[account.id].totals[1] += FUNDING
+        return account.id
+
+    @rule(target=posted, debit=accounts, credit=accounts, amount=amounts)
+    def transfer(self, debit: str, credit: str, amount: int) -> str:
+        if debit == credit:
+            return ""
+        expected_ok = self._apply([("single", debit, credit, amount)])
+        request = TransferRequest(
+            key=self._key(), debit_account=debit, credit_account=credit, amount=cny(amount)
+        )
+        result = self._call([request], expected_ok)
+        if result:
+            self.reversible[result[0]] = (debit, credit, amount)
+            return result[0]
+        return ""
+
+    @rule(
+        moves=st.lists(st.tuples(accounts, accounts, amounts), min_size=1, max_size=5),
+    )
+    def linked_batch(self, moves: list[tuple[str, str, int]]) -> None:
+        moves = [(d, c, a) for d, c, a in moves if d != c]
+        if not moves:
+            return
+        expected_ok = self._apply([("single", d, c, a) for d, c, a in moves])
+        requests = [
+            TransferRequest(key=self._key(), debit_account=d, credit_account=c, amount=cny(a))
+            for d, c, a in moves
+        ]
+        self._call(requests, expected_ok)
+
+    @rule(target=pendings, debit=accounts, credit=accounts, amount=amounts, timed=st.booleans())
+    def hold(self, debit: str, credit: str, amount: int, timed: bool) -> str:
+        if debit == credit:
+            return ""
+        expected_ok = self._apply([("pending", debit, credit, amount)])
+        request = TransferRequest(
+            key=self._key(),
+            debit_account=debit,
+            credit_account=credit,
+            amount=cny(amount),
+            pending=True,
+            timeout_seconds=TIMEOUT_SECONDS if timed else 0,
+        )
+        result = self._call([request], expected_ok)
+        if not result:
+            return ""
+        self.holds[result[0]] = ModelPending(debit, credit, amount, has_timeout=timed)
+        return result[0]
+
+    @rule(hold_id=pendings, share=st.integers(min_value=1, max_value=100))
+    def post(self, hold_id: str, share: int) -> None:
+        if not hold_id:
+            return
+        held = self.holds[hold_id]
+        amount = max(1, held.amount * share // 100)
+        request = TransferRequest(key=self._key(), post_pending=hold_id, amount=cny(amount))
+        if held.state != "pending":
+            self._call([request], expected_ok=False)
+            return
+        self._call([request], expected_ok=True)
+        self._release(held)
+        self.model[held.debit].totals[0] += amount
+        self.model[held.credit].totals[1] += amount
+        held.state = "posted"
+
+    @rule(hold_id=pendings)
+    def void(self, hold_id: str) -> None:
+        if not hold_id:
+            return
+        held = self.holds[hold_id]
+        request = TransferRequest(key=self._key(), void_pending=hold_id)
+        self._call([request], expected_ok=held.state == "pending")
+        if held.state == "pending":
+            self._release(held)
+            held.state = "voided"
+
+    @rule()
+    def expire(self) -> None:
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2 * TIMEOUT_SECONDS)
+        actions.expire_pending_transfers(now=later)
+        for held in self.holds.values():
+            if held.has_timeout and held.state == "pending":
+                self._release(held)
+                held.state = "expired"
+
+    @rule(original=posted, share=st.integers(min_value=1, max_value=100))
+    def reverse(self, original: str, share: int) -> None:
+        if not original:
+            return
+        debit, credit, amount = self.reversible[original]
+        part = max(1, amount * share // 100)
+        expected_ok = part <= amount and self._apply([("single", credit, debit, part)])
+        request = TransferRequest(key=self._key(), reverses=original, amount=cny(part))
+        if self._call([request], expected_ok):
+            self.reversible[original] = (debit, credit, amount - part)
+
+    def _release(self, held: ModelPending) -> None:
+        self.model[held.debit].totals[2] -= held.amount
+        self.model[held.credit].totals[3] -= held.amount
+
+    def _call(self, requests: list[TransferRequest], expected_ok: bool) -> list[str]:
+        try:
+            results = create_transfers(requests, client="sm")
+        except BankmallError:
+            assert not expected_ok
+            return []
+        assert expected_ok
+        return [result.id for result in results]
+
+    # -------------------------------------------------------------- checks
+
+    @invariant()
+    def totals_match_the_model(self) -> None:
+        stored = {
+            public_id: list(totals)
+            for public_id, *totals in Account.objects.filter(
+                public_id__in=list(self.model)
+            ).values_list(
+                "public_id",
+                "debits_posted_minor",
+                "credits_posted_minor",
+                "debits_pending_minor",
+                "credits_pending_minor",
+            )
+        }
+        assert stored == {ref: account.totals for ref, account in self.model.items()}
+
+    @invariant()
+    def invariants_hold(self) -> None:
+        assert queries.invariant_problems() == []
+
+
+def test_the_ledger_matches_its_model_under_random_operations() -> None:
+    run_state_machine_as_test(
+        LedgerMachine,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
