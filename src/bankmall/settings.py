@@ -14,6 +14,7 @@ Environment variables (see docs/OPERATIONS.md for the full list):
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -252,6 +253,9 @@ STEP_UP_MINUTES = int(os.environ.get("STEP_UP_MINUTES", "5"))
 API_ACCESS_TOKEN_SECONDS = int(os.environ.get("API_ACCESS_TOKEN_SECONDS", "900"))
 API_REFRESH_TOKEN_SECONDS = int(os.environ.get("API_REFRESH_TOKEN_SECONDS", str(7 * 86400)))
 PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", "3600"))
+# Maker-checker thresholds per action type, in minor units (JSON), e.g. {"payments.refund": 100000};
+# an action without a threshold always needs a second member of staff.
+APPROVAL_THRESHOLDS_MINOR = json.loads(os.environ.get("APPROVAL_THRESHOLDS_MINOR", "{}") or "{}")
 # Personal data kept after an erasure request only as long as the law requires (in days).
 PRIVACY_RETENTION_DAYS = int(os.environ.get("PRIVACY_RETENTION_DAYS", str(5 * 365)))
 

@@ -21,7 +21,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from ninja.security import APIKeyCookie, HttpBearer
 
 from bankmall.core.errors import AuthenticationRequired, PermissionDenied
@@ -50,7 +51,7 @@ def may_use_staff_permission(user: User, permission: str) -> bool:
     )
 
 
-ViewFunction = Callable[Concatenate[HttpRequest, P], HttpResponse]
+ViewFunction = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
 
 
 def staff_view(permission: str) -> Callable[[ViewFunction[P]], ViewFunction[P]]:
@@ -58,7 +59,7 @@ def staff_view(permission: str) -> Callable[[ViewFunction[P]], ViewFunction[P]]:
 
     def decorate(view: ViewFunction[P]) -> ViewFunction[P]:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             if not is_fully_signed_in(request.user):
                 return redirect_to_login(request.get_full_path())
             if not may_use_staff_permission(request.user, permission):  # type: ignore[arg-type]
@@ -76,7 +77,7 @@ def principal_view(*kinds: str) -> Callable[[ViewFunction[P]], ViewFunction[P]]:
 
     def decorate(view: ViewFunction[P]) -> ViewFunction[P]:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             if not is_fully_signed_in(request.user):
                 return redirect_to_login(request.get_full_path())
             if kinds and request.user.kind not in kinds:  # type: ignore[union-attr]

@@ -364,3 +364,11 @@ def grant_role(*, user_id: str, role: str, actor: str) -> User:
         )
         record_event("staff.role_granted", aggregate_id=user.public_id, payload={"role": role})
     return user
+
+
+def note_audit_export(*, after_sequence: int, actor: str) -> None:
+    """Record that someone exported the audit log (who, and from which sequence)."""
+    with transaction.atomic():
+        record_audit(
+            "security.audit_exported", details={"after_sequence": after_sequence}, actor=actor
+        )

@@ -20,5 +20,8 @@ class SecurityConfig(AppConfig):
 
     def ready(self) -> None:
         import bankmall.security.checks  # noqa: F401  (registers the deploy checks)
+        from bankmall.security.approval_actions import register
+
+        register()
 
         post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="bankmall-sync-roles")

@@ -40,6 +40,8 @@ class User(AbstractUser):
 
     public_id = public_id_field("usr")
     kind = models.CharField(max_length=16, choices=UserKind.choices, default=UserKind.CUSTOMER)
+    # Set when the person's data was erased (anonymised); the row stays for ledger and audit.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[BankmallUserManager] = BankmallUserManager()
 
@@ -190,3 +192,95 @@ class VaultedCard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token} (…{self.last_four})"
+
+
+class ApprovalRequest(models.Model):
+    """A proposed sensitive action waiting for a second member of staff (maker-checker).
+
+    Guarantees: the maker never decides their own request; a request is decided once
+    (``pending`` → ``approved`` | ``rejected``); an approved request's action ran exactly once,
+    in the same transaction that marked it approved, and ``result`` holds what it returned.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        APPROVED = "approved", _("Approved and carried out")
+        REJECTED = "rejected", _("Rejected")
+
+    public_id = public_id_field("apr")
+    action_type = models.CharField(max_length=64)
+    parameters = models.JSONField(default=dict)
+    reason = models.TextField()
+    maker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals_made"
+    )
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    checker = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="approvals_decided",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, default="")
+    result = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "-created_at"], name="approval_status_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(checker=models.F("maker")),
+                name="approval_checker_is_not_maker",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.action_type} ({self.status})"
+
+
+class Consent(models.Model):
+    """A recorded consent (marketing, data sharing with a named partner) and its withdrawal.
+
+    A withdrawal sets ``withdrawn_at``; granting again creates a new row, so the history of
+    what the person agreed to, and when, is kept.
+    """
+
+    class Purpose(models.TextChoices):
+        MARKETING = "marketing", _("Marketing messages")
+        DATA_SHARING = "data_sharing", _("Sharing data with a partner")
+
+    public_id = public_id_field("cns")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    partner = models.CharField(max_length=120, blank=True, default="")
+    granted_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "purpose"], name="consent_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.partner}".strip()
+
+
+class PartnerApplication(models.Model):
+    """An OAuth2 client of a partner (payment company, fintech). Its flows (client credentials,
+    authorization code with PKCE) come with the partner issue; the model and scopes live here.
+
+    Constraints: ``client_secret_hash`` is an Argon2 hash (never the secret); every scope is one
+    of ``scopes.SCOPES``.
+    """
+
+    public_id = public_id_field("app")
+    name = models.CharField(max_length=120)
+    client_id = models.CharField(max_length=64, unique=True)
+    client_secret_hash = models.CharField(max_length=256)
+    redirect_uris = models.JSONField(default=list)
+    scopes = models.JSONField(default=list)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name

@@ -35,4 +35,12 @@ urlpatterns = [
         name="security-sign-out-everywhere",
     ),
     path("security/step-up/<str:challenge_id>/", views.step_up_page, name="security-step-up"),
+    path("security/privacy/", views.privacy_page, name="security-privacy"),
+    path("security/privacy/consents", views.grant_consent_page, name="security-consent-grant"),
+    path(
+        "security/privacy/consents/<str:consent_id>/withdraw",
+        views.withdraw_consent_page,
+        name="security-consent-withdraw",
+    ),
+    path("security/privacy/export", views.privacy_export, name="security-privacy-export"),
 ]

@@ -9,6 +9,7 @@ message, so they never reveal whether a username exists.
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any, Final
 
@@ -50,10 +51,17 @@ from bankmall.security.actions import (
     sign_out_everywhere,
     start_totp_enrolment,
 )
-from bankmall.security.errors import InvalidOneTimeCode, SignInLocked
+from bankmall.security.errors import InvalidOneTimeCode, SignInLocked, StepUpRequired
 from bankmall.security.middleware import TIMED_OUT_SESSION_KEY
-from bankmall.security.models import LoginEvent, User, UserKind, UserSession
-from bankmall.security.stepup import access_challenge, confirm_step_up, credential_of
+from bankmall.security.models import Consent, LoginEvent, User, UserKind, UserSession
+from bankmall.security.privacy import export_subject_data, grant_consent, withdraw_consent
+from bankmall.security.stepup import (
+    access_challenge,
+    confirm_step_up,
+    credential_of,
+    require_step_up,
+    step_up_redirect,
+)
 
 PENDING_USER_KEY: Final = "security.pending_user"
 PENDING_AT_KEY: Final = "security.pending_at"
@@ -353,3 +361,74 @@ def admin_has_permission(request: HttpRequest) -> bool:
         request.user,  # type: ignore[arg-type]
         "security.access_backoffice",
     )
+
+
+# ------------------------------------------------------------------ privacy
+
+
+class ConsentForm(forms.Form):
+    purpose = forms.ChoiceField(label=gettext_lazy("Purpose"), choices=Consent.Purpose.choices)
+    partner = forms.CharField(
+        label=gettext_lazy("Partner (for data sharing)"), max_length=120, required=False
+    )
+
+
+@principal_view()
+@require_GET
+def privacy_page(request: HttpRequest) -> HttpResponse:
+    """The user's consents (with withdrawal) and the download of everything held about them."""
+    user: User = request.user  # type: ignore[assignment]
+    consents = Consent.objects.filter(user=user).order_by("-granted_at")
+    context = {
+        "consents": consents,
+        "form": ConsentForm(),
+        "retention_days": settings.PRIVACY_RETENTION_DAYS,
+    }
+    return render(request, "security/privacy.html", context)
+
+
+@principal_view()
+@require_POST
+def grant_consent_page(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    form = ConsentForm(request.POST)
+    if form.is_valid():
+        try:
+            grant_consent(user, **form.cleaned_data)
+        except BankmallError as error:
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, _("Consent recorded."))
+    return redirect("security-privacy")
+
+
+@principal_view()
+@require_POST
+def withdraw_consent_page(request: HttpRequest, consent_id: str) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        withdraw_consent(user, consent_id)
+    except NotFound:
+        raise Http404(consent_id) from None
+    except BankmallError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, _("Consent withdrawn."))
+    return redirect("security-privacy")
+
+
+@principal_view()
+@require_GET
+def privacy_export(request: HttpRequest) -> HttpResponse:
+    """Everything held about the user as a JSON file; needs a fresh one-time code."""
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        require_step_up(request, "privacy.export")
+    except StepUpRequired as error:
+        return step_up_redirect(request, error)
+    archive = export_subject_data(user, actor=f"user:{user.pk}")
+    response = HttpResponse(
+        json.dumps(archive, ensure_ascii=False, indent=2), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="bankmall-{user.public_id}.json"'
+    return response
