@@ -24,7 +24,7 @@ from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict
 from bankmall.core.models import AuditRecord
 from bankmall.security.actions import create_staff, set_up_totp_directly
-from bankmall.security.models import User
+from bankmall.security.models import User, UserKind
 
 Progress = Callable[[str, int, int], None]
 SEEDED_ACTION: Final = "demo.seeded"
@@ -43,6 +43,10 @@ DEMO_STAFF: Final = [
     ("marketing_manager", "marketing"),
     ("auditor", "auditor"),
 ]
+
+
+# Retail customers of the demo bank who can sign in (with an authenticator, like staff).
+DEMO_CUSTOMERS: Final = ("wang.wei", "li.na")
 
 
 class SeedRefused(Conflict):
@@ -124,6 +128,32 @@ def _seed_staff(progress: Progress) -> list[DemoLogin]:
     return logins
 
 
+def _seed_customer_logins(progress: Progress) -> list[DemoLogin]:
+    """Sign-in users for the demo retail customers; ``seed_bank`` gives them accounts."""
+    known = {login.username: login for login in read_demo_logins()}
+    logins = []
+    for index, username in enumerate(DEMO_CUSTOMERS, start=1):
+        if username in known and User.objects.filter(username=username).exists():
+            logins.append(known[username])
+        else:
+            password = _new_password()
+            with transaction.atomic():
+                user = User.objects.create_user(
+                    username=username,
+                    email=f"{username}@demo.bankmall.invalid",
+                    password=password,
+                    kind=UserKind.CUSTOMER,
+                )
+                record_audit("demo.customer_login_created", target=user.public_id, actor="seed")
+            key_hex, secret = new_totp_key()
+            set_up_totp_directly(user, key_hex=key_hex, actor="seed")
+            logins.append(
+                DemoLogin(role="customer", username=username, password=password, totp_secret=secret)
+            )
+        progress("customer logins", index, len(DEMO_CUSTOMERS))
+    return logins
+
+
 def seed_demo(*, force: bool, progress: Progress, customers: int = 200, months: int = 4) -> str:
     """Create the demo bank and return a one-line summary.
 
@@ -134,9 +164,9 @@ def seed_demo(*, force: bool, progress: Progress, customers: int = 200, months: 
         raise SeedRefused("Refusing to seed demo data with BANKMALL_ENV=production")
     if is_seeded() and not force:
         return "demo bank already seeded; nothing to do (use --force to re-run every step)"
-    logins = _seed_staff(progress)
+    logins = _seed_staff(progress) + _seed_customer_logins(progress)
     _write_demo_logins(logins)
     bank = seed_bank(customers=customers, months=months, progress=progress)
     with transaction.atomic():
         record_audit(SEEDED_ACTION, actor="seed", details={"staff": len(logins)})
-    return f"demo bank seeded: {len(logins)} staff logins; {bank}"
+    return f"demo bank seeded: {len(logins)} logins; {bank}"
