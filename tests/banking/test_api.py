@@ -129,12 +129,13 @@ def test_a_transfer_without_an_idempotency_key_is_refused(alice: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("amount", "status", "code"),
+    "case",
     [(1_000_001, 409, "insufficient_funds"), (0, 422, "validation_error")],
 )
 def test_a_failed_transfer_answers_a_problem_and_changes_nothing(
-    alice: Any, open_account: OpenAccount, amount: int, status: int, code: str, settings: Any
+    alice: Any, open_account: OpenAccount, case: tuple[int, int, str], settings: Any
 ) -> None:
+    amount, status, code = case
     settings.BANKING_STEP_UP_AMOUNT_MINOR = 10**12
     caller, source = alice
     payee = open_account()
@@ -186,7 +187,8 @@ def test_transactions_are_paginated_oldest_first(alice: Any, open_account: OpenA
         limit="2",
         starting_after=first["next_cursor"],
     ).json()
-    amounts = [(row["direction"], row["amount"]["amount"]) for row in first["data"] + second["data"]]
+    rows = first["data"] + second["data"]
+    amounts = [(row["direction"], row["amount"]["amount"]) for row in rows]
     assert amounts == [("credit", 1_000_000), ("debit", 100), ("debit", 101), ("debit", 102)]
     assert (first["has_more"], second["has_more"]) == (True, False)
 
