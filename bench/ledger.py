@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--batch-callers", type=int, default=4)
+    parser.add_argument("--batch-callers", type=int, default=2)
     args = parser.parse_args(argv)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
     url = args.database_url or f"sqlite:///{work_dir / 'ledger.sqlite3'}"

@@ -45,6 +45,10 @@ DEMO_STAFF: Final = [
 ]
 
 
+# Retail customers of the demo bank who can sign in (with an authenticator, like staff).
+DEMO_CUSTOMERS: Final = ("wang.wei", "li.na")
+
+
 class SeedRefused(Conflict):
     """The demo bank is never seeded into a production deployment."""
 
@@ -141,8 +145,7 @@ def _seed_staff(progress: Progress) -> list[DemoLogin]:
 # Net bank customers and a merchant user with authenticator secrets (the banking demo links
 # customer logins to its first customers).
 DEMO_PRINCIPALS: Final = [
-    ("customer", "zhang.wei"),
-    ("customer", "li.na"),
+    *(("customer", username) for username in DEMO_CUSTOMERS),
     ("merchant", "shop.owner"),
 ]
 

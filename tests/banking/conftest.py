@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from collections.abc import Callable
 
 import pytest
 from django.utils import timezone
 
 from bankmall.banking import actions
+from bankmall.banking.demo import demo_kyc
 from bankmall.banking.models import AccountProduct, Customer, CustomerKind, DepositAccount
 from bankmall.banking.payment_files import BookingInstruction, IncomingFile
 from bankmall.core.ids import new_id
@@ -38,6 +41,14 @@ def fund(account: DepositAccount, amount_minor: int) -> None:
 
 
 OpenAccount = Callable[..., DepositAccount]
+_serial = itertools.count(1)
+
+
+def new_customer(kind: CustomerKind = CustomerKind.INDIVIDUAL, **options: object) -> Customer:
+    """A customer with well-formed made-up KYC data."""
+    index = next(_serial)
+    kyc = demo_kyc(index, kind, random.Random(index))
+    return actions.open_customer(kind=kind, kyc=kyc, actor="test", **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -49,7 +60,7 @@ def open_account(db: None) -> OpenAccount:
         currency: str = "CNY",
         product: AccountProduct = AccountProduct.CURRENT,
     ) -> DepositAccount:
-        owner = customer or actions.open_customer(kind=CustomerKind.INDIVIDUAL, actor="test")
+        owner = customer or new_customer()
         account = actions.open_account(
             customer=owner, product=product, currency=currency, actor="test"
         )

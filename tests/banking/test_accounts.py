@@ -14,7 +14,7 @@ from bankmall.core.errors import InvalidInput, NotFound
 from bankmall.core.models import AuditRecord
 from bankmall.core.money import Money, UnknownCurrency
 from bankmall.ledger import queries as ledger
-from tests.banking.conftest import OpenAccount
+from tests.banking.conftest import OpenAccount, new_customer
 from tests.banking.test_payment_files import camt054
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_the_chart_of_accounts_exists_for_the_account_currency(open_account: Ope
 def test_an_account_in_an_unknown_currency_or_with_a_negative_overdraft_is_refused(
     open_account: OpenAccount,
 ) -> None:
-    customer = actions.open_customer(kind=CustomerKind.COMPANY, actor="test")
+    customer = new_customer(CustomerKind.COMPANY)
     with pytest.raises(UnknownCurrency):
         actions.open_account(customer=customer, product="current", currency="XYZ", actor="t")
     with pytest.raises(InvalidInput):

@@ -10,6 +10,7 @@ from django.db import connection
 
 from bankmall.core.models import AuditRecord, OutboxEvent
 from bankmall.ledger import actions, posting, queries
+from bankmall.ledger import eod as ledger_eod
 from bankmall.ledger.actions import TransferRequest, create_transfers
 from bankmall.ledger.models import Transfer
 from bankmall.ledger.values import AccountView
@@ -59,13 +60,14 @@ def test_a_hot_account_is_updated_once_per_batch(
     bank, _alice, _bob = funded(0)
     merchants = [open_account(f"liability:merchant:{n}", no_overdraft=False) for n in range(3)]
     updates: list[dict[str, list[int]]] = []
-    update_accounts = posting._update_accounts
+    aggregate = posting.aggregate
 
-    def spy(cursor: object, deltas: dict[str, list[int]]) -> object:
-        updates.append(deltas)
-        return update_accounts(cursor, deltas)
+    def spy(rows: list[posting.Row]) -> dict[str, list[int]]:
+        # The deltas are what the one UPDATE statement applies: one entry per account.
+        updates.append(aggregate(rows))
+        return updates[-1]
 
-    monkeypatch.setattr(posting, "_update_accounts", spy)
+    monkeypatch.setattr(posting, "aggregate", spy)
 
     create_transfers(
         [
@@ -78,6 +80,7 @@ def test_a_hot_account_is_updated_once_per_batch(
     )
 
     assert len(updates) == 1
+    assert len(updates[0]) == 4
     assert updates[0][bank.id] == [sum(range(1, 31)), 0, 0, 0]
     assert queries.balance(bank.id).posted.amount_minor == -sum(range(1, 31))
     assert queries.invariant_problems() == []
@@ -261,3 +264,18 @@ def test_invariants_name_a_tampered_transfer(funded: Funded) -> None:
         f"ledger account {alice.id}: stored totals 100/1000/0/0 differ from the sums of its"
         " transfers 150/1000/0/0"
     )
+
+
+def test_the_end_of_day_step_expires_holds_whose_timeout_passed_that_day(funded: Funded) -> None:
+    _bank, alice, bob = funded(1_000)
+    hold = transfer(alice.id, bob.id, 400, pending=True, timeout_seconds=60)
+    Transfer.objects.filter(public_id=hold.id).update(
+        expires_at=hold.created_at - dt.timedelta(days=1)
+    )
+    yesterday = (hold.created_at - dt.timedelta(days=1)).date()
+
+    summary = ledger_eod.expire_pending(yesterday, lambda done, total: None)
+
+    assert summary == {"expired": 1}
+    assert queries.get_transfer(hold.id).status == "expired"
+    assert queries.invariant_problems() == []

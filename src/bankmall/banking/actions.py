@@ -18,8 +18,19 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from bankmall.banking import chart, queries
-from bankmall.banking.errors import AccountNotActive, LimitExceeded, PayeeAccountInvalid
-from bankmall.banking.identifiers import is_account_number, make_account_number
+from bankmall.banking.errors import (
+    AccountNotActive,
+    InvalidIdentifier,
+    LimitExceeded,
+    PayeeAccountInvalid,
+)
+from bankmall.banking.identifiers import (
+    is_account_number,
+    make_account_number,
+    resident_id_birth_date,
+    validate_credit_code,
+    validate_resident_id,
+)
 from bankmall.banking.models import (
     AccountLimit,
     AccountProduct,
@@ -47,6 +58,7 @@ from bankmall.ledger.actions import AccountSpec, TransferRequest
 LEDGER_CLIENT: Final = "banking"
 REFERENCE_MAX_LENGTH: Final = 140
 KEY_MAX_LENGTH: Final = 128
+NAME_MAX_LENGTH: Final = 140
 # Per-transaction and daily limits in minor units, per channel, for a new account.
 DEFAULT_LIMITS: Final = {
     Channel.NET_BANK: (5_000_000, 20_000_000),
@@ -64,17 +76,68 @@ def business_date() -> dt.date:
 # ---------------------------------------------------------------- customers and accounts
 
 
+@dataclass(frozen=True, slots=True)
+class KycData:
+    """What the bank knows about a customer. ``national_id`` is a resident ID number for an
+    individual and a unified social credit code for a company; ``occupation`` is the
+    occupation or the business scope."""
+
+    legal_name: str
+    national_id: str
+    date_of_birth: dt.date | None = None
+    phone: str = ""
+    address: str = ""
+    occupation: str = ""
+
+
+def _checked_kyc(kind: CustomerKind, data: KycData) -> KycData:
+    problems = []
+    if not data.legal_name.strip() or len(data.legal_name) > NAME_MAX_LENGTH:
+        problems.append(FieldError("legal_name", "1 to 140 characters."))
+    try:
+        national_id = (
+            validate_resident_id(data.national_id)
+            if kind == CustomerKind.INDIVIDUAL
+            else validate_credit_code(data.national_id)
+        )
+    except InvalidIdentifier as error:
+        problems.extend(error.errors)
+        national_id = ""
+    birth = data.date_of_birth
+    if kind == CustomerKind.INDIVIDUAL and national_id:
+        written = resident_id_birth_date(national_id)
+        if birth is not None and birth != written:
+            problems.append(FieldError("date_of_birth", "Differs from the ID number."))
+        birth = written
+    if problems:
+        raise InvalidInput(problems[0].message, errors=problems)
+    return KycData(
+        legal_name=data.legal_name.strip(),
+        national_id=national_id,
+        date_of_birth=birth,
+        phone=data.phone.strip(),
+        address=data.address.strip(),
+        occupation=data.occupation.strip(),
+    )
+
+
 def open_customer(
     *,
     kind: CustomerKind,
+    kyc: KycData,
     user_id: int | None = None,
     risk_rating: RiskRating = RiskRating.MEDIUM,
     kyc_status: KycStatus = KycStatus.PENDING,
     branch: int = 1,
     actor: str,
 ) -> Customer:
-    """Create a customer (optionally linked to a sign-in user). Audited; event
-    ``customer.opened``."""
+    """Create a customer with encrypted KYC data (optionally linked to a sign-in user).
+
+    Errors: ``validation_error``/``invalid_identifier`` details for a bad name or a national
+    ID that fails its check (resident ID for individuals, credit code for companies).
+    Effects: audit ``banking.customer_opened`` (digests only), event ``customer.opened``.
+    """
+    data = _checked_kyc(kind, kyc)
     with transaction.atomic():
         customer = Customer.objects.create(
             kind=kind,
@@ -83,8 +146,19 @@ def open_customer(
             kyc_status=kyc_status,
             branch=branch,
             created_at=timezone.now(),
+            legal_name=data.legal_name,
+            national_id=data.national_id,
+            date_of_birth=data.date_of_birth.isoformat() if data.date_of_birth else "",
+            phone=data.phone,
+            address=data.address,
+            occupation=data.occupation,
         )
-        record_audit("banking.customer_opened", target=customer.public_id, actor=actor)
+        record_audit(
+            "banking.customer_opened",
+            target=customer.public_id,
+            after={"kind": str(kind), "national_id": data.national_id},
+            actor=actor,
+        )
         record_event(
             "customer.opened", aggregate_id=customer.public_id, payload={"kind": str(kind)}
         )

@@ -15,8 +15,10 @@ from decimal import Decimal
 from typing import Final
 
 from django.utils import timezone
+from stdnum.cn import ric, uscc
 
 from bankmall.banking import actions, chart
+from bankmall.banking.actions import KycData
 from bankmall.banking.models import (
     AccountProduct,
     Customer,
@@ -93,6 +95,39 @@ def _ledger(side: DepositAccount | str) -> str:
     return side.ledger_account_id if isinstance(side, DepositAccount) else side
 
 
+SURNAMES: Final = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN_NAMES: Final = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀英华"
+REGIONS: Final = ("110101", "310101", "110105", "310104")
+CITIES: Final = ("北京市东城区", "上海市黄浦区", "北京市朝阳区", "上海市徐汇区")
+TRADES: Final = ("贸易", "科技", "餐饮", "物流", "服装")
+OCCUPATIONS: Final = ("教师", "工程师", "医生", "会计", "销售", "设计师")
+
+
+def demo_kyc(index: int, kind: CustomerKind, rng: random.Random) -> KycData:
+    """Made-up but well-formed KYC data: valid check digits, plausible names and addresses."""
+    region = rng.randrange(len(REGIONS))
+    address = f"{CITIES[region]}示范路{rng.randrange(1, 999)}号"
+    phone = f"13{rng.randrange(100_000_000, 999_999_999)}"
+    if kind == CustomerKind.COMPANY:
+        body = f"91{REGIONS[region][:2]}0000MA{index:07d}"
+        return KycData(
+            legal_name=f"{CITIES[region][:2]}示范{rng.choice(TRADES)}有限公司{index}",
+            national_id=body + uscc.calc_check_digit(body + "0"),
+            phone=phone,
+            address=address,
+            occupation=f"{rng.choice(TRADES)}经营",
+        )
+    birth = dt.date(1960, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 44))
+    body = f"{REGIONS[region]}{birth:%Y%m%d}{index % 1000:03d}"
+    return KycData(
+        legal_name=rng.choice(SURNAMES) + rng.choice(GIVEN_NAMES) + rng.choice(GIVEN_NAMES),
+        national_id=body + ric.calc_check_digit(body + "0"),
+        phone=phone,
+        address=address,
+        occupation=rng.choice(OCCUPATIONS),
+    )
+
+
 def _open_customers(count: int, rng: random.Random, progress: Progress) -> list[Customer]:
     existing = list(Customer.objects.order_by("pk"))
     logins = list(
@@ -104,6 +139,7 @@ def _open_customers(count: int, rng: random.Random, progress: Progress) -> list[
         kind = CustomerKind.COMPANY if index % 10 == 9 else CustomerKind.INDIVIDUAL  # noqa: PLR2004
         customer = actions.open_customer(
             kind=kind,
+            kyc=demo_kyc(index, kind, rng),
             user_id=user.pk if user is not None else None,
             risk_rating=rng.choice(list(RiskRating)),
             kyc_status=KycStatus.VERIFIED if user is not None or index % 7 else KycStatus.PENDING,

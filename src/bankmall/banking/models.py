@@ -12,6 +12,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from bankmall.core.fields import public_id_field
+from bankmall.security.crypto import BlindIndexField, EncryptedTextField, normalise_digits
+from bankmall.security.masking import mask_national_id, mask_text
 
 NUMBER_LENGTH = 20
 LEDGER_ID_LENGTH = 40
@@ -59,9 +61,27 @@ class Customer(models.Model):
     )
     branch = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField()
+    # Personal data: encrypted at rest (AES-256-GCM), searchable only by exact blind index.
+    legal_name = EncryptedTextField(default="")
+    legal_name_index = BlindIndexField(source="legal_name")
+    national_id = EncryptedTextField(default="")
+    national_id_index = BlindIndexField(source="national_id", normaliser=normalise_digits)
+    date_of_birth = EncryptedTextField(blank=True, default="")
+    phone = EncryptedTextField(blank=True, default="")
+    address = EncryptedTextField(blank=True, default="")
+    occupation = EncryptedTextField(blank=True, default="")
+    kyc_reviewed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.public_id
+
+    @property
+    def masked_name(self) -> str:
+        return mask_text(self.legal_name)
+
+    @property
+    def masked_national_id(self) -> str:
+        return mask_national_id(self.national_id)
 
 
 class AccountProduct(models.TextChoices):

@@ -9,7 +9,15 @@ class LedgerConfig(AppConfig):
     verbose_name = "Ledger"
 
     def ready(self) -> None:
+        from bankmall.core.eod import register_eod_step
         from bankmall.core.integrity import register_check
+        from bankmall.ledger import eod
         from bankmall.ledger.queries import invariant_problems
 
         register_check("ledger_invariants", invariant_problems)
+        register_eod_step(
+            "ledger.expire_pending",
+            eod.expire_pending,
+            order=100,
+            description="Release the holds of pending transfers whose timeout has passed.",
+        )

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import Final
 
@@ -28,6 +29,7 @@ from bankmall.ledger.values import BATCH_MAX, TransferRequest, TransferView
 
 WAIT_SECONDS_MAX: Final = 60.0
 GROUP_REQUESTS_MAX: Final = 512
+LINGER_SECONDS: Final = 0.0005
 
 
 @dataclasses.dataclass(slots=True)
@@ -93,7 +95,10 @@ class TransferWriter:
                 if first is None:
                     return
                 group, carried = _fill([first, *carried[1:]], self._queue)
-                close_old_connections()
+                if connection.errors_occurred:
+                    # Only after a database error: a health check per group would cost a
+                    # round trip each time.
+                    close_old_connections()
                 for same in _by_caller(group):
                     _commit_group(same)
         finally:
@@ -107,9 +112,12 @@ def _fill(
     carried: list[_Pending] = []
     size = sum(len(item.rows) for item in group)
     keys = {(item.client, row.key) for item in group for row in item.rows}
+    # Linger briefly: callers answered by the previous commit are about to submit again, and
+    # one commit for all of them beats two half-full ones.
+    linger_until = time.monotonic() + LINGER_SECONDS
     while len(group) < GROUP_REQUESTS_MAX:
         try:
-            item = waiting.get_nowait()
+            item = waiting.get(timeout=max(0.0, linger_until - time.monotonic()))
         except queue.Empty:
             break
         if item is None:

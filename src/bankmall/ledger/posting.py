@@ -214,6 +214,8 @@ def _check_text(index: int, request: TransferRequest) -> None:
     for name in ("code", "reference"):
         if len(getattr(request, name)) > TEXT_MAX_LENGTH:
             raise _invalid(index, name, f"at most {TEXT_MAX_LENGTH} characters")
+    if not request.metadata:
+        return
     try:
         json.dumps(dict(request.metadata), allow_nan=False)
     except (TypeError, ValueError):
@@ -253,18 +255,26 @@ def post_batch(rows: list[Row], *, client: str, now: dt.datetime) -> None:
         ):
             _resolve_codes(cursor, rows)
         has_references = any(row.reference_id for row in rows)
-        if has_references:
-            # Checked before the UPDATE for a precise error; a concurrent resolution that slips
-            # in between is caught again below, or by the constraints (the caller retries).
-            _check_resolutions(cursor, rows)
         deltas = aggregate(rows)
-        states = _update_accounts(cursor, deltas)
-        _check_accounts(rows, states)
-        _check_limits(rows, states, deltas)
-        if has_references:
-            _check_resolutions(cursor, rows)
-        # After this point the operation must succeed (or roll back as a replay).
-        inserted = _insert(cursor, rows, client=client, states=states, now=now)
+        if connection.vendor == "postgresql" and not has_references:
+            # The common case in one round trip: update the accounts and insert the transfers in
+            # one statement, then check; a failed check rolls both back with the transaction.
+            states, inserted = _update_and_insert(cursor, rows, deltas, client=client, now=now)
+            _check_accounts(rows, states)
+            _check_limits(rows, states, deltas)
+        else:
+            if has_references:
+                # Checked before the UPDATE for a precise error; a concurrent resolution that
+                # slips in between is caught again below, or by the constraints (the caller
+                # retries).
+                _check_resolutions(cursor, rows)
+            states = _update_accounts(cursor, deltas)
+            _check_accounts(rows, states)
+            _check_limits(rows, states, deltas)
+            if has_references:
+                _check_resolutions(cursor, rows)
+            # After this point the operation must succeed (or roll back as a replay).
+            inserted = _insert(cursor, rows, client=client, states=states, now=now)
     if inserted != len(rows):
         raise KeysExist
 
@@ -500,6 +510,10 @@ def _update_accounts(cursor: Any, deltas: dict[str, list[int]]) -> dict[str, Acc
             params.append(ref)
             params.extend(deltas[ref])
         cursor.execute(_update_sql(", ".join(["(%s, %s, %s, %s, %s)"] * len(refs))), params)
+    return _states(cursor.fetchall())
+
+
+def _states(fetched: Iterable[Sequence[Any]]) -> dict[str, AccountState]:
     states = {}
     for (
         pk,
@@ -510,7 +524,7 @@ def _update_accounts(cursor: Any, deltas: dict[str, list[int]]) -> dict[str, Acc
         credit_flag,
         overdraft,
         *totals,
-    ) in cursor.fetchall():
+    ) in fetched:
         states[public_id] = AccountState(
             pk=pk,
             public_id=public_id,
@@ -671,6 +685,63 @@ _INSERT_ARRAYS_SQL: Final = (
     " %b::timestamptz[]) AS t(p, k, g, n, d, c, a, y, o, r, m, v, pe, rv, x)"
     " ON CONFLICT (client, key) DO NOTHING RETURNING id"
 )
+
+
+_UPDATE_AND_INSERT_SQL: Final = (
+    "WITH d(ref, ddp, dcp, ddn, dcn) AS (SELECT * FROM unnest(%b::text[], %b::bigint[],"
+    " %b::bigint[], %b::bigint[], %b::bigint[])),"
+    " v AS MATERIALIZED (SELECT a.id, d.ddp, d.dcp, d.ddn, d.dcn FROM ledger_account a"
+    " JOIN d ON a.public_id = d.ref ORDER BY a.id FOR UPDATE OF a),"
+    " u AS (UPDATE ledger_account SET"
+    " debits_posted_minor = ledger_account.debits_posted_minor + v.ddp,"
+    " credits_posted_minor = ledger_account.credits_posted_minor + v.dcp,"
+    " debits_pending_minor = ledger_account.debits_pending_minor + v.ddn,"
+    " credits_pending_minor = ledger_account.credits_pending_minor + v.dcn"
+    " FROM v WHERE ledger_account.id = v.id RETURNING {returning}),"
+    f" i AS (INSERT INTO ledger_transfer ({_TRANSFER_COLUMNS})"
+    " SELECT t.p, %b, t.k, t.g, t.n, da.id, ca.id, t.a, t.y, t.o, t.r, t.m::jsonb, t.v, NULL,"
+    " NULL, t.x, %b FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
+    " %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::date[],"
+    " %b::timestamptz[]) AS t(p, k, g, n, dr, cr, a, y, o, r, m, v, x)"
+    " JOIN u da ON da.public_id = t.dr JOIN u ca ON ca.public_id = t.cr"
+    " ON CONFLICT (client, key) DO NOTHING RETURNING 1)"
+    " SELECT u.*, (SELECT count(*) FROM i) FROM u"
+)
+
+
+def _update_and_insert(
+    cursor: Any, rows: list[Row], deltas: dict[str, list[int]], *, client: str, now: dt.datetime
+) -> tuple[dict[str, AccountState], int]:
+    refs = sorted(deltas)
+    account_columns = [refs, *([deltas[ref][n] for ref in refs] for n in range(4))]
+    today = now.date()
+    columns: list[list[Any]] = [[] for _ in range(13)]
+    for row in rows:
+        code, reference, metadata = _texts(row)
+        values = (
+            row.public_id,
+            row.key,
+            row.digest,
+            row.kind,
+            row.debit_ref,
+            row.credit_ref,
+            row.amount_minor,
+            row.currency,
+            code,
+            reference,
+            metadata,
+            _value_date(row.request, today),
+            row.expires_at,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    cursor.execute(
+        _UPDATE_AND_INSERT_SQL.format(returning=_qualified_returning()),
+        [*account_columns, client, now, *columns],
+    )
+    fetched = cursor.fetchall()
+    inserted = int(fetched[0][-1]) if fetched else 0
+    return _states([row[:-1] for row in fetched]), inserted
 
 
 def _insert_arrays(
