@@ -38,12 +38,15 @@ pytestmark = pytest.mark.django_db
 TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
+def _modules() -> list[Any]:
+    return [
+        importlib.import_module(f"tests.{path.parent.name}.authz")
+        for path in sorted(TESTS_DIR.glob("*/authz.py"))
+    ]
+
+
 def matrix() -> list[Endpoint]:
-    endpoints: list[Endpoint] = []
-    for path in sorted(TESTS_DIR.glob("*/authz.py")):
-        module = importlib.import_module(f"tests.{path.parent.name}.authz")
-        endpoints.extend(module.ENDPOINTS)
-    return endpoints
+    return [endpoint for module in _modules() for endpoint in module.ENDPOINTS]
 
 
 def _walk(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -124,6 +127,10 @@ def world() -> World:
         reason="matrix test",
         maker=maker,
     ).public_id
+    for module in _modules():
+        prepare = getattr(module, "prepare", None)
+        if prepare is not None:
+            prepare(world)  # Each app adds the objects its endpoints are asked about.
     return world
 
 
