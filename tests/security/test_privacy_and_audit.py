@@ -137,3 +137,21 @@ def test_tellers_cannot_see_the_audit_log(client: Client) -> None:
 
     assert client.get("/backoffice/audit/").status_code == 403
     assert client.get("/backoffice/audit/export.jsonl").status_code == 403
+
+
+def test_full_personal_data_is_shown_only_to_roles_that_need_it_and_audited() -> None:
+    from bankmall.security.masking import mask_national_id
+    from bankmall.security.privacy import personal_value_for
+
+    reviewer = make_user("kyc.sun", kind=UserKind.STAFF, roles=("kyc_reviewer",))
+    teller = make_user("teller.wu", kind=UserKind.STAFF, roles=("teller",))
+    number = "11010119900307457X"
+    shown = {
+        user.username: personal_value_for(
+            user, value=number, masked=mask_national_id(number), subject_id="usr_x", field="id"
+        )
+        for user in (reviewer, teller)
+    }
+
+    assert shown == {"kyc.sun": number, "teller.wu": "1••••••••••••••••X"}
+    assert AuditRecord.objects.filter(action="security.personal_data_viewed").count() == 1

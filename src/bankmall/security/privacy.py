@@ -48,6 +48,31 @@ def register_personal_data(name: str, *, export: Exporter, erase: Eraser) -> Non
     _ERASERS[name] = erase
 
 
+# ------------------------------------------------------------------ showing personal data
+
+
+def personal_value_for(
+    viewer: User, *, value: str, masked: str, subject_id: str, field: str
+) -> str:
+    """``value`` for staff whose role needs full personal data (audited), else ``masked``.
+
+    ``masked`` comes from ``security.masking``; ``subject_id`` is the person's public id and
+    ``field`` names what was shown (``national_id``), both recorded in the audit log.
+    """
+    from bankmall.security.access import may_use_staff_permission  # noqa: PLC0415
+
+    if not may_use_staff_permission(viewer, "security.view_personal_data"):
+        return masked
+    with transaction.atomic():
+        record_audit(
+            "security.personal_data_viewed",
+            target=subject_id,
+            details={"field": field},
+            actor=f"user:{viewer.pk}",
+        )
+    return value
+
+
 # ------------------------------------------------------------------ consents
 
 

@@ -1,0 +1,62 @@
+"""The banking API in the authorisation matrix: customer A owns an account; customer B is a
+customer of the bank too, so A's ids must answer B with 404."""
+
+from __future__ import annotations
+
+import random
+
+from bankmall.banking import actions
+from bankmall.banking.demo import demo_kyc
+from bankmall.banking.models import AccountProduct, CustomerKind
+from tests.authz import CUSTOMER_A, CUSTOMER_B, Endpoint, PathOf, World, api_for, owned_by
+
+GUESSED_TRANSFER = "trf_00000000000000000000000000"
+
+
+def prepare(world: World) -> None:
+    for index, principal in enumerate((CUSTOMER_A, CUSTOMER_B), start=9001):
+        customer = actions.open_customer(
+            kind=CustomerKind.INDIVIDUAL,
+            kyc=demo_kyc(index, CustomerKind.INDIVIDUAL, random.Random(index)),
+            user_id=world.users[principal].pk,
+            actor="test",
+        )
+        account = actions.open_account(
+            customer=customer, product=AccountProduct.CURRENT, actor="test"
+        )
+        world.ids[f"account_{principal}"] = account.public_id
+
+
+def _account(suffix: str = "") -> PathOf:
+    return lambda world: f"api/v1/accounts/{world.ids['account_' + CUSTOMER_A]}{suffix}"
+
+
+ENDPOINTS = [
+    Endpoint("GET", "api/v1/accounts", api_for("customer")),
+    Endpoint(
+        "GET",
+        "api/v1/accounts/<account_id>",
+        owned_by(CUSTOMER_A, 200, api_for("customer")),
+        path=_account(),
+    ),
+    Endpoint(
+        "GET",
+        "api/v1/accounts/<account_id>/transactions",
+        owned_by(CUSTOMER_A, 200, api_for("customer")),
+        path=_account("/transactions"),
+    ),
+    Endpoint(
+        "GET",
+        "api/v1/accounts/<account_id>/statement",
+        owned_by(CUSTOMER_A, 200, api_for("customer")),
+        path=_account("/statement?from=2026-01-01&to=2026-01-31&format=csv"),
+    ),
+    # Input is validated before the kind check, so every signed-in caller sees the 422.
+    Endpoint("POST", "api/v1/transfers", api_for(ok=422), body={}, is_json=True),
+    Endpoint(
+        "GET",
+        "api/v1/transfers/<transfer_id>",
+        owned_by(CUSTOMER_A, 404, api_for("customer")),
+        path=f"api/v1/transfers/{GUESSED_TRANSFER}",
+    ),
+]
