@@ -221,7 +221,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTH_USER_MODEL = "security.User"
 LOGIN_URL = "/login/"
-LOGIN_REDIRECT_URL = "/"
+# Customers land in the net bank after signing in (staff go to the back office).
+LOGIN_REDIRECT_URL = "/bank/"
 # Axes first: a locked-out username/address pair never reaches the password check.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",

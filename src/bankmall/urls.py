@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/login/", security_views.admin_login),
     path("admin/", admin.site.urls),
     path("", include("bankmall.security.urls")),
+    path("bank/", include("bankmall.banking.urls")),
     path("backoffice/", backoffice_views.dashboard, name="backoffice-dashboard"),
     path("backoffice/", include("bankmall.backoffice.security_urls")),
     path("problems/", web_views.problem_index, name="problem-index"),

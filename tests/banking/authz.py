@@ -8,7 +8,16 @@ import random
 from bankmall.banking import actions
 from bankmall.banking.demo import demo_kyc
 from bankmall.banking.models import AccountProduct, CustomerKind
-from tests.authz import CUSTOMER_A, CUSTOMER_B, Endpoint, PathOf, World, api_for, owned_by
+from tests.authz import (
+    CUSTOMER_A,
+    CUSTOMER_B,
+    Endpoint,
+    PathOf,
+    World,
+    api_for,
+    owned_by,
+    page_for,
+)
 
 GUESSED_TRANSFER = "trf_00000000000000000000000000"
 
@@ -58,5 +67,36 @@ ENDPOINTS = [
         "api/v1/transfers/<transfer_id>",
         owned_by(CUSTOMER_A, 404, api_for("customer")),
         path=f"api/v1/transfers/{GUESSED_TRANSFER}",
+    ),
+    # The net bank's pages.
+    Endpoint("GET", "bank/", page_for("customer")),
+    Endpoint(
+        "GET",
+        "bank/accounts/<str:account_id>/",
+        owned_by(CUSTOMER_A, 200, page_for("customer")),
+        path=lambda world: f"bank/accounts/{world.ids['account_' + CUSTOMER_A]}/",
+    ),
+    Endpoint(
+        "GET",
+        "bank/accounts/<str:account_id>/statement/",
+        owned_by(CUSTOMER_A, 200, page_for("customer")),
+        path=lambda world: (
+            f"bank/accounts/{world.ids['account_' + CUSTOMER_A]}/statement/"
+            "?period_start=2026-01-01&period_end=2026-01-31&statement_format=csv"
+        ),
+    ),
+    Endpoint("GET", "bank/transfers/new/", page_for("customer")),
+    # A confirmation token lives only in its own session: any other is not found.
+    Endpoint(
+        "GET",
+        "bank/transfers/confirm/<str:token>/",
+        owned_by("nobody", 404, page_for("customer")),
+        path="bank/transfers/confirm/guessed-token/",
+    ),
+    Endpoint(
+        "GET",
+        "bank/transfers/<str:transfer_id>/",
+        owned_by("nobody", 404, page_for("customer")),
+        path=f"bank/transfers/{GUESSED_TRANSFER}/",
     ),
 ]
