@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -155,3 +156,29 @@ def test_full_personal_data_is_shown_only_to_roles_that_need_it_and_audited() ->
 
     assert shown == {"kyc.sun": number, "teller.wu": "1••••••••••••••••X"}
     assert AuditRecord.objects.filter(action="security.personal_data_viewed").count() == 1
+
+
+def test_the_end_of_day_purges_sign_in_records_past_retention(settings: Any) -> None:
+    import datetime as dt
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from bankmall.security.privacy import purge_expired_records
+
+    settings.PRIVACY_RETENTION_DAYS = 30
+    user = make_user("li.lei")
+    now = timezone.now()
+    for days in (31, 29):
+        LoginEvent.objects.create(
+            user=user, outcome="succeeded", occurred_at=now - dt.timedelta(days=days)
+        )
+
+    with transaction.atomic():
+        summary = purge_expired_records(timezone.localdate(), lambda done, total: None)
+
+    assert summary["sign_ins"] == 1
+    assert list(LoginEvent.objects.values_list("occurred_at", flat=True)) == [
+        now - dt.timedelta(days=29)
+    ]
+    assert AuditRecord.objects.filter(action="security.records_purged").count() == 1
