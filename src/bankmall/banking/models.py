@@ -283,3 +283,21 @@ class MonthlyStatement(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+class ClearingBatch(models.Model):
+    """One outgoing ``pain.001.001.09`` file: the interbank transfers sent together.
+
+    Guarantees: every transfer it names moved from ``awaiting_clearing`` to ``sent`` in the
+    transaction that stored the file; ``document`` validates against the official XSD.
+    """
+
+    public_id = public_id_field("pbt")
+    business_date = models.DateField()
+    transfer_count = models.PositiveIntegerField()
+    control_sum = models.CharField(max_length=40)
+    document = models.BinaryField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.public_id
