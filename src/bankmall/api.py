@@ -14,6 +14,7 @@ from ninja.errors import AuthorizationError as NinjaAuthorizationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.throttling import AnonRateThrottle, AuthRateThrottle
 
+from bankmall.banking.api import router as banking_router
 from bankmall.core import errors
 from bankmall.core.api import router as core_router
 from bankmall.core.problems import (
@@ -89,6 +90,7 @@ api = BankmallAPI(
 )
 api.add_router("/", core_router)
 api.add_router("/", security_router)
+api.add_router("/", banking_router)
 
 
 def install_problem_handlers(target: NinjaAPI) -> None:

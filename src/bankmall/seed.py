@@ -23,8 +23,8 @@ from bankmall.banking.demo import seed_bank
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict
 from bankmall.core.models import AuditRecord
-from bankmall.security.actions import create_staff, set_up_totp_directly
-from bankmall.security.models import User, UserKind
+from bankmall.security.actions import create_principal, create_staff, set_up_totp_directly
+from bankmall.security.models import User
 
 Progress = Callable[[str, int, int], None]
 SEEDED_ACTION: Final = "demo.seeded"
@@ -103,55 +103,60 @@ def new_totp_key() -> tuple[str, str]:
     return key.hex(), base64.b32encode(key).decode("ascii")
 
 
-def _seed_staff(progress: Progress) -> list[DemoLogin]:
+def _seed_logins(
+    entries: list[tuple[str, str]],
+    create: Callable[[str, str, str, str], User],
+    *,
+    step: str,
+    progress: Progress,
+) -> list[DemoLogin]:
+    """Create each (role, username) login once, with a password and an authenticator."""
     known = {login.username: login for login in read_demo_logins()}
     logins = []
-    for index, (role, username) in enumerate(DEMO_STAFF, start=1):
+    for index, (role, username) in enumerate(entries, start=1):
         if username in known and User.objects.filter(username=username).exists():
             logins.append(known[username])
         else:
             password = _new_password()
-            user = create_staff(
-                username=username,
-                email=f"{username}@demo.bankmall.invalid",
-                password=password,
-                is_administrator=role == "administrator",
-                roles=(role,),
-                actor="seed",
-            )
+            user = create(role, username, f"{username}@demo.bankmall.invalid", password)
             key_hex, secret = new_totp_key()
             set_up_totp_directly(user, key_hex=key_hex, actor="seed")
             logins.append(
                 DemoLogin(role=role, username=username, password=password, totp_secret=secret)
             )
-        progress("staff logins", index, len(DEMO_STAFF))
+        progress(step, index, len(entries))
     return logins
 
 
-def _seed_customer_logins(progress: Progress) -> list[DemoLogin]:
-    """Sign-in users for the demo retail customers; ``seed_bank`` gives them accounts."""
-    known = {login.username: login for login in read_demo_logins()}
-    logins = []
-    for index, username in enumerate(DEMO_CUSTOMERS, start=1):
-        if username in known and User.objects.filter(username=username).exists():
-            logins.append(known[username])
-        else:
-            password = _new_password()
-            with transaction.atomic():
-                user = User.objects.create_user(
-                    username=username,
-                    email=f"{username}@demo.bankmall.invalid",
-                    password=password,
-                    kind=UserKind.CUSTOMER,
-                )
-                record_audit("demo.customer_login_created", target=user.public_id, actor="seed")
-            key_hex, secret = new_totp_key()
-            set_up_totp_directly(user, key_hex=key_hex, actor="seed")
-            logins.append(
-                DemoLogin(role="customer", username=username, password=password, totp_secret=secret)
-            )
-        progress("customer logins", index, len(DEMO_CUSTOMERS))
-    return logins
+def _seed_staff(progress: Progress) -> list[DemoLogin]:
+    def create(role: str, username: str, email: str, password: str) -> User:
+        return create_staff(
+            username=username,
+            email=email,
+            password=password,
+            is_administrator=role == "administrator",
+            roles=(role,),
+            actor="seed",
+        )
+
+    return _seed_logins(DEMO_STAFF, create, step="staff logins", progress=progress)
+
+
+# Net bank customers and a merchant user with authenticator secrets (the banking demo links
+# customer logins to its first customers).
+DEMO_PRINCIPALS: Final = [
+    *(("customer", username) for username in DEMO_CUSTOMERS),
+    ("merchant", "shop.owner"),
+]
+
+
+def _seed_principals(progress: Progress) -> list[DemoLogin]:
+    def create(kind: str, username: str, email: str, password: str) -> User:
+        return create_principal(
+            username=username, email=email, password=password, kind=kind, actor="seed"
+        )
+
+    return _seed_logins(DEMO_PRINCIPALS, create, step="customer logins", progress=progress)
 
 
 def seed_demo(*, force: bool, progress: Progress, customers: int = 200, months: int = 4) -> str:
@@ -164,9 +169,10 @@ def seed_demo(*, force: bool, progress: Progress, customers: int = 200, months: 
         raise SeedRefused("Refusing to seed demo data with BANKMALL_ENV=production")
     if is_seeded() and not force:
         return "demo bank already seeded; nothing to do (use --force to re-run every step)"
-    logins = _seed_staff(progress) + _seed_customer_logins(progress)
+    logins = _seed_staff(progress)
+    logins += _seed_principals(progress)
     _write_demo_logins(logins)
     bank = seed_bank(customers=customers, months=months, progress=progress)
     with transaction.atomic():
-        record_audit(SEEDED_ACTION, actor="seed", details={"staff": len(logins)})
+        record_audit(SEEDED_ACTION, actor="seed", details={"logins": len(logins)})
     return f"demo bank seeded: {len(logins)} logins; {bank}"

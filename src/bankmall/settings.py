@@ -221,7 +221,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTH_USER_MODEL = "security.User"
 LOGIN_URL = "/login/"
-LOGIN_REDIRECT_URL = "/"
+# Customers land in the net bank after signing in (staff go to the back office).
+LOGIN_REDIRECT_URL = "/bank/"
 # Axes first: a locked-out username/address pair never reaches the password check.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -249,6 +250,8 @@ SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # A step-up (re-entered one-time code) allows its protected action for this long.
 STEP_UP_MINUTES = int(os.environ.get("STEP_UP_MINUTES", "5"))
+# Transfers of at least this many minor units need a step-up one-time code (5,000.00 CNY).
+BANKING_STEP_UP_AMOUNT_MINOR = int(os.environ.get("BANKING_STEP_UP_AMOUNT_MINOR", "500000"))
 # API bearer tokens (API.md): short-lived access tokens, longer-lived single-use refresh tokens.
 API_ACCESS_TOKEN_SECONDS = int(os.environ.get("API_ACCESS_TOKEN_SECONDS", "900"))
 API_REFRESH_TOKEN_SECONDS = int(os.environ.get("API_REFRESH_TOKEN_SECONDS", str(7 * 86400)))

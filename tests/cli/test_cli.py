@@ -98,7 +98,19 @@ def test_demo_logins_json_lists_role_username_password_and_totp(seeded_dir: Path
     logins = json.loads(result.stdout)
     assert result.returncode == 0
     assert {"role", "username", "password", "totp_secret"} <= set(logins[0])
-    assert "administrator" in {login["role"] for login in logins}
+    assert {login["role"] for login in logins} == {
+        "administrator",
+        "teller",
+        "kyc_reviewer",
+        "risk_analyst",
+        "settlement_officer",
+        "dispute_arbitrator",
+        "marketing_manager",
+        "auditor",
+        "customer",
+        "merchant",
+    }
+    assert all(len(login["totp_secret"]) == 32 for login in logins)
     assert oct((seeded_dir / "demo-logins.json").stat().st_mode & 0o777) == "0o600"
 
 

@@ -180,3 +180,14 @@ def test_two_concurrent_approvals_run_the_action_once(requires_postgres: None) -
     ]
     assert AuditRecord.objects.filter(action="security.role_granted").count() == 1
     assert AuditRecord.objects.filter(action="security.approval_approved").count() == 1
+
+
+def test_the_staff_page_names_roles_in_the_readers_language(
+    client: Client, admins: tuple[User, User], teller: User
+) -> None:
+    sign_in(client, admins[0])
+
+    html = client.get("/backoffice/staff/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+
+    assert "柜员" in html
+    assert teller.public_id in html

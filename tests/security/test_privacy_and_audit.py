@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -137,3 +138,47 @@ def test_tellers_cannot_see_the_audit_log(client: Client) -> None:
 
     assert client.get("/backoffice/audit/").status_code == 403
     assert client.get("/backoffice/audit/export.jsonl").status_code == 403
+
+
+def test_full_personal_data_is_shown_only_to_roles_that_need_it_and_audited() -> None:
+    from bankmall.security.masking import mask_national_id
+    from bankmall.security.privacy import personal_value_for
+
+    reviewer = make_user("kyc.sun", kind=UserKind.STAFF, roles=("kyc_reviewer",))
+    teller = make_user("teller.wu", kind=UserKind.STAFF, roles=("teller",))
+    number = "11010119900307457X"
+    shown = {
+        user.username: personal_value_for(
+            user, value=number, masked=mask_national_id(number), subject_id="usr_x", field="id"
+        )
+        for user in (reviewer, teller)
+    }
+
+    assert shown == {"kyc.sun": number, "teller.wu": "1••••••••••••••••X"}
+    assert AuditRecord.objects.filter(action="security.personal_data_viewed").count() == 1
+
+
+def test_the_end_of_day_purges_sign_in_records_past_retention(settings: Any) -> None:
+    import datetime as dt
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from bankmall.security.privacy import purge_expired_records
+
+    settings.PRIVACY_RETENTION_DAYS = 30
+    user = make_user("li.lei")
+    now = timezone.now()
+    for days in (31, 29):
+        LoginEvent.objects.create(
+            user=user, outcome="succeeded", occurred_at=now - dt.timedelta(days=days)
+        )
+
+    with transaction.atomic():
+        summary = purge_expired_records(timezone.localdate(), lambda done, total: None)
+
+    assert summary["sign_ins"] == 1
+    assert list(LoginEvent.objects.values_list("occurred_at", flat=True)) == [
+        now - dt.timedelta(days=29)
+    ]
+    assert AuditRecord.objects.filter(action="security.records_purged").count() == 1

@@ -253,3 +253,23 @@ def test_admin_refuses_staff_without_a_verified_second_factor(client: Client) ->
     response = client.get("/admin/")
 
     assert response.status_code == 302
+
+
+def test_demo_logins_sign_in_with_their_printed_authenticator_secrets(client: Client) -> None:
+    import base64
+
+    from django_otp.oath import totp
+
+    from bankmall import seed
+
+    logins = seed._seed_staff(lambda step, done, total: None)
+    teller = next(login for login in logins if login.role == "teller")
+    assert teller.totp_secret is not None
+    code = f"{totp(base64.b32decode(teller.totp_secret)):06d}"
+
+    client.post("/login/", {"username": teller.username, "password": teller.password})
+    response = client.post("/login/verify/", {"code": code})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/backoffice/"
+    assert client.get("/backoffice/").status_code == 200

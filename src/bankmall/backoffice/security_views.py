@@ -124,7 +124,12 @@ def staff(request: HttpRequest) -> HttpResponse:
     members = (
         User.objects.filter(kind=UserKind.STAFF).prefetch_related("groups").order_by("username")
     )
-    context = {"members": members, "form": RoleGrantForm(), "erasure_form": ErasureForm()}
+    context = {
+        "members": members,
+        "role_labels": {role.name: role.label for role in ROLES},
+        "form": RoleGrantForm(),
+        "erasure_form": ErasureForm(),
+    }
     return render(request, "backoffice/security/staff.html", context)
 
 

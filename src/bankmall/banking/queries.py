@@ -12,7 +12,7 @@ from django.utils import timezone
 from bankmall.banking import chart
 from bankmall.banking.errors import StatementInvalid
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
-from bankmall.banking.models import Customer, DepositAccount
+from bankmall.banking.models import Customer, DepositAccount, Transfer
 from bankmall.banking.payment_files import CNAPS_CODE_LENGTH
 from bankmall.banking.statements import Statement, StatementAccount, StatementEntry
 from bankmall.core.errors import FieldError, NotFound
@@ -37,6 +37,20 @@ def access_account(customer: Customer, account_id: str) -> DepositAccount:
     if account is None:
         raise NotFound("No such account.")
     return account
+
+
+def access_transfer(customer: Customer, transfer_id: str) -> Transfer:
+    """``customer``'s transfer ``transfer_id``; anyone else's is ``not_found``."""
+    transfer = None
+    if is_valid_id("trf", transfer_id):
+        transfer = (
+            Transfer.objects.select_related("from_account")
+            .filter(public_id=transfer_id, customer=customer)
+            .first()
+        )
+    if transfer is None:
+        raise NotFound("No such transfer.")
+    return transfer
 
 
 def lock_account(account: DepositAccount) -> DepositAccount:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Final
@@ -9,6 +10,7 @@ from typing import Final
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.signals import user_login_failed
@@ -32,14 +34,33 @@ from bankmall.security.errors import (
     UnknownRole,
     UsernameTaken,
 )
-from bankmall.security.models import LoginEvent, User, UserKind, UserSession
+from bankmall.security.models import (
+    LoginEvent,
+    PartnerApplication,
+    User,
+    UserKind,
+    UserSession,
+)
 from bankmall.security.roles import role_named
+from bankmall.security.scopes import unknown_scopes
 
 USERNAME_LENGTH_MIN = 3
 USERNAME_LENGTH_MAX = 150
 USER_AGENT_LENGTH_MAX: Final = 256
 BACKUP_CODE_COUNT: Final = 10
 LAST_ACTIVITY_SESSION_KEY: Final = "security.last_activity"
+PARTNER_NAME_LENGTH_MAX: Final = 120
+
+
+def _login_problems(username: str, email: str, password: str) -> list[FieldError]:
+    problems = []
+    if not USERNAME_LENGTH_MIN <= len(username) <= USERNAME_LENGTH_MAX:
+        problems.append(FieldError("username", "must be 3 to 150 characters"))
+    try:
+        validate_password(password, User(username=username, email=email))
+    except ValidationError as error:
+        problems.extend(FieldError("password", message) for message in error.messages)
+    return problems
 
 
 def create_staff(
@@ -60,13 +81,7 @@ def create_staff(
     with field messages, ``username_taken``.
     """
     username = username.strip()
-    problems = []
-    if not USERNAME_LENGTH_MIN <= len(username) <= USERNAME_LENGTH_MAX:
-        problems.append(FieldError("username", "must be 3 to 150 characters"))
-    try:
-        validate_password(password, User(username=username, email=email))
-    except ValidationError as error:
-        problems.extend(FieldError("password", message) for message in error.messages)
+    problems = _login_problems(username, email, password)
     unknown = [role for role in roles if role_named(role) is None]
     if unknown:
         problems.append(FieldError("roles", f"unknown roles: {', '.join(unknown)}"))
@@ -372,3 +387,82 @@ def note_audit_export(*, after_sequence: int, actor: str) -> None:
         record_audit(
             "security.audit_exported", details={"after_sequence": after_sequence}, actor=actor
         )
+
+
+# ------------------------------------------------------------------ partner applications
+
+
+@dataclass(frozen=True, slots=True)
+class NewPartnerApplication:
+    application: PartnerApplication
+    client_secret: str  # Shown once; only its hash is stored.
+
+
+def register_partner_application(
+    *, name: str, redirect_uris: list[str], scopes: list[str], actor: str
+) -> NewPartnerApplication:
+    """Register a partner's OAuth2 client with the scopes it may ask for.
+
+    Errors: ``validation_error`` (empty name, unknown scope, a redirect URI that is not
+    https, except http://localhost for development). Effects: one application with an
+    Argon2-hashed secret, audit ``security.partner_registered``.
+    """
+    problems = []
+    name = name.strip()
+    if not 1 <= len(name) <= PARTNER_NAME_LENGTH_MAX:
+        problems.append(FieldError("name", "must be 1 to 120 characters"))
+    unknown = unknown_scopes(scopes)
+    if unknown or not scopes:
+        problems.append(FieldError("scopes", f"unknown or missing scopes: {', '.join(unknown)}"))
+    for uri in redirect_uris:
+        if not uri.startswith(("https://", "http://localhost")):
+            problems.append(FieldError("redirect_uris", f"{uri!r} must use https"))
+    if problems:
+        raise InvalidInput("; ".join(f"{p.field} {p.message}" for p in problems), errors=problems)
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        application = PartnerApplication.objects.create(
+            name=name,
+            client_id="cli_" + secrets.token_hex(12),
+            client_secret_hash=make_password(secret),
+            redirect_uris=redirect_uris,
+            scopes=sorted(set(scopes)),
+            created_at=timezone.now(),
+        )
+        record_audit(
+            "security.partner_registered",
+            target=application.public_id,
+            details={"scopes": application.scopes},
+            actor=actor,
+        )
+    return NewPartnerApplication(application=application, client_secret=secret)
+
+
+def create_principal(*, username: str, email: str, password: str, kind: str, actor: str) -> User:
+    """Create a customer or merchant user who signs in to the net bank or the merchant portal.
+
+    Errors as ``create_staff`` (``validation_error``, ``username_taken``); a kind other than
+    customer or merchant is a ``validation_error``. Effects: one user, audit
+    ``security.user_created``, event ``user.created``.
+    """
+    username = username.strip()
+    problems = _login_problems(username, email, password)
+    if kind not in {UserKind.CUSTOMER, UserKind.MERCHANT}:
+        problems.append(FieldError("kind", "must be customer or merchant"))
+    if problems:
+        raise InvalidInput("; ".join(f"{p.field} {p.message}" for p in problems), errors=problems)
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise UsernameTaken(f"The username {username!r} is already taken")
+        # After this point the operation must succeed.
+        user = User.objects.create_user(
+            username=username, email=email, password=password, kind=kind
+        )
+        record_audit(
+            "security.user_created",
+            target=user.public_id,
+            after={"username": username, "kind": kind},
+            actor=actor,
+        )
+        record_event("user.created", aggregate_id=user.public_id, payload={"kind": kind})
+    return user

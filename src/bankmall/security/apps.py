@@ -20,8 +20,16 @@ class SecurityConfig(AppConfig):
 
     def ready(self) -> None:
         import bankmall.security.checks  # noqa: F401  (registers the deploy checks)
+        from bankmall.core.eod import register_eod_step
         from bankmall.security.approval_actions import register
+        from bankmall.security.privacy import purge_expired_records
 
         register()
+        register_eod_step(
+            "security.purge_expired_records",
+            purge_expired_records,
+            order=500,
+            description="Delete sign-in records past the retention period and stale tokens.",
+        )
 
         post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="bankmall-sync-roles")

@@ -8,6 +8,7 @@ the law requires: ledger entries, statements and the audit log stay, tied to the
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -46,6 +47,31 @@ def register_personal_data(name: str, *, export: Exporter, erase: Eraser) -> Non
     """Register an app's export and erasure functions under ``name`` (e.g. ``banking``)."""
     _EXPORTERS[name] = export
     _ERASERS[name] = erase
+
+
+# ------------------------------------------------------------------ showing personal data
+
+
+def personal_value_for(
+    viewer: User, *, value: str, masked: str, subject_id: str, field: str
+) -> str:
+    """``value`` for staff whose role needs full personal data (audited), else ``masked``.
+
+    ``masked`` comes from ``security.masking``; ``subject_id`` is the person's public id and
+    ``field`` names what was shown (``national_id``), both recorded in the audit log.
+    """
+    from bankmall.security.access import may_use_staff_permission  # noqa: PLC0415
+
+    if not may_use_staff_permission(viewer, "security.view_personal_data"):
+        return masked
+    with transaction.atomic():
+        record_audit(
+            "security.personal_data_viewed",
+            target=subject_id,
+            details={"field": field},
+            actor=f"user:{viewer.pk}",
+        )
+    return value
 
 
 # ------------------------------------------------------------------ consents
@@ -246,3 +272,38 @@ def erase_personal_data(*, user_id: str, actor: str) -> User:
         )
         record_event("privacy.erased", aggregate_id=user.public_id, payload={})
     return user
+
+
+# ------------------------------------------------------------------ retention
+
+STEP_UP_KEEP: Final = dt.timedelta(days=1)
+
+
+def purge_expired_records(
+    business_date: dt.date, progress: Callable[[int, int], None]
+) -> dict[str, int | str]:
+    """End-of-day step: delete sign-in records older than ``PRIVACY_RETENTION_DAYS``, step-up
+    challenges older than a day and API tokens a day after their refresh expired.
+
+    Runs inside the end-of-day step's transaction; audit ``security.records_purged`` with the
+    counts. Ledger and audit records are never purged here.
+    """
+    now = timezone.now()
+    cutoff = now - dt.timedelta(days=settings.PRIVACY_RETENTION_DAYS)
+    counts = {
+        "sign_ins": LoginEvent.objects.filter(occurred_at__lt=cutoff).delete()[0],
+        "sessions": UserSession.objects.filter(
+            ended_at__isnull=False, ended_at__lt=cutoff
+        ).delete()[0],
+        "step_ups": StepUpChallenge.objects.filter(created_at__lt=now - STEP_UP_KEEP).delete()[0],
+        "api_tokens": ApiToken.objects.filter(refresh_expires_at__lt=now - STEP_UP_KEEP).delete()[
+            0
+        ],
+    }
+    record_audit(
+        "security.records_purged",
+        details={**counts, "business_date": business_date.isoformat()},
+        actor="eod",
+    )
+    progress(1, 1)
+    return dict(counts)

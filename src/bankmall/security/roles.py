@@ -27,7 +27,11 @@ _BASE: Final = ("security.access_backoffice",)
 
 ROLES: Final[tuple[Role, ...]] = (
     Role("teller", _("Teller"), (*_BASE, "security.teller_operations")),
-    Role("kyc_reviewer", _("KYC reviewer"), (*_BASE, "security.review_kyc")),
+    Role(
+        "kyc_reviewer",
+        _("KYC reviewer"),
+        (*_BASE, "security.review_kyc", "security.view_personal_data"),
+    ),
     Role("risk_analyst", _("Risk analyst"), (*_BASE, "security.analyse_risk")),
     Role("settlement_officer", _("Settlement officer"), (*_BASE, "security.settle_payments")),
     Role("dispute_arbitrator", _("Dispute arbitrator"), (*_BASE, "security.arbitrate_disputes")),

@@ -1,0 +1,20 @@
+"""The net bank's pages (included at /bank/)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from bankmall.banking import views
+
+urlpatterns = [
+    path("", views.overview, name="banking-overview"),
+    path("accounts/<str:account_id>/", views.account_history, name="banking-account"),
+    path(
+        "accounts/<str:account_id>/statement/",
+        views.statement_download,
+        name="banking-statement",
+    ),
+    path("transfers/new/", views.transfer_new, name="banking-transfer-new"),
+    path("transfers/confirm/<str:token>/", views.transfer_confirm, name="banking-transfer-confirm"),
+    path("transfers/<str:transfer_id>/", views.transfer_receipt, name="banking-transfer-receipt"),
+]

@@ -1,0 +1,264 @@
+"""The net bank: the customer's own pages (overview, history, statements, transfers).
+
+Views are thin: they resolve the signed-in customer, call one query or action, render. A
+transfer is entered, confirmed on a second page (its order waits in the session under a random
+token, which is also its idempotency key, so a double submit pays once) and, above the step-up
+amount, confirmed again with a one-time code; then a receipt is shown.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any, Final
+
+from django import forms
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from bankmall.banking import actions, queries, statements
+from bankmall.banking.api import statement_response
+from bankmall.banking.models import Channel, Customer, DepositAccount
+from bankmall.core.errors import BankmallError, NotFound
+from bankmall.core.money import Money
+from bankmall.security.access import acting_user, principal_view
+from bankmall.security.errors import StepUpRequired
+from bankmall.security.stepup import require_step_up, step_up_redirect
+
+PAGE_SIZE: Final = 20
+PENDING_KEY: Final = "banking.pending_transfers"
+PENDING_MAX: Final = 5
+STEP_UP_PURPOSE: Final = "banking.transfer"
+# What a customer reads for the failures they can cause (the API returns the problem codes).
+FRIENDLY_ERRORS: Final = {
+    "insufficient_funds": _("Insufficient funds: the account does not hold enough money."),
+    "limit_exceeded": _("The amount is above your transfer limit for the net bank."),
+    "account_not_active": _("The account is frozen or closed and cannot be used."),
+    "account_frozen": _("The account is frozen and cannot be used."),
+    "payee_account_invalid": _("The payee account cannot receive this transfer."),
+}
+
+
+def _customer(request: HttpRequest) -> Customer:
+    customer = Customer.objects.filter(user=acting_user(request)).first()
+    if customer is None:
+        raise Http404("no accounts")
+    return customer
+
+
+def _account(customer: Customer, account_id: str) -> DepositAccount:
+    try:
+        return queries.access_account(customer, account_id)
+    except NotFound:
+        raise Http404(account_id) from None
+
+
+@principal_view("customer")
+def overview(request: HttpRequest) -> HttpResponse:
+    """Every account with booked and available balance, and the latest activity."""
+    customer = Customer.objects.filter(user=acting_user(request)).first()
+    if customer is None:
+        return render(request, "banking/overview.html", {"customer": None, "rows": []})
+    rows = [
+        {
+            "account": account,
+            "balance": queries.account_balance(account),
+            "recent": queries.recent_entries(account, count=3),
+        }
+        for account in queries.customer_accounts(customer)
+    ]
+    return render(request, "banking/overview.html", {"customer": customer, "rows": rows})
+
+
+class StatementForm(forms.Form):
+    period_start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    period_end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    statement_format = forms.ChoiceField(
+        label=_("Format"),
+        choices=[("pdf", "PDF"), ("csv", "CSV (Excel)"), ("camt053", "ISO 20022 camt.053")],
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("period_start"), data.get("period_end")
+        if start and end and start > end:
+            raise forms.ValidationError(_("The period starts after it ends."))
+        return data
+
+
+@principal_view("customer")
+def account_history(request: HttpRequest, account_id: str) -> HttpResponse:
+    """The account's postings, newest first, searchable and paginated; statement downloads."""
+    customer = _customer(request)
+    account = _account(customer, account_id)
+    search = request.GET.get("q", "").strip()[:100]
+    entries = [e for e in queries.all_entries(account) if e.kind in queries.POSTING_KINDS]
+    if search:
+        needle = search.casefold()
+        entries = [
+            e
+            for e in entries
+            if needle in e.description.casefold() or needle in e.counterparty_account
+        ]
+    entries.reverse()
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    statement_form = StatementForm(
+        initial={
+            "period_start": today.replace(day=1),
+            "period_end": today,
+            "statement_format": "pdf",
+        }
+    )
+    context = {
+        "account": account,
+        "balance": queries.account_balance(account),
+        "page": page,
+        "search": search,
+        "statement_form": statement_form,
+    }
+    return render(request, "banking/account.html", context)
+
+
+@principal_view("customer")
+def statement_download(request: HttpRequest, account_id: str) -> HttpResponse:
+    """The statement file for the chosen period and format."""
+    customer = _customer(request)
+    account = _account(customer, account_id)
+    form = StatementForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request,
+            "banking/statement_error.html",
+            {"account": account, "form": form},
+            status=422,
+        )
+    statement = queries.statement_for(
+        account,
+        start=form.cleaned_data["period_start"],
+        end=form.cleaned_data["period_end"],
+        owner_name=customer.legal_name,
+    )
+    language = request.LANGUAGE_CODE
+    return statement_response(statement, form.cleaned_data["statement_format"], language=language)
+
+
+class TransferForm(forms.Form):
+    from_account = forms.ChoiceField(label=_("From account"))
+    to_account_number = forms.CharField(label=_("Payee account number"), max_length=34)
+    to_name = forms.CharField(label=_("Payee name"), max_length=140, required=False)
+    to_bank_code = forms.CharField(
+        label=_("Payee bank code (CNAPS or BIC, other banks only)"), max_length=12, required=False
+    )
+    amount = forms.DecimalField(
+        label=_("Amount"), min_value=Decimal("0.01"), max_digits=17, decimal_places=2
+    )
+    reference = forms.CharField(label=_("Reference"), max_length=140, required=False)
+
+    def __init__(self, *args: Any, accounts: list[DepositAccount], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accounts = {account.public_id: account for account in accounts}
+        self.fields["from_account"] = forms.ChoiceField(
+            label=_("From account"),
+            choices=[
+                (account.public_id, f"{account.get_product_display()} {account.number}")
+                for account in accounts
+            ],
+        )
+
+
+def _pending(request: HttpRequest) -> dict[str, dict[str, str]]:
+    pending: dict[str, dict[str, str]] = request.session.get(PENDING_KEY, {})
+    return pending
+
+
+@principal_view("customer")
+def transfer_new(request: HttpRequest) -> HttpResponse:
+    """Enter a transfer; a valid form goes to the confirmation page."""
+    customer = _customer(request)
+    accounts = queries.customer_accounts(customer)
+    form = TransferForm(request.POST or None, accounts=accounts)
+    if request.method == "POST" and form.is_valid():
+        source = form.accounts[form.cleaned_data["from_account"]]
+        amount = Money.from_decimal(form.cleaned_data["amount"], source.currency)
+        token = secrets.token_urlsafe(16)
+        pending = dict(list(_pending(request).items())[-(PENDING_MAX - 1) :])
+        pending[token] = {
+            "from_account": source.public_id,
+            "to_account_number": form.cleaned_data["to_account_number"].strip(),
+            "to_name": form.cleaned_data["to_name"].strip(),
+            "to_bank_code": form.cleaned_data["to_bank_code"].strip().upper(),
+            "amount_minor": str(amount.amount_minor),
+            "currency": amount.currency,
+            "reference": form.cleaned_data["reference"].strip(),
+        }
+        request.session[PENDING_KEY] = pending
+        return HttpResponseRedirect(reverse("banking-transfer-confirm", args=[token]))
+    return render(request, "banking/transfer_new.html", {"form": form})
+
+
+def _order(saved: dict[str, str]) -> actions.TransferOrder:
+    return actions.TransferOrder(
+        from_account_id=saved["from_account"],
+        to_account_number=saved["to_account_number"],
+        amount=Money(int(saved["amount_minor"]), saved["currency"]),
+        reference=saved["reference"],
+        to_name=saved["to_name"],
+        to_bank_code=saved["to_bank_code"],
+    )
+
+
+@principal_view("customer")
+def transfer_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Show the order; on POST make it (asking for a one-time code above the step-up amount)."""
+    customer = _customer(request)
+    saved = _pending(request).get(token)
+    if saved is None:
+        raise Http404(token)
+    order = _order(saved)
+    source = _account(customer, order.from_account_id)
+    needs_step_up = order.amount.amount_minor >= settings.BANKING_STEP_UP_AMOUNT_MINOR
+    error = ""
+    if request.method == "POST":
+        try:
+            if needs_step_up:
+                require_step_up(request, STEP_UP_PURPOSE)
+            made = actions.transfer(
+                customer=customer,
+                order=order,
+                idempotency_key=f"web:{token}",
+                channel=Channel.NET_BANK,
+                actor=acting_user(request).public_id,
+            )
+        except StepUpRequired as challenge:
+            return step_up_redirect(request, challenge)
+        except BankmallError as failure:
+            error = str(FRIENDLY_ERRORS.get(failure.code, failure.detail))
+        else:
+            return HttpResponseRedirect(reverse("banking-transfer-receipt", args=[made.public_id]))
+    context = {
+        "order": order,
+        "source": source,
+        "needs_step_up": needs_step_up,
+        "error": error,
+        "token": token,
+    }
+    return render(request, "banking/transfer_confirm.html", context, status=409 if error else 200)
+
+
+@principal_view("customer")
+def transfer_receipt(request: HttpRequest, transfer_id: str) -> HttpResponse:
+    """The receipt of one of the customer's transfers."""
+    customer = _customer(request)
+    try:
+        transfer = queries.access_transfer(customer, transfer_id)
+    except NotFound:
+        raise Http404(transfer_id) from None
+    amount = Money(transfer.amount_minor, transfer.currency)
+    context = {"transfer": transfer, "amount": amount, "formats": statements.FORMATS}
+    return render(request, "banking/transfer_receipt.html", context)
