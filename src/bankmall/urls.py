@@ -23,6 +23,7 @@ urlpatterns = [
     path("bank/", include("bankmall.banking.urls")),
     path("backoffice/", backoffice_views.dashboard, name="backoffice-dashboard"),
     path("backoffice/", include("bankmall.backoffice.security_urls")),
+    path("backoffice/banking/", include("bankmall.backoffice.banking_urls")),
     path("problems/", web_views.problem_index, name="problem-index"),
     path("problems/<slug:slug>", web_views.problem_detail, name="problem-detail"),
     path("", web_views.home, name="home"),

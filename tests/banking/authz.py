@@ -17,6 +17,7 @@ from tests.authz import (
     api_for,
     owned_by,
     page_for,
+    staff_page,
 )
 
 GUESSED_TRANSFER = "trf_00000000000000000000000000"
@@ -34,6 +35,7 @@ def prepare(world: World) -> None:
             customer=customer, product=AccountProduct.CURRENT, actor="test"
         )
         world.ids[f"account_{principal}"] = account.public_id
+        world.ids[f"customer_{principal}"] = customer.public_id
 
 
 def _account(suffix: str = "") -> PathOf:
@@ -98,5 +100,48 @@ ENDPOINTS = [
         "bank/transfers/<str:transfer_id>/",
         owned_by("nobody", 404, page_for("customer")),
         path=f"bank/transfers/{GUESSED_TRANSFER}/",
+    ),
+    # Core banking in the back office.
+    Endpoint("GET", "backoffice/banking/customers/", staff_page("security.access_backoffice")),
+    Endpoint(
+        "GET",
+        "backoffice/banking/customers/<str:customer_id>/",
+        staff_page("security.access_backoffice"),
+        path=lambda world: f"backoffice/banking/customers/{world.ids['customer_' + CUSTOMER_A]}/",
+    ),
+    Endpoint("GET", "backoffice/banking/kyc/", staff_page("security.review_kyc")),
+    # An unknown customer is not found; bad or missing form fields redirect back with a
+    # message and change nothing.
+    Endpoint(
+        "POST",
+        "backoffice/banking/kyc/<str:customer_id>/decide",
+        staff_page("security.review_kyc", ok=404),
+        path="backoffice/banking/kyc/cus_00000000000000000000000000/decide",
+        body={"decision": "verify"},
+    ),
+    Endpoint(
+        "POST",
+        "backoffice/banking/accounts/<str:account_id>/status",
+        staff_page("security.teller_operations", ok=302),
+        path=lambda world: (
+            f"backoffice/banking/accounts/{world.ids['account_' + CUSTOMER_A]}/status"
+        ),
+        body={"status": "frozen", "reason": ""},
+    ),
+    Endpoint(
+        "POST",
+        "backoffice/banking/accounts/<str:account_id>/limit",
+        staff_page("security.teller_operations", ok=302),
+        path=lambda world: (
+            f"backoffice/banking/accounts/{world.ids['account_' + CUSTOMER_A]}/limit"
+        ),
+        body={},
+    ),
+    Endpoint(
+        "POST",
+        "backoffice/banking/accounts/<str:account_id>/cash",
+        staff_page("security.teller_operations", ok=302),
+        path=lambda world: f"backoffice/banking/accounts/{world.ids['account_' + CUSTOMER_A]}/cash",
+        body={},
     ),
 ]

@@ -49,10 +49,11 @@ from bankmall.banking.models import (
 from bankmall.banking.payment_files import IncomingFile
 from bankmall.core.actions import open_business_day
 from bankmall.core.audit import record_audit
-from bankmall.core.errors import FieldError, IdempotencyKeyReused, InvalidInput
+from bankmall.core.errors import Conflict, FieldError, IdempotencyKeyReused, InvalidInput
 from bankmall.core.money import Money
 from bankmall.core.outbox import record_event
 from bankmall.ledger import actions as ledger
+from bankmall.ledger import queries as ledger_queries
 from bankmall.ledger.actions import AccountSpec, TransferRequest
 
 LEDGER_CLIENT: Final = "banking"
@@ -515,3 +516,165 @@ def book_incoming(incoming: IncomingFile, *, actor: str) -> IncomingResult:
         to_suspense=suspense,
         ledger_transfer_ids=tuple(view.id for view in posted),
     )
+
+
+# ---------------------------------------------------------------- bank staff
+
+
+def review_kyc(*, customer: Customer, approve: bool, actor: str) -> Customer:
+    """Decide a pending KYC review: ``verified`` or ``rejected``.
+
+    Errors: ``conflict`` when the customer is not pending review. Audit
+    ``banking.kyc_reviewed``, event ``customer.kyc_reviewed``.
+    """
+    status = KycStatus.VERIFIED if approve else KycStatus.REJECTED
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        if locked.kyc_status != KycStatus.PENDING:
+            raise Conflict(f"The customer's KYC is {locked.kyc_status}, not pending.")
+        now = timezone.now()
+        Customer.objects.filter(pk=locked.pk).update(kyc_status=status, kyc_reviewed_at=now)
+        record_audit(
+            "banking.kyc_reviewed",
+            target=locked.public_id,
+            before={"kyc_status": locked.kyc_status},
+            after={"kyc_status": str(status)},
+            actor=actor,
+        )
+        record_event(
+            "customer.kyc_reviewed",
+            aggregate_id=locked.public_id,
+            payload={"kyc_status": str(status)},
+        )
+    locked.kyc_status = status
+    locked.kyc_reviewed_at = now
+    return locked
+
+
+def set_account_status(
+    *, account: DepositAccount, status: DepositAccountStatus, reason: str, actor: str
+) -> DepositAccount:
+    """Freeze (``frozen``) or reactivate (``active``) an account, in banking and the ledger.
+
+    A frozen account can neither send nor receive. Errors: ``validation_error`` (another
+    target status), ``conflict`` (closed, or already in that status).
+    """
+    if status not in {DepositAccountStatus.ACTIVE, DepositAccountStatus.FROZEN}:
+        message = "An account can be frozen or made active here."
+        raise InvalidInput(message, errors=[FieldError("status", message)])
+    with transaction.atomic():
+        locked = queries.lock_account(account)
+        if locked.status in {status, DepositAccountStatus.CLOSED}:
+            raise Conflict(f"The account is already {locked.status}.")
+        ledger_view = ledger_queries.get_account(locked.ledger_account_id)
+        if status == DepositAccountStatus.FROZEN and ledger_view.status == "active":
+            ledger.freeze_account(locked.ledger_account_id, reason=reason, actor=actor)
+        if status == DepositAccountStatus.ACTIVE and ledger_view.status == "frozen":
+            ledger.unfreeze_account(locked.ledger_account_id, reason=reason, actor=actor)
+        DepositAccount.objects.filter(pk=locked.pk).update(
+            status=status, last_activity_at=timezone.now()
+        )
+        record_audit(
+            "banking.account_status_changed",
+            target=locked.public_id,
+            before={"status": locked.status},
+            after={"status": str(status)},
+            details={"reason": reason[:200]},
+            actor=actor,
+        )
+        record_event(
+            "account.status_changed",
+            aggregate_id=locked.public_id,
+            payload={"status": str(status), "previous_status": locked.status},
+        )
+    locked.status = status
+    return locked
+
+
+def set_account_limit(
+    *,
+    account: DepositAccount,
+    channel: Channel,
+    per_transaction_minor: int,
+    daily_minor: int,
+    actor: str,
+) -> AccountLimit:
+    """Set the account's limits for one channel. Errors: ``validation_error`` (negative, or
+    a per-transaction limit above the daily one)."""
+    problems = []
+    if channel not in Channel.values:
+        problems.append(FieldError("channel", f"One of {', '.join(Channel.values)}."))
+    if per_transaction_minor < 0 or daily_minor < 0:
+        problems.append(FieldError("daily_minor", "Limits cannot be negative."))
+    elif per_transaction_minor > daily_minor:
+        problems.append(FieldError("per_transaction_minor", "Above the daily limit."))
+    if problems:
+        raise InvalidInput(problems[0].message, errors=problems)
+    with transaction.atomic():
+        limit, _created = AccountLimit.objects.update_or_create(
+            account=account,
+            channel=channel,
+            defaults={"per_transaction_minor": per_transaction_minor, "daily_minor": daily_minor},
+        )
+        record_audit(
+            "banking.limit_changed",
+            target=account.public_id,
+            after={"channel": str(channel), "per": per_transaction_minor, "daily": daily_minor},
+            actor=actor,
+        )
+    return limit
+
+
+CASH_DESCRIPTIONS: Final = {True: "现金存入 Cash deposit", False: "现金支取 Cash withdrawal"}
+
+
+def teller_cash(
+    *, account: DepositAccount, amount: Money, is_deposit: bool, reference: str, actor: str
+) -> str:
+    """Cash paid in or out at a branch counter: vault cash ↔ the customer's account.
+
+    Returns the ledger transfer id. ``reference`` (the teller's slip number) is the ledger
+    idempotency key, so a slip is booked once. Errors: ``validation_error``,
+    ``account_not_active``, ``insufficient_funds`` (withdrawal), ledger errors.
+    """
+    problems = []
+    if not amount.is_positive:
+        problems.append(FieldError("amount", "The amount must be positive."))
+    if amount.currency != account.currency:
+        problems.append(FieldError("amount.currency", f"The account holds {account.currency}."))
+    if not 1 <= len(reference) <= KEY_MAX_LENGTH - 16:
+        problems.append(FieldError("reference", "The slip number is required."))
+    if problems:
+        raise InvalidInput(problems[0].message, errors=problems)
+    _require_active(account, "account")
+    cash = chart.bank_account_code("cash", account.currency)
+    with transaction.atomic():
+        chart.ensure_chart_of_accounts((account.currency,))
+        (posted,) = ledger.create_transfers(
+            [
+                TransferRequest(
+                    key=f"teller:{reference}",
+                    debit_account=cash if is_deposit else account.ledger_account_id,
+                    credit_account=account.ledger_account_id if is_deposit else cash,
+                    amount=amount,
+                    code="cash.deposit" if is_deposit else "cash.withdrawal",
+                    metadata={
+                        "description": "现金存入 Cash deposit"
+                        if is_deposit
+                        else "现金支取 Cash withdrawal"
+                    },
+                    value_date=business_date(),
+                )
+            ],
+            client=LEDGER_CLIENT,
+            actor=actor,
+        )
+        DepositAccount.objects.filter(pk=account.pk).update(last_activity_at=timezone.now())
+        record_audit(
+            "banking.teller_cash",
+            target=account.public_id,
+            after={"amount": amount.amount_minor, "deposit": is_deposit},
+            details={"reference": reference[:64], "ledger_transfer": posted.id},
+            actor=actor,
+        )
+    return posted.id

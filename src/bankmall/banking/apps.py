@@ -9,9 +9,10 @@ class BankingConfig(AppConfig):
     verbose_name = "Core banking"
 
     def ready(self) -> None:
-        from bankmall.banking import eod
+        from bankmall.banking import approval_actions, eod
         from bankmall.core.eod import register_eod_step
 
+        approval_actions.register()
         register_eod_step(
             "banking.accrue_interest",
             eod.accrue_interest,

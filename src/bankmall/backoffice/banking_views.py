@@ -1,0 +1,238 @@
+"""Back-office pages of core banking: customer search, KYC queue, account operations.
+
+Personal data is shown masked. Freezing, limit changes and large teller cash operations are
+proposed for maker-checker approval (``bankmall.banking.approval_actions``); small cash
+operations are booked at once. Every change goes through an action in ``bankmall.banking``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from bankmall.banking import actions, queries
+from bankmall.banking.identifiers import is_account_number
+from bankmall.banking.models import Channel, Customer, DepositAccount, KycStatus
+from bankmall.core.errors import BankmallError
+from bankmall.core.ids import is_valid_id
+from bankmall.core.money import Money
+from bankmall.security.access import acting_user, staff_view
+from bankmall.security.approvals import needs_approval, propose
+from bankmall.security.crypto import search_hash
+
+RESULTS_MAX: Final = 50
+QUERY_LENGTH_MAX: Final = 140
+
+
+def search_customers(query: str) -> list[Customer]:
+    """By account number, exact ID number or exact legal name (the last two by blind index)."""
+    text = query.strip()[:QUERY_LENGTH_MAX]
+    if not text:
+        return []
+    compact = "".join(text.split())
+    if is_account_number(compact):
+        return list(Customer.objects.filter(accounts__number=compact)[:RESULTS_MAX])
+    by_id = Customer.objects.filter(
+        national_id_index=search_hash(Customer, "national_id_index", compact.upper())
+    )
+    by_name = Customer.objects.filter(
+        legal_name_index=search_hash(Customer, "legal_name_index", text)
+    )
+    return list((by_id | by_name).order_by("pk")[:RESULTS_MAX])
+
+
+@require_GET
+@staff_view("security.access_backoffice")
+def customers(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")
+    context = {"query": query, "results": search_customers(query) if query else None}
+    return render(request, "backoffice/banking/customers.html", context)
+
+
+def _customer(customer_id: str) -> Customer:
+    customer = None
+    if is_valid_id("cus", customer_id):
+        customer = Customer.objects.filter(public_id=customer_id).first()
+    if customer is None:
+        raise Http404(customer_id)
+    return customer
+
+
+@require_GET
+@staff_view("security.access_backoffice")
+def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
+    customer = _customer(customer_id)
+    rows = [
+        {
+            "account": account,
+            "balance": queries.account_balance(account),
+            "limits": list(account.limits.order_by("channel")),
+        }
+        for account in queries.customer_accounts(customer)
+    ]
+    context = {
+        "customer": customer,
+        "rows": rows,
+        "cash_form": CashForm(),
+        "limit_form": LimitForm(),
+        "channels": Channel.choices,
+    }
+    return render(request, "backoffice/banking/customer.html", context)
+
+
+@require_GET
+@staff_view("security.review_kyc")
+def kyc_queue(request: HttpRequest) -> HttpResponse:
+    pending = Customer.objects.filter(kyc_status=KycStatus.PENDING).order_by("created_at")
+    return render(request, "backoffice/banking/kyc.html", {"customers": pending[:RESULTS_MAX]})
+
+
+@require_POST
+@staff_view("security.review_kyc")
+def kyc_decide(request: HttpRequest, customer_id: str) -> HttpResponse:
+    customer = _customer(customer_id)
+    try:
+        actions.review_kyc(
+            customer=customer,
+            approve=request.POST.get("decision") == "verify",
+            actor=acting_user(request).public_id,
+        )
+    except BankmallError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, _("KYC review recorded."))
+    return redirect("backoffice-banking-kyc")
+
+
+def _account(account_id: str) -> DepositAccount:
+    account = None
+    if is_valid_id("acc", account_id):
+        account = (
+            DepositAccount.objects.select_related("customer").filter(public_id=account_id).first()
+        )
+    if account is None:
+        raise Http404(account_id)
+    return account
+
+
+def _propose(request: HttpRequest, action_type: str, parameters: dict[str, object]) -> str:
+    created = propose(
+        action_type=action_type,
+        parameters=parameters,
+        reason=request.POST.get("reason", ""),
+        maker=acting_user(request),
+    )
+    messages.success(request, _("Proposed. Another member of staff must approve it."))
+    return created.public_id
+
+
+@require_POST
+@staff_view("security.teller_operations")
+def account_status(request: HttpRequest, account_id: str) -> HttpResponse:
+    """Propose freezing or unfreezing the account."""
+    account = _account(account_id)
+    try:
+        _propose(
+            request,
+            "banking.set_account_status",
+            {
+                "account_id": account.public_id,
+                "status": request.POST.get("status", ""),
+                "reason": request.POST.get("reason", "")[:200],
+            },
+        )
+    except BankmallError as error:
+        messages.error(request, error.detail)
+    return redirect("backoffice-banking-customer", customer_id=account.customer.public_id)
+
+
+class LimitForm(forms.Form):
+    channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=Channel.choices)
+    per_transaction = forms.DecimalField(
+        label=gettext_lazy("Per transaction"), min_value=Decimal(0), decimal_places=2
+    )
+    daily = forms.DecimalField(
+        label=gettext_lazy("Per day"), min_value=Decimal(0), decimal_places=2
+    )
+    reason = forms.CharField(label=gettext_lazy("Reason"), min_length=5, max_length=200)
+
+
+@require_POST
+@staff_view("security.teller_operations")
+def account_limit(request: HttpRequest, account_id: str) -> HttpResponse:
+    """Propose new limits for one channel of the account."""
+    account = _account(account_id)
+    form = LimitForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Fill in every field."))
+    else:
+        data = form.cleaned_data
+        parameters: dict[str, object] = {
+            "account_id": account.public_id,
+            "channel": data["channel"],
+            "per_transaction_minor": Money.from_decimal(
+                data["per_transaction"], account.currency
+            ).amount_minor,
+            "daily_minor": Money.from_decimal(data["daily"], account.currency).amount_minor,
+        }
+        try:
+            _propose(request, "banking.set_account_limit", parameters)
+        except BankmallError as error:
+            messages.error(request, error.detail)
+    return redirect("backoffice-banking-customer", customer_id=account.customer.public_id)
+
+
+class CashForm(forms.Form):
+    direction = forms.ChoiceField(
+        label=gettext_lazy("Operation"),
+        choices=[
+            ("deposit", gettext_lazy("Cash deposit")),
+            ("withdrawal", gettext_lazy("Cash withdrawal")),
+        ],
+    )
+    amount = forms.DecimalField(
+        label=gettext_lazy("Amount"), min_value=Decimal("0.01"), decimal_places=2
+    )
+    reference = forms.CharField(label=gettext_lazy("Slip number"), max_length=64)
+    reason = forms.CharField(label=gettext_lazy("Note"), min_length=5, max_length=200)
+
+
+@require_POST
+@staff_view("security.teller_operations")
+def teller_cash(request: HttpRequest, account_id: str) -> HttpResponse:
+    """Book cash at the counter, or propose it for approval above the threshold."""
+    account = _account(account_id)
+    form = CashForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Fill in every field."))
+        return redirect("backoffice-banking-customer", customer_id=account.customer.public_id)
+    data = form.cleaned_data
+    parameters: dict[str, object] = {
+        "account_id": account.public_id,
+        "amount_minor": Money.from_decimal(data["amount"], account.currency).amount_minor,
+        "is_deposit": data["direction"] == "deposit",
+        "reference": data["reference"].strip(),
+    }
+    try:
+        if needs_approval("banking.teller_cash", parameters):
+            _propose(request, "banking.teller_cash", parameters)
+        else:
+            actions.teller_cash(
+                account=account,
+                amount=Money(int(str(parameters["amount_minor"])), account.currency),
+                is_deposit=bool(parameters["is_deposit"]),
+                reference=str(parameters["reference"]),
+                actor=acting_user(request).public_id,
+            )
+            messages.success(request, _("Cash booked."))
+    except BankmallError as error:
+        messages.error(request, error.detail)
+    return redirect("backoffice-banking-customer", customer_id=account.customer.public_id)

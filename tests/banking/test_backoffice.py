@@ -1,0 +1,112 @@
+"""Back office: customer search, KYC queue, teller cash and freezing with maker-checker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from bankmall.banking import queries
+from bankmall.banking.models import Customer, DepositAccount, KycStatus
+from bankmall.ledger import queries as ledger
+from bankmall.security.approvals import decide
+from bankmall.security.models import ApprovalRequest, UserKind
+from tests.banking.conftest import OpenAccount
+from tests.signed_in import make_user, sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def staff(client: Client, name: str, role: str) -> Client:
+    return sign_in(client, make_user(name, kind=UserKind.STAFF, roles=(role,)))
+
+
+def balance(account: DepositAccount) -> int:
+    return queries.account_balance(account).balance.amount_minor
+
+
+def test_customers_are_found_by_account_number_id_number_or_name_and_shown_masked(
+    client: Client, open_account: OpenAccount
+) -> None:
+    account = open_account()
+    customer = account.customer
+    staff(client, "t1", "teller")
+    personal = {customer.national_id, customer.legal_name}
+    for query in (account.number, customer.national_id, customer.legal_name):
+        page = client.get("/backoffice/banking/customers/", {"q": query}).content.decode()
+        assert customer.public_id in page, query
+        assert customer.masked_national_id in page
+        for value in personal - {query}:  # only what staff typed is echoed back
+            assert value not in page
+    missing = client.get("/backoffice/banking/customers/", {"q": "110101199001011234"})
+    assert customer.public_id not in missing.content.decode()
+
+
+def test_the_kyc_reviewer_verifies_a_pending_customer(
+    client: Client, open_account: OpenAccount
+) -> None:
+    customer = open_account().customer
+    staff(client, "k1", "kyc_reviewer")
+    assert customer.public_id in client.get("/backoffice/banking/kyc/").content.decode()
+    client.post(f"/backoffice/banking/kyc/{customer.public_id}/decide", {"decision": "verify"})
+    assert Customer.objects.get(pk=customer.pk).kyc_status == KycStatus.VERIFIED
+
+
+def test_a_teller_may_not_review_kyc(client: Client, open_account: OpenAccount) -> None:
+    customer = open_account().customer
+    staff(client, "t1", "teller")
+    response = client.post(
+        f"/backoffice/banking/kyc/{customer.public_id}/decide", {"decision": "verify"}
+    )
+    assert response.status_code == 403
+    assert Customer.objects.get(pk=customer.pk).kyc_status == KycStatus.PENDING
+
+
+def cash(client: Client, account: DepositAccount, amount: str, slip: str) -> Any:
+    return client.post(
+        f"/backoffice/banking/accounts/{account.public_id}/cash",
+        {"direction": "deposit", "amount": amount, "reference": slip, "reason": "counter"},
+    )
+
+
+def test_small_cash_is_booked_at_once_and_once_per_slip(
+    client: Client, open_account: OpenAccount
+) -> None:
+    account = open_account()
+    staff(client, "t1", "teller")
+    cash(client, account, "100.00", "SLIP-1")
+    cash(client, account, "100.00", "SLIP-1")
+    assert balance(account) == 10_000
+    assert not ApprovalRequest.objects.exists()
+
+
+def test_large_cash_waits_for_a_second_member_of_staff(
+    client: Client, open_account: OpenAccount
+) -> None:
+    account = open_account()
+    staff(client, "t1", "teller")
+    cash(client, account, "60000.00", "SLIP-2")
+    request = ApprovalRequest.objects.get()
+    assert balance(account) == 0
+
+    checker = make_user("boss", kind=UserKind.STAFF, roles=("administrator",))
+    decide(request_id=request.public_id, checker=checker, approve=True)
+
+    assert balance(account) == 6_000_000
+
+
+def test_freezing_is_proposed_then_approved_and_blocks_the_ledger_account(
+    client: Client, open_account: OpenAccount
+) -> None:
+    account = open_account(balance_minor=100)
+    staff(client, "t1", "teller")
+    client.post(
+        f"/backoffice/banking/accounts/{account.public_id}/status",
+        {"status": "frozen", "reason": "court order 42"},
+    )
+    assert DepositAccount.objects.get(pk=account.pk).status == "active"
+    checker = make_user("boss", kind=UserKind.STAFF, roles=("administrator",))
+    decide(request_id=ApprovalRequest.objects.get().public_id, checker=checker, approve=True)
+    assert DepositAccount.objects.get(pk=account.pk).status == "frozen"
+    assert ledger.get_account(account.ledger_account_id).status == "frozen"
