@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 CALLERS = 8
+BATCH_CALLERS_USED = [0]
 COALESCING_PROCESSES = 2
 BATCH_SIZE = 1_000
 CUSTOMERS = 10_000
@@ -331,6 +332,7 @@ def _percentile(values: list[float], share: float) -> float | None:
 
 
 def _workloads(accounts: dict[str, Any], seconds: int, batch_callers: int) -> dict[str, Any]:
+    BATCH_CALLERS_USED[0] = batch_callers
     figures: dict[str, Any] = {}
     plans: list[tuple[str, Callable[[], tuple[float, list[float]]]]] = [
         (
@@ -407,6 +409,8 @@ def _summary(database: str, baseline: float, figures: dict[str, Any]) -> dict[st
         "invariants_ok": all(figure["invariants_ok"] for figure in figures.values()),
         "callers": CALLERS,
         "batch_size": BATCH_SIZE,
+        "batch_callers": BATCH_CALLERS_USED[0],
+        "coalescing_processes": COALESCING_PROCESSES,
         "cpus": os.cpu_count(),
     }
 
@@ -422,11 +426,30 @@ def _start_django(url: str, data_dir: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
+def _configure(args: argparse.Namespace, *, batch_callers: int, coalescing_processes: int) -> None:
+    global COALESCING_PROCESSES  # noqa: PLW0603  (the harness reads it when it forks)
+    args.batch_callers = args.batch_callers or batch_callers
+    COALESCING_PROCESSES = args.coalescing_processes or coalescing_processes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--batch-callers", type=int, default=2)
+    parser.add_argument(
+        "--batch-callers",
+        type=int,
+        default=0,
+        help="callers sending batches (default: 2 on PostgreSQL, 1 on SQLite, whose single"
+        " writer only makes a second caller sleep in the busy handler)",
+    )
+    parser.add_argument(
+        "--coalescing-processes",
+        type=int,
+        default=0,
+        help="processes sharing the 8 group-commit callers (default: 2 on PostgreSQL, the shape"
+        " of 'bankmall serve'; 1 on SQLite, one writer)",
+    )
     args = parser.parse_args(argv)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
     url = args.database_url or f"sqlite:///{work_dir / 'ledger.sqlite3'}"
@@ -434,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         if url.startswith(("postgres://", "postgresql://")):
             database = f"bench_ledger_{os.getpid()}"
             _psql(url, f"CREATE DATABASE {database}")
+            _configure(args, batch_callers=2, coalescing_processes=2)
             try:
                 baseline = _pgbench(_pg_url(url, database), args.seconds)
                 _start_django(_pg_url(url, database), work_dir)
@@ -445,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                 _psql(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
             summary = _summary("postgresql", baseline, figures)
         else:
+            _configure(args, batch_callers=1, coalescing_processes=1)
             path = Path(urlparse(url).path)
             baseline = _sqlite_baseline(path.parent / f"tpcb-{os.getpid()}.sqlite3", args.seconds)
             _start_django(url, work_dir)

@@ -261,6 +261,8 @@ def test_validation_error(funded: Funded) -> None:
 
     _fails_with("validation_error", _batch(_pay(alice.id, bob.id, 1, "")))
     _fails_with("validation_error", _batch(_pay(alice.id, bob.id, 1, "a", timeout_seconds=5)))
+    _fails_with("validation_error", _batch(_pay(alice.id, bob.id, 1, "a\x1fb")))
+    _fails_with("validation_error", _batch(_pay(alice.id, bob.id, 1, "a", code="x\ny")))
     _fails_with(
         "validation_error", _batch(TransferRequest(key="a", post_pending="x", void_pending="y"))
     )

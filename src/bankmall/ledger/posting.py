@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -214,12 +215,28 @@ def _check_text(index: int, request: TransferRequest) -> None:
     for name in ("code", "reference"):
         if len(getattr(request, name)) > TEXT_MAX_LENGTH:
             raise _invalid(index, name, f"at most {TEXT_MAX_LENGTH} characters")
+    for name in _TEXT_FIELDS:
+        if _CONTROL_CHARACTER.search(getattr(request, name)):
+            raise _invalid(index, name, "control characters are not allowed")
     if not request.metadata:
         return
     try:
         json.dumps(dict(request.metadata), allow_nan=False)
     except (TypeError, ValueError):
         raise _invalid(index, "metadata", "must be JSON (no floats that are not finite)") from None
+
+
+_TEXT_FIELDS: Final = (
+    "key",
+    "code",
+    "reference",
+    "debit_account",
+    "credit_account",
+    "post_pending",
+    "void_pending",
+    "reverses",
+)
+_CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _invalid(index: int, name: str, message: str) -> InvalidInput:
@@ -687,9 +704,21 @@ _INSERT_ARRAYS_SQL: Final = (
 )
 
 
+_SEPARATOR: Final = "\x1f"
+
+
+def _column(cast: str) -> str:
+    # One text parameter per column, split on the server: joining strings is a single C call,
+    # where binding an array costs a Python call per element. The separator is refused in
+    # every text field (``_check_text``); JSON escapes it. A terminator keeps a one-row batch
+    # whose value is empty from becoming an empty array.
+    return f"((string_to_array(%s, E'\\037'))[1:%s])::{cast}[]"
+
+
 _UPDATE_AND_INSERT_SQL: Final = (
-    "WITH d(ref, ddp, dcp, ddn, dcn) AS (SELECT * FROM unnest(%b::text[], %b::bigint[],"
-    " %b::bigint[], %b::bigint[], %b::bigint[])),"
+    "WITH d(ref, ddp, dcp, ddn, dcn) AS (SELECT * FROM unnest("
+    + ", ".join([_column("text"), *[_column("bigint")] * 4])
+    + ")),"
     " v AS MATERIALIZED (SELECT a.id, d.ddp, d.dcp, d.ddn, d.dcn FROM ledger_account a"
     " JOIN d ON a.public_id = d.ref ORDER BY a.id FOR UPDATE OF a),"
     " u AS (UPDATE ledger_account SET"
@@ -699,49 +728,74 @@ _UPDATE_AND_INSERT_SQL: Final = (
     " credits_pending_minor = ledger_account.credits_pending_minor + v.dcn"
     " FROM v WHERE ledger_account.id = v.id RETURNING {returning}),"
     f" i AS (INSERT INTO ledger_transfer ({_TRANSFER_COLUMNS})"
-    " SELECT t.p, %b, t.k, t.g, t.n, da.id, ca.id, t.a, t.y, t.o, t.r, t.m::jsonb, t.v, NULL,"
-    " NULL, t.x, %b FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
-    " %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::date[],"
-    " %b::timestamptz[]) AS t(p, k, g, n, dr, cr, a, y, o, r, m, v, x)"
+    " SELECT t.p, %s, t.k, t.g, t.n, da.id, ca.id, t.a, t.y, t.o, t.r, t.m::jsonb, t.v, NULL,"
+    " NULL, NULLIF(t.x, '')::timestamptz, %s FROM unnest("
+    + ", ".join(
+        _column(cast)
+        for cast in (
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "bigint",
+            "text",
+            "text",
+            "text",
+            "text",
+            "date",
+            "text",
+        )
+    )
+    + ") AS t(p, k, g, n, dr, cr, a, y, o, r, m, v, x)"
     " JOIN u da ON da.public_id = t.dr JOIN u ca ON ca.public_id = t.cr"
     " ON CONFLICT (client, key) DO NOTHING RETURNING 1)"
     " SELECT u.*, (SELECT count(*) FROM i) FROM u"
 )
 
 
+def _joined(values: Iterable[Any], count: int) -> list[Any]:
+    return [_SEPARATOR.join(map(str, values)) + _SEPARATOR, count]
+
+
 def _update_and_insert(
     cursor: Any, rows: list[Row], deltas: dict[str, list[int]], *, client: str, now: dt.datetime
 ) -> tuple[dict[str, AccountState], int]:
     refs = sorted(deltas)
-    account_columns = [refs, *([deltas[ref][n] for ref in refs] for n in range(4))]
-    today = now.date()
-    columns: list[list[Any]] = [[] for _ in range(13)]
-    for row in rows:
-        code, reference, metadata = _texts(row)
-        values = (
-            row.public_id,
-            row.key,
-            row.digest,
-            row.kind,
-            row.debit_ref,
-            row.credit_ref,
-            row.amount_minor,
-            row.currency,
-            code,
-            reference,
-            metadata,
-            _value_date(row.request, today),
-            row.expires_at,
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    cursor.execute(
-        _UPDATE_AND_INSERT_SQL.format(returning=_qualified_returning()),
-        [*account_columns, client, now, *columns],
-    )
+    params: list[Any] = _joined(refs, len(refs))
+    for n in range(4):
+        params += _joined((deltas[ref][n] for ref in refs), len(refs))
+    today = now.date().isoformat()
+    texts = [_texts(row) for row in rows]
+    count = len(rows)
+    params += [client, now]
+    for column in (
+        (row.public_id for row in rows),
+        (row.key for row in rows),
+        (row.digest for row in rows),
+        (row.kind for row in rows),
+        (row.debit_ref for row in rows),
+        (row.credit_ref for row in rows),
+        (row.amount_minor for row in rows),
+        (row.currency for row in rows),
+        (code for code, _, _ in texts),
+        (reference for _, reference, _ in texts),
+        (metadata for _, _, metadata in texts),
+        (_value_date_text(row.request, today) for row in rows),
+        (row.expires_at.isoformat() if row.expires_at else "" for row in rows),
+    ):
+        params += _joined(column, count)
+    cursor.execute(_UPDATE_AND_INSERT_SQL.format(returning=_qualified_returning()), params)
     fetched = cursor.fetchall()
     inserted = int(fetched[0][-1]) if fetched else 0
     return _states([row[:-1] for row in fetched]), inserted
+
+
+def _value_date_text(request: TransferRequest | None, today: str) -> str:
+    if request is not None and request.value_date is not None:
+        return request.value_date.isoformat()
+    return today
 
 
 def _insert_arrays(
