@@ -144,4 +144,19 @@ ENDPOINTS = [
         path=lambda world: f"backoffice/banking/accounts/{world.ids['account_' + CUSTOMER_A]}/cash",
         body={},
     ),
+    Endpoint("GET", "bank/cards/", page_for("customer")),
+    Endpoint(
+        "POST",
+        "bank/cards/<str:card_id>/freeze",
+        owned_by("nobody", 404, page_for("customer")),
+        path="bank/cards/dbc_00000000000000000000000000/freeze",
+        body={"frozen": "1"},
+    ),
+    Endpoint(
+        "POST",
+        "bank/cards/<str:card_id>/limits",
+        owned_by("nobody", 404, page_for("customer")),
+        path="bank/cards/dbc_00000000000000000000000000/limits",
+        body={},
+    ),
 ]

@@ -8,18 +8,23 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from lxml import etree
 
-from bankmall.banking import actions, queries
+from bankmall.banking import actions, iso20022, queries
 from bankmall.banking.models import (
     AccountProduct,
+    ClearingBatch,
     DepositAccount,
     DepositAccountStatus,
     InterestAccrual,
     MonthlyStatement,
+    Transfer,
+    TransferStatus,
 )
 from bankmall.core.actions import open_business_day, run_end_of_day
 from bankmall.core.money import Money
 from tests.banking.conftest import OpenAccount, fund
+from tests.banking.test_transfers import send
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +99,22 @@ def test_month_end_issues_one_statement_per_account_with_ledger_balances(
     assert statement.opening_balance_minor == 0
     assert statement.closing_balance_minor == 4_200
     assert statement.entry_count == 1
+
+
+def test_end_of_day_sends_interbank_transfers_in_one_valid_pain001(
+    open_account: OpenAccount,
+) -> None:
+    source = open_account(balance_minor=100_000)
+    made = send(source, "6222020200112233445", 4_000, to_name="李娜", to_bank_code="102100099996")
+    internal = send(source, open_account().number, 100, key="k2")
+
+    run_end_of_day(actor="test")
+
+    batch = ClearingBatch.objects.get()
+    assert batch.transfer_count == 1
+    document = etree.fromstring(bytes(batch.document))
+    assert iso20022.schema(iso20022.PAIN001).validate(document)
+    namespaces = {"p": iso20022.namespace(iso20022.PAIN001)}
+    assert document.xpath("//p:EndToEndId/text()", namespaces=namespaces) == [made.public_id]
+    assert Transfer.objects.get(pk=made.pk).status == TransferStatus.SENT
+    assert Transfer.objects.get(pk=internal.pk).status == TransferStatus.COMPLETED

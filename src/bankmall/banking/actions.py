@@ -27,6 +27,7 @@ from bankmall.banking.errors import (
 from bankmall.banking.identifiers import (
     is_account_number,
     make_account_number,
+    make_card_number,
     resident_id_birth_date,
     validate_credit_code,
     validate_resident_id,
@@ -34,6 +35,8 @@ from bankmall.banking.identifiers import (
 from bankmall.banking.models import (
     AccountLimit,
     AccountProduct,
+    Card,
+    CardStatus,
     Channel,
     Customer,
     CustomerKind,
@@ -55,6 +58,7 @@ from bankmall.core.outbox import record_event
 from bankmall.ledger import actions as ledger
 from bankmall.ledger import queries as ledger_queries
 from bankmall.ledger.actions import AccountSpec, TransferRequest
+from bankmall.security.vault import vault_card
 
 LEDGER_CLIENT: Final = "banking"
 REFERENCE_MAX_LENGTH: Final = 140
@@ -678,3 +682,103 @@ def teller_cash(
             actor=actor,
         )
     return posted.id
+
+
+# ---------------------------------------------------------------- cards
+
+CARD_YEARS_VALID: Final = 5
+CARD_LIMIT_MAX_MINOR: Final = 100_000_000
+
+
+def issue_card(*, account: DepositAccount, actor: str) -> Card:
+    """Issue a debit card for ``account``: a new number in the bank's BIN (Luhn), vaulted.
+
+    Only the vault token and the last four digits are kept here. Errors:
+    ``account_not_active``.
+    """
+    _require_active(account, "account")
+    today = business_date()
+    with transaction.atomic():
+        number = make_card_number(serial=_next_serial("card"))
+        reference = vault_card(
+            number=number,
+            expiry_month=today.month,
+            expiry_year=today.year + CARD_YEARS_VALID,
+            actor=actor,
+        )
+        card = Card.objects.create(
+            account=account,
+            vault_token=reference.token,
+            last_four=reference.last_four,
+            expiry_month=reference.expiry_month,
+            expiry_year=reference.expiry_year,
+            issued_at=timezone.now(),
+        )
+        record_audit(
+            "banking.card_issued",
+            target=card.public_id,
+            details={"account": account.public_id, "vault_token": reference.token},
+            actor=actor,
+        )
+        record_event(
+            "card.issued", aggregate_id=card.public_id, payload={"account_id": account.public_id}
+        )
+    return card
+
+
+def set_card_frozen(*, card: Card, frozen: bool, actor: str) -> Card:
+    """The holder freezes or unfreezes their card. A card blocked by the bank stays blocked.
+
+    Errors: ``conflict`` (blocked by the bank, or already in that state).
+    """
+    target = CardStatus.FROZEN if frozen else CardStatus.ACTIVE
+    with transaction.atomic():
+        locked = Card.objects.select_for_update().get(pk=card.pk)
+        if locked.status == CardStatus.BLOCKED:
+            raise Conflict("The bank has blocked this card; call the bank.")
+        if locked.status == target:
+            raise Conflict(f"The card is already {target}.")
+        Card.objects.filter(pk=locked.pk).update(status=target)
+        record_audit(
+            "banking.card_status_changed",
+            target=locked.public_id,
+            before={"status": locked.status},
+            after={"status": str(target)},
+            actor=actor,
+        )
+        record_event(
+            "card.status_changed", aggregate_id=locked.public_id, payload={"status": str(target)}
+        )
+    locked.status = target
+    return locked
+
+
+def set_card_limits(
+    *, card: Card, per_transaction_minor: int, daily_minor: int, actor: str
+) -> Card:
+    """The holder sets the card's spending limits (at most 1,000,000.00 a day).
+
+    Errors: ``validation_error`` (negative, per transaction above daily, above the maximum).
+    """
+    problems = []
+    if per_transaction_minor < 0 or daily_minor < 0:
+        problems.append(FieldError("daily_limit", "Limits cannot be negative."))
+    elif per_transaction_minor > daily_minor:
+        problems.append(FieldError("per_transaction_limit", "Above the daily limit."))
+    elif daily_minor > CARD_LIMIT_MAX_MINOR:
+        problems.append(FieldError("daily_limit", "Above the bank's maximum."))
+    if problems:
+        raise InvalidInput(problems[0].message, errors=problems)
+    with transaction.atomic():
+        Card.objects.filter(pk=card.pk).update(
+            per_transaction_limit_minor=per_transaction_minor, daily_limit_minor=daily_minor
+        )
+        record_audit(
+            "banking.card_limits_changed",
+            target=card.public_id,
+            after={"per": per_transaction_minor, "daily": daily_minor},
+            actor=actor,
+        )
+    card.per_transaction_limit_minor = per_transaction_minor
+    card.daily_limit_minor = daily_minor
+    return card

@@ -9,10 +9,16 @@ class BankingConfig(AppConfig):
     verbose_name = "Core banking"
 
     def ready(self) -> None:
-        from bankmall.banking import approval_actions, eod
+        from bankmall.banking import approval_actions, clearing, eod
         from bankmall.core.eod import register_eod_step
 
         approval_actions.register()
+        register_eod_step(
+            "banking.clearing_batch",
+            clearing.send_clearing_batch,
+            order=100,
+            description="Send the day's payments to other banks as one pain.001 file.",
+        )
         register_eod_step(
             "banking.accrue_interest",
             eod.accrue_interest,

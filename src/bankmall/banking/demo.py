@@ -172,6 +172,14 @@ def _open_accounts(customers: list[Customer], rng: random.Random) -> list[Deposi
     return accounts
 
 
+def _issue_cards(accounts: list[DepositAccount]) -> None:
+    """A debit card on every customer login's current account and on every fifth other one."""
+    for index, account in enumerate(accounts):
+        wanted = account.customer.user_id is not None or index % 5 == 0
+        if account.product == AccountProduct.CURRENT and wanted and not account.cards.exists():
+            actions.issue_card(account=account, actor="seed")
+
+
 def _days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
     day = start
     while day <= end:
@@ -287,6 +295,7 @@ def seed_bank(*, customers: int, months: int, progress: Progress) -> str:
     opened = _open_customers(customers, rng, progress)
     accounts = _open_accounts(opened, rng)
     progress("accounts", len(accounts), len(accounts))
+    _issue_cards(accounts)
     book = _history(accounts, months, random.Random(months))  # noqa: S311
     ordered = [request for _day, request in sorted(book.requests, key=lambda item: item[0])]
     if ordered and _already_posted(ordered[0].key):

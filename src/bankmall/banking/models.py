@@ -283,3 +283,50 @@ class MonthlyStatement(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+class ClearingBatch(models.Model):
+    """One outgoing ``pain.001.001.09`` file: the interbank transfers sent together.
+
+    Guarantees: every transfer it names moved from ``awaiting_clearing`` to ``sent`` in the
+    transaction that stored the file; ``document`` validates against the official XSD.
+    """
+
+    public_id = public_id_field("pbt")
+    business_date = models.DateField()
+    transfer_count = models.PositiveIntegerField()
+    control_sum = models.CharField(max_length=40)
+    document = models.BinaryField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class CardStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    FROZEN = "frozen", _("Frozen by you")
+    BLOCKED = "blocked", _("Blocked by the bank")
+
+
+class Card(models.Model):
+    """A debit card linked to a deposit account.
+
+    Guarantees: the card number exists only in the security vault (``vault_token``); this
+    table keeps the token and the last four digits. The CVV is never generated into or stored
+    by the bank's systems. Limits are in the account's minor units.
+    """
+
+    public_id = public_id_field("dbc")
+    account = models.ForeignKey(DepositAccount, on_delete=models.PROTECT, related_name="cards")
+    vault_token = models.CharField(max_length=40, unique=True)
+    last_four = models.CharField(max_length=4)
+    expiry_month = models.PositiveSmallIntegerField()
+    expiry_year = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=CardStatus.choices, default=CardStatus.ACTIVE)
+    per_transaction_limit_minor = models.BigIntegerField(default=2_000_000)
+    daily_limit_minor = models.BigIntegerField(default=5_000_000)
+    issued_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -12,7 +12,7 @@ from django.utils import timezone
 from bankmall.banking import chart
 from bankmall.banking.errors import StatementInvalid
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
-from bankmall.banking.models import Customer, DepositAccount, Transfer
+from bankmall.banking.models import Card, Customer, DepositAccount, Transfer
 from bankmall.banking.payment_files import CNAPS_CODE_LENGTH
 from bankmall.banking.statements import Statement, StatementAccount, StatementEntry
 from bankmall.core.errors import FieldError, NotFound
@@ -51,6 +51,16 @@ def access_transfer(customer: Customer, transfer_id: str) -> Transfer:
     if transfer is None:
         raise NotFound("No such transfer.")
     return transfer
+
+
+def access_card(customer: Customer, card_id: str) -> Card:
+    """``customer``'s card ``card_id``; anyone else's is ``not_found``."""
+    card = None
+    if is_valid_id("dbc", card_id):
+        card = Card.objects.filter(public_id=card_id, account__customer=customer).first()
+    if card is None:
+        raise NotFound("No such card.")
+    return card
 
 
 def lock_account(account: DepositAccount) -> DepositAccount:

@@ -14,16 +14,18 @@ from typing import Any, Final
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from bankmall.banking import actions, queries, statements
 from bankmall.banking.api import statement_response
-from bankmall.banking.models import Channel, Customer, DepositAccount
+from bankmall.banking.models import Card, Channel, Customer, DepositAccount
 from bankmall.core.errors import BankmallError, NotFound
 from bankmall.core.money import Money
 from bankmall.security.access import acting_user, principal_view
@@ -262,3 +264,84 @@ def transfer_receipt(request: HttpRequest, transfer_id: str) -> HttpResponse:
     amount = Money(transfer.amount_minor, transfer.currency)
     context = {"transfer": transfer, "amount": amount, "formats": statements.FORMATS}
     return render(request, "banking/transfer_receipt.html", context)
+
+
+class CardLimitForm(forms.Form):
+    per_transaction = forms.DecimalField(
+        label=_("Per purchase"), min_value=Decimal(0), max_digits=12, decimal_places=2
+    )
+    daily = forms.DecimalField(
+        label=_("Per day"), min_value=Decimal(0), max_digits=12, decimal_places=2
+    )
+
+
+@principal_view("customer")
+def cards(request: HttpRequest) -> HttpResponse:
+    """The customer's debit cards: freeze or unfreeze, change limits."""
+    customer = _customer(request)
+    rows = [
+        {
+            "card": card,
+            "form": CardLimitForm(
+                initial={
+                    "per_transaction": Money(
+                        card.per_transaction_limit_minor, card.account.currency
+                    ).to_decimal(),
+                    "daily": Money(card.daily_limit_minor, card.account.currency).to_decimal(),
+                }
+            ),
+        }
+        for card in Card.objects.filter(account__customer=customer)
+        .select_related("account")
+        .order_by("public_id")
+    ]
+    return render(request, "banking/cards.html", {"rows": rows})
+
+
+def _card(customer: Customer, card_id: str) -> Card:
+    try:
+        return queries.access_card(customer, card_id)
+    except NotFound:
+        raise Http404(card_id) from None
+
+
+@require_POST
+@principal_view("customer")
+def card_freeze(request: HttpRequest, card_id: str) -> HttpResponse:
+    card = _card(_customer(request), card_id)
+    try:
+        actions.set_card_frozen(
+            card=card,
+            frozen=request.POST.get("frozen") == "1",
+            actor=acting_user(request).public_id,
+        )
+    except BankmallError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, _("Card updated."))
+    return HttpResponseRedirect(reverse("banking-cards"))
+
+
+@require_POST
+@principal_view("customer")
+def card_limits(request: HttpRequest, card_id: str) -> HttpResponse:
+    card = _card(_customer(request), card_id)
+    form = CardLimitForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Enter both limits."))
+        return HttpResponseRedirect(reverse("banking-cards"))
+    currency = card.account.currency
+    try:
+        actions.set_card_limits(
+            card=card,
+            per_transaction_minor=Money.from_decimal(
+                form.cleaned_data["per_transaction"], currency
+            ).amount_minor,
+            daily_minor=Money.from_decimal(form.cleaned_data["daily"], currency).amount_minor,
+            actor=acting_user(request).public_id,
+        )
+    except BankmallError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, _("Card limits changed."))
+    return HttpResponseRedirect(reverse("banking-cards"))
