@@ -139,3 +139,18 @@ def test_masks_keep_only_what_people_recognise() -> None:
     assert mask_national_id("11010119900307457X") == "1••••••••••••••••X"
     assert mask_text("张三") == "张•"
     assert mask_text("张") == "••"
+
+
+@pytest.mark.django_db
+def test_the_integrity_check_reports_values_that_no_longer_decrypt() -> None:
+    from bankmall.security.rotation import field_encryption_problems
+
+    vault_card(number=CARD, expiry_month=1, expiry_year=2031, actor="t")
+    assert field_encryption_problems() == []
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE security_vaultedcard SET number = 'v1:k99:AAAA'")
+
+    problems = field_encryption_problems()
+
+    assert len(problems) == 1
+    assert "no key 'k99'" in problems[0]

@@ -72,6 +72,27 @@ def staff_view(permission: str) -> Callable[[ViewFunction[P]], ViewFunction[P]]:
     return decorate
 
 
+def merchant_view(permission: str) -> Callable[[ViewFunction[P]], ViewFunction[P]]:
+    """Allow a merchant-portal page only to verified merchant users whose role holds
+    ``permission`` (``security.merchant_operate`` …). The page still checks that the object
+    belongs to the user's own merchant (404 otherwise)."""
+
+    def decorate(view: ViewFunction[P]) -> ViewFunction[P]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
+            if not is_fully_signed_in(request.user):
+                return redirect_to_login(request.get_full_path())
+            user: User = request.user  # type: ignore[assignment]
+            if user.kind != UserKind.MERCHANT or not user.has_perm(permission):
+                raise DjangoPermissionDenied(permission)
+            return view(request, *args, **kwargs)
+
+        wrapper.access_rule = f"merchant:{permission}"  # type: ignore[attr-defined]
+        return cast("ViewFunction[P]", wrapper)
+
+    return decorate
+
+
 def principal_view(*kinds: str) -> Callable[[ViewFunction[P]], ViewFunction[P]]:
     """Allow a page only to fully signed-in principals of the given kinds (any if none)."""
 

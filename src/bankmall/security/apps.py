@@ -21,10 +21,13 @@ class SecurityConfig(AppConfig):
     def ready(self) -> None:
         import bankmall.security.checks  # noqa: F401  (registers the deploy checks)
         from bankmall.core.eod import register_eod_step
+        from bankmall.core.integrity import register_check
         from bankmall.security.approval_actions import register
         from bankmall.security.privacy import purge_expired_records
+        from bankmall.security.rotation import field_encryption_problems
 
         register()
+        register_check("field_encryption", field_encryption_problems)
         register_eod_step(
             "security.purge_expired_records",
             purge_expired_records,

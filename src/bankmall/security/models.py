@@ -65,6 +65,10 @@ class User(AbstractUser):
             ("settle_payments", "Can run and reconcile settlement"),
             ("arbitrate_disputes", "Can decide disputes"),
             ("manage_marketing", "Can manage promotions and campaigns"),
+            # Merchant users' roles (owner / operator / finance) hold these.
+            ("merchant_manage_users", "Can manage the merchant's users"),
+            ("merchant_operate", "Can manage the merchant's products and orders"),
+            ("merchant_view_finance", "Can view the merchant's settlements and payouts"),
         ]
         constraints = [
             models.CheckConstraint(

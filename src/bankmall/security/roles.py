@@ -62,6 +62,23 @@ ROLES: Final[tuple[Role, ...]] = (
 )
 ROLE_NAMES: Final = tuple(role.name for role in ROLES)
 
+# Roles of merchant users (several users per merchant). Which merchant a user belongs to is the
+# mall's business; what each role may do is decided here, like the staff roles.
+MERCHANT_ROLES: Final[tuple[Role, ...]] = (
+    Role(
+        "merchant_owner",
+        _("Merchant owner"),
+        (
+            "security.merchant_manage_users",
+            "security.merchant_operate",
+            "security.merchant_view_finance",
+        ),
+    ),
+    Role("merchant_operator", _("Merchant operator"), ("security.merchant_operate",)),
+    Role("merchant_finance", _("Merchant finance"), ("security.merchant_view_finance",)),
+)
+
 
 def role_named(name: str) -> Role | None:
+    """The staff role ``name`` (merchant roles are never staff roles)."""
     return next((role for role in ROLES if role.name == name), None)

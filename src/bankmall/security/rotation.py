@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 
 from bankmall.core.audit import record_audit
 from bankmall.security.crypto import (
+    DecryptionFailed,
     EncryptedTextField,
     add_generated_key,
     decrypt,
@@ -118,3 +120,28 @@ def key_usage() -> KeyUsage:
             key_id = key_id_of(stored)
             counts[key_id] = counts.get(key_id, 0) + 1
     return KeyUsage(active_key_id=key_ring().active_key_id, values_per_key=counts)
+
+
+PROBLEMS_MAX = 20
+
+
+def field_encryption_problems() -> list[str]:
+    """Integrity check: every encrypted value names a key the ring holds and decrypts.
+
+    Run by ``bankmall check``: a missing key means data that can no longer be read, which must
+    be found before the last backup holding that key expires.
+    """
+    try:
+        ring = key_ring()
+    except ImproperlyConfigured as error:
+        return [str(error)]
+    problems: list[str] = []
+    for model, field in encrypted_columns():
+        for pk, stored in _raw_rows(model, field):
+            try:
+                decrypt(stored, context=field.encryption_context, ring=ring)
+            except DecryptionFailed as error:
+                problems.append(f"{field.encryption_context} row {pk}: {error}")
+                if len(problems) >= PROBLEMS_MAX:
+                    return problems
+    return problems

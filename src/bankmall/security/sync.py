@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
-from bankmall.security.roles import ROLES
+from bankmall.security.roles import MERCHANT_ROLES, ROLES
 
 
 def _permissions(codes: tuple[str, ...], *, using: str) -> list[Permission]:
@@ -22,7 +22,7 @@ def sync_roles(*, using: str = "default") -> None:
     The auditor (``reads_everything``) also gets every ``view_*`` permission of every app.
     """
     every_view = list(Permission.objects.using(using).filter(codename__startswith="view_"))
-    for role in ROLES:
+    for role in (*ROLES, *MERCHANT_ROLES):
         group, _created = Group.objects.using(using).get_or_create(name=role.name)
         wanted = _permissions(role.permissions, using=using)
         if role.reads_everything:
