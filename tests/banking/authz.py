@@ -166,4 +166,11 @@ ENDPOINTS = [
         owned_by("nobody", 404, page_for("customer")),
         path="bank/payees/pye_00000000000000000000000000/remove",
     ),
+    Endpoint("GET", "bank/standing/", page_for("customer")),
+    Endpoint(
+        "POST",
+        "bank/standing/<str:order_id>/cancel",
+        owned_by("nobody", 404, page_for("customer")),
+        path="bank/standing/sto_00000000000000000000000000/cancel",
+    ),
 ]

@@ -9,10 +9,16 @@ class BankingConfig(AppConfig):
     verbose_name = "Core banking"
 
     def ready(self) -> None:
-        from bankmall.banking import approval_actions, clearing, eod
+        from bankmall.banking import approval_actions, clearing, eod, standing
         from bankmall.core.eod import register_eod_step
 
         approval_actions.register()
+        register_eod_step(
+            "banking.standing_orders",
+            standing.execute_due_orders,
+            order=50,
+            description="Execute the scheduled and standing orders due today.",
+        )
         register_eod_step(
             "banking.clearing_batch",
             clearing.send_clearing_batch,

@@ -12,6 +12,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from bankmall.core.fields import public_id_field
+from bankmall.core.money import Money
 from bankmall.security.crypto import BlindIndexField, EncryptedTextField, normalise_digits
 from bankmall.security.masking import mask_national_id, mask_text
 
@@ -354,3 +355,43 @@ class Payee(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+class Frequency(models.TextChoices):
+    ONCE = "once", _("Once (scheduled)")
+    WEEKLY = "weekly", _("Weekly")
+    MONTHLY = "monthly", _("Monthly")
+
+
+class StandingOrder(models.Model):
+    """A transfer the customer scheduled: once on ``next_date``, or weekly/monthly from it.
+
+    End of day makes the transfer due on each business date (idempotency key
+    ``standing:<id>:<date>``), then moves ``next_date`` on; a failed run (insufficient funds,
+    limits) is recorded in ``last_error`` and retried on the next due date only.
+    """
+
+    public_id = public_id_field("sto")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="standing")
+    from_account = models.ForeignKey(DepositAccount, on_delete=models.CASCADE)
+    to_account_number = models.CharField(max_length=34)
+    to_name = EncryptedTextField(blank=True, default="")
+    to_bank_code = models.CharField(max_length=12, blank=True, default="")
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=140, blank=True, default="")
+    frequency = models.CharField(max_length=8, choices=Frequency.choices)
+    next_date = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["is_active", "next_date"])]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.amount_minor, self.currency)

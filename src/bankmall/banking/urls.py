@@ -14,6 +14,8 @@ urlpatterns = [
         views.statement_download,
         name="banking-statement",
     ),
+    path("standing/", views.standing_orders, name="banking-standing"),
+    path("standing/<str:order_id>/cancel", views.standing_cancel, name="banking-standing-cancel"),
     path("payees/", views.payees, name="banking-payees"),
     path("payees/<str:payee_id>/remove", views.payee_remove, name="banking-payee-remove"),
     path("cards/", views.cards, name="banking-cards"),

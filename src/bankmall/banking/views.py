@@ -23,10 +23,18 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from bankmall.banking import actions, queries, statements
+from bankmall.banking import actions, queries, standing, statements
 from bankmall.banking.api import statement_response
-from bankmall.banking.models import Card, Channel, Customer, DepositAccount
+from bankmall.banking.models import (
+    Card,
+    Channel,
+    Customer,
+    DepositAccount,
+    Frequency,
+    StandingOrder,
+)
 from bankmall.core.errors import BankmallError, NotFound
+from bankmall.core.ids import is_valid_id
 from bankmall.core.money import Money
 from bankmall.security.access import acting_user, principal_view
 from bankmall.security.errors import StepUpRequired
@@ -419,3 +427,55 @@ def payee_remove(request: HttpRequest, payee_id: str) -> HttpResponse:
     actions.remove_payee(payee=payee, actor=acting_user(request).public_id)
     messages.success(request, _("Payee removed."))
     return HttpResponseRedirect(reverse("banking-payees"))
+
+
+class StandingOrderForm(TransferForm):
+    frequency = forms.ChoiceField(label=_("How often"), choices=Frequency.choices)
+    first_date = forms.DateField(
+        label=_("First date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+@principal_view("customer")
+def standing_orders(request: HttpRequest) -> HttpResponse:
+    """Scheduled and standing orders: list, create (executed by end of day), cancel."""
+    customer = _customer(request)
+    accounts = queries.customer_accounts(customer)
+    form = StandingOrderForm(request.POST or None, accounts=accounts)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        source = form.accounts[data["from_account"]]
+        try:
+            standing.create_standing_order(
+                customer=customer,
+                order=actions.TransferOrder(
+                    from_account_id=source.public_id,
+                    to_account_number=data["to_account_number"],
+                    amount=Money.from_decimal(data["amount"], source.currency),
+                    reference=data["reference"].strip(),
+                    to_name=data["to_name"].strip(),
+                    to_bank_code=data["to_bank_code"].strip().upper(),
+                ),
+                frequency=Frequency(data["frequency"]),
+                first_date=data["first_date"],
+                actor=acting_user(request).public_id,
+            )
+        except BankmallError as error:
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, _("Order scheduled."))
+            return HttpResponseRedirect(reverse("banking-standing"))
+    orders = StandingOrder.objects.filter(customer=customer, is_active=True).order_by("next_date")
+    return render(request, "banking/standing.html", {"orders": orders, "form": form})
+
+
+@require_POST
+@principal_view("customer")
+def standing_cancel(request: HttpRequest, order_id: str) -> HttpResponse:
+    customer = _customer(request)
+    found = StandingOrder.objects.filter(public_id=order_id, customer=customer).first()
+    if found is None or not is_valid_id("sto", order_id):
+        raise Http404(order_id)
+    standing.cancel_standing_order(standing=found, actor=acting_user(request).public_id)
+    messages.success(request, _("Order cancelled."))
+    return HttpResponseRedirect(reverse("banking-standing"))
