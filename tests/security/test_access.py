@@ -29,9 +29,10 @@ def _request(user: User | AnonymousUser, *, verified: bool = True) -> HttpReques
 
 def _status(view: object, user: User | AnonymousUser, *, verified: bool = True) -> int:
     try:
-        return view(_request(user, verified=verified)).status_code  # type: ignore[operator]
+        status: int = view(_request(user, verified=verified)).status_code  # type: ignore[operator]
     except PermissionDenied:
         return 403
+    return status
 
 
 def test_merchant_pages_follow_the_merchant_role() -> None:
