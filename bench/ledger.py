@@ -106,7 +106,10 @@ def _sqlite_baseline(path: Path, seconds: int) -> float:
             "CREATE TABLE history (tid INTEGER, bid INTEGER, aid INTEGER, delta INTEGER,"
             " mtime TEXT, filler TEXT);"
         )
-        db.executemany("INSERT INTO branches VALUES (?, 0, '')", [(b,) for b in range(1, 17)])
+        db.executemany(
+            "INSERT INTO branches VALUES (?, 0, '')",
+            [(b,) for b in range(1, SQLITE_BRANCHES + 1)],
+        )
         db.executemany(
             "INSERT INTO tellers VALUES (?, ?, 0, '')",
             [(t, (t - 1) // 10 + 1) for t in range(1, 10 * SQLITE_BRANCHES + 1)],
@@ -427,15 +430,24 @@ def _start_django(url: str, data_dir: Path) -> None:
 
 
 def _configure(args: argparse.Namespace, *, batch_callers: int, coalescing_processes: int) -> None:
-    global COALESCING_PROCESSES  # noqa: PLW0603  (the harness reads it when it forks)
+    # The harness and the forked callers read these module settings.
+    global COALESCING_PROCESSES, CUSTOMERS, PGBENCH_SCALE, SQLITE_BRANCHES  # noqa: PLW0603
     args.batch_callers = args.batch_callers or batch_callers
     COALESCING_PROCESSES = args.coalescing_processes or coalescing_processes
+    CUSTOMERS = args.customers
+    PGBENCH_SCALE = SQLITE_BRANCHES = args.scale
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument(
+        "--scale", type=int, default=16, help="pgbench -s (and the SQLite baseline's size)"
+    )
+    parser.add_argument(
+        "--customers", type=int, default=CUSTOMERS, help="funded customer accounts (10,000)"
+    )
     parser.add_argument(
         "--batch-callers",
         type=int,
@@ -471,7 +483,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _configure(args, batch_callers=1, coalescing_processes=1)
             path = Path(urlparse(url).path)
-            baseline = _sqlite_baseline(path.parent / f"tpcb-{os.getpid()}.sqlite3", args.seconds)
+            tpcb = path.parent / f"tpcb-{os.getpid()}.sqlite3"
+            try:
+                baseline = _sqlite_baseline(tpcb, args.seconds)
+            finally:
+                for leftover in (tpcb, Path(f"{tpcb}-wal"), Path(f"{tpcb}-shm")):
+                    leftover.unlink(missing_ok=True)
             _start_django(url, work_dir)
             figures = _workloads(_setup_ledger(), args.seconds, args.batch_callers)
             summary = _summary("sqlite", baseline, figures)

@@ -1,0 +1,63 @@
+"""The README's benchmark command runs and ends with the summary the issue asks for."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {
+    "database",
+    "baseline_tps",
+    "single_tps",
+    "single_ratio",
+    "batched_tps",
+    "batched_ratio",
+    "hot_tps",
+    "hot_ratio_to_batched",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "invariants_ok",
+}
+
+
+def test_a_short_sqlite_run_prints_the_summary_last(tmp_path: Path) -> None:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "BANKMALL_DATA_DIR", "DJANGO_SETTINGS_MODULE"}
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "ledger.py"),
+            "--database-url",
+            f"sqlite:///{tmp_path / 'bench.sqlite3'}",
+            "--seconds",
+            "1",
+            "--scale",
+            "1",
+            "--customers",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(summary) >= KEYS
+    assert summary["database"] == "sqlite"
+    assert summary["invariants_ok"] is True
+    assert summary["single_tps"] > 0
+    assert summary["batched_tps"] > 0
