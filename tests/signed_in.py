@@ -34,7 +34,8 @@ def make_user(username: str, *, kind: str = UserKind.CUSTOMER, roles: tuple[str,
 
 
 def authenticator(user: User) -> TOTPDevice:
-    return TOTPDevice.objects.get(user=user, confirmed=True)
+    device: TOTPDevice = TOTPDevice.objects.get(user=user, confirmed=True)
+    return device
 
 
 def current_code(user: User, *, offset_steps: int = 0) -> str:

@@ -159,4 +159,11 @@ ENDPOINTS = [
         path="bank/cards/dbc_00000000000000000000000000/limits",
         body={},
     ),
+    Endpoint("GET", "bank/payees/", page_for("customer")),
+    Endpoint(
+        "POST",
+        "bank/payees/<str:payee_id>/remove",
+        owned_by("nobody", 404, page_for("customer")),
+        path="bank/payees/pye_00000000000000000000000000/remove",
+    ),
 ]

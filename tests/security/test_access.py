@@ -29,9 +29,10 @@ def _request(user: User | AnonymousUser, *, verified: bool = True) -> HttpReques
 
 def _status(view: object, user: User | AnonymousUser, *, verified: bool = True) -> int:
     try:
-        return view(_request(user, verified=verified)).status_code  # type: ignore[operator]
+        status: int = view(_request(user, verified=verified)).status_code  # type: ignore[operator]
     except PermissionDenied:
         return 403
+    return status
 
 
 def test_merchant_pages_follow_the_merchant_role() -> None:
@@ -61,3 +62,31 @@ def test_inactive_users_are_treated_as_signed_out() -> None:
     customer.is_active = False
 
     assert _status(principal_view()(_page), customer) == 302
+
+
+def test_api_operations_check_kind_and_staff_permission() -> None:
+    from bankmall.core.errors import AuthenticationRequired
+    from bankmall.core.errors import PermissionDenied as ApiPermissionDenied
+    from bankmall.security.access import principal_operation, staff_operation
+
+    def operation(request: HttpRequest) -> str:
+        return "ran"
+
+    audit_only = staff_operation("security.view_audit_log")(operation)
+    customers_only = principal_operation("customer")(operation)
+    auditor = make_user("audit.qian", kind=UserKind.STAFF, roles=("auditor",))
+    teller = make_user("teller.wu", kind=UserKind.STAFF, roles=("teller",))
+
+    def call(target: object, user: User | None) -> str:
+        request = RequestFactory().get("/api/v1/x")
+        request.auth = user  # type: ignore[attr-defined]
+        try:
+            return str(target(request))  # type: ignore[operator]
+        except (ApiPermissionDenied, AuthenticationRequired) as error:
+            return error.code
+
+    assert call(audit_only, auditor) == "ran"
+    assert call(audit_only, teller) == "permission_denied"
+    assert call(customers_only, teller) == "permission_denied"
+    assert call(customers_only, make_user("li.lei")) == "ran"
+    assert call(customers_only, None) == "authentication_required"

@@ -113,3 +113,34 @@ def test_staff_sign_in_and_see_the_dashboard_chart(live_server: object, page: Pa
     page.locator("svg.chart").wait_for()
     assert page.locator("svg.chart rect").count() == 14
     assert page.locator("h1").inner_text() == "Back office"
+
+
+def test_first_sign_in_enrols_an_authenticator_from_the_qr_page(
+    live_server: object, page: Page
+) -> None:
+    import base64
+
+    from django.contrib.auth.models import Group
+    from django_otp.oath import totp
+
+    from bankmall.security.models import User, UserKind
+    from tests.signed_in import PASSWORD
+
+    staff = User.objects.create_user(
+        username="ops.new", password=PASSWORD, kind=UserKind.STAFF, is_staff=True
+    )
+    staff.groups.set(Group.objects.filter(name="teller"))
+    page.goto(f"{live_server.url}/login/")  # type: ignore[attr-defined]
+    page.fill("#id_username", "ops.new")
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+
+    assert page.locator("figure.qr-code svg").count() == 1
+    secret = page.locator("code.secret").inner_text().replace(" ", "")
+    page.fill("#id_code", f"{totp(base64.b32decode(secret)):06d}")
+    page.click("main button[type=submit]")
+
+    assert page.locator("ul.backup-codes li").count() == 10
+    page.click("main a[role=button]")
+    page.locator("svg.chart").wait_for()
+    assert page.url.endswith("/backoffice/")

@@ -330,3 +330,27 @@ class Card(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+class Payee(models.Model):
+    """Someone the customer pays regularly: a name and an account here or at another bank.
+
+    The name is personal data and is stored encrypted.
+    """
+
+    public_id = public_id_field("pye")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="payees")
+    name = EncryptedTextField()
+    account_number = models.CharField(max_length=34)
+    bank_code = models.CharField(max_length=12, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "account_number"], name="one_payee_per_account_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -12,7 +12,7 @@ from django.utils import timezone
 from bankmall.banking import chart
 from bankmall.banking.errors import StatementInvalid
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
-from bankmall.banking.models import Card, Customer, DepositAccount, Transfer
+from bankmall.banking.models import Card, Customer, DepositAccount, Payee, Transfer
 from bankmall.banking.payment_files import CNAPS_CODE_LENGTH
 from bankmall.banking.statements import Statement, StatementAccount, StatementEntry
 from bankmall.core.errors import FieldError, NotFound
@@ -61,6 +61,16 @@ def access_card(customer: Customer, card_id: str) -> Card:
     if card is None:
         raise NotFound("No such card.")
     return card
+
+
+def access_payee(customer: Customer, payee_id: str) -> Payee:
+    """``customer``'s payee ``payee_id``; anyone else's is ``not_found``."""
+    payee = None
+    if is_valid_id("pye", payee_id):
+        payee = Payee.objects.filter(public_id=payee_id, customer=customer).first()
+    if payee is None:
+        raise NotFound("No such payee.")
+    return payee
 
 
 def lock_account(account: DepositAccount) -> DepositAccount:

@@ -14,6 +14,8 @@ urlpatterns = [
         views.statement_download,
         name="banking-statement",
     ),
+    path("payees/", views.payees, name="banking-payees"),
+    path("payees/<str:payee_id>/remove", views.payee_remove, name="banking-payee-remove"),
     path("cards/", views.cards, name="banking-cards"),
     path("cards/<str:card_id>/freeze", views.card_freeze, name="banking-card-freeze"),
     path("cards/<str:card_id>/limits", views.card_limits, name="banking-card-limits"),

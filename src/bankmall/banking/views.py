@@ -30,7 +30,12 @@ from bankmall.core.errors import BankmallError, NotFound
 from bankmall.core.money import Money
 from bankmall.security.access import acting_user, principal_view
 from bankmall.security.errors import StepUpRequired
-from bankmall.security.stepup import require_step_up, step_up_redirect
+from bankmall.security.stepup import (
+    credential_of,
+    has_step_up,
+    require_step_up,
+    step_up_redirect,
+)
 
 PAGE_SIZE: Final = 20
 PENDING_KEY: Final = "banking.pending_transfers"
@@ -184,7 +189,19 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
     """Enter a transfer; a valid form goes to the confirmation page."""
     customer = _customer(request)
     accounts = queries.customer_accounts(customer)
-    form = TransferForm(request.POST or None, accounts=accounts)
+    initial = {}
+    payee_id = request.GET.get("payee", "")
+    if payee_id:
+        try:
+            payee = queries.access_payee(customer, payee_id)
+        except NotFound:
+            raise Http404(payee_id) from None
+        initial = {
+            "to_account_number": payee.account_number,
+            "to_name": payee.name,
+            "to_bank_code": payee.bank_code,
+        }
+    form = TransferForm(request.POST or None, accounts=accounts, initial=initial)
     if request.method == "POST" and form.is_valid():
         source = form.accounts[form.cleaned_data["from_account"]]
         amount = Money.from_decimal(form.cleaned_data["amount"], source.currency)
@@ -345,3 +362,60 @@ def card_limits(request: HttpRequest, card_id: str) -> HttpResponse:
     else:
         messages.success(request, _("Card limits changed."))
     return HttpResponseRedirect(reverse("banking-cards"))
+
+
+class PayeeForm(forms.Form):
+    name = forms.CharField(label=_("Payee name"), max_length=140)
+    account_number = forms.CharField(label=_("Payee account number"), max_length=34)
+    bank_code = forms.CharField(
+        label=_("Payee bank code (CNAPS or BIC, other banks only)"), max_length=12, required=False
+    )
+
+
+PAYEE_STEP_UP: Final = "banking.add_payee"
+PAYEE_DRAFT_KEY: Final = "banking.payee_draft"
+
+
+@principal_view("customer")
+def payees(request: HttpRequest) -> HttpResponse:
+    """Saved payees; adding one needs a one-time code (a new payee is a classic fraud path)."""
+    customer = _customer(request)
+    user = acting_user(request)
+    # A payee entered before the one-time code waits in the session; it is used only once the
+    # code is confirmed, and dropped otherwise (so cancelling the code page never loops).
+    draft = request.session.pop(PAYEE_DRAFT_KEY, None) if request.method == "GET" else None
+    confirmed = has_step_up(user, credential=credential_of(request), purpose=PAYEE_STEP_UP)
+    data = request.POST if request.method == "POST" else (draft if confirmed else None)
+    form = PayeeForm(data)
+    if data is not None and form.is_valid():
+        try:
+            require_step_up(request, PAYEE_STEP_UP)
+            actions.add_payee(
+                customer=customer,
+                name=form.cleaned_data["name"],
+                account_number=form.cleaned_data["account_number"],
+                bank_code=form.cleaned_data["bank_code"],
+                actor=user.public_id,
+            )
+        except StepUpRequired as challenge:
+            request.session[PAYEE_DRAFT_KEY] = form.cleaned_data
+            return step_up_redirect(request, challenge)
+        except BankmallError as error:
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, _("Payee saved."))
+        return HttpResponseRedirect(reverse("banking-payees"))
+    saved = customer.payees.order_by("created_at")
+    return render(request, "banking/payees.html", {"payees": saved, "form": form})
+
+
+@require_POST
+@principal_view("customer")
+def payee_remove(request: HttpRequest, payee_id: str) -> HttpResponse:
+    try:
+        payee = queries.access_payee(_customer(request), payee_id)
+    except NotFound:
+        raise Http404(payee_id) from None
+    actions.remove_payee(payee=payee, actor=acting_user(request).public_id)
+    messages.success(request, _("Payee removed."))
+    return HttpResponseRedirect(reverse("banking-payees"))
