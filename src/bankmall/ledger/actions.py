@@ -10,6 +10,7 @@ Public API:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
@@ -49,6 +50,7 @@ EXPIRE_BATCH_MAX: Final = 1_000
 EXPIRY_CLIENT: Final = "ledger.expiry"
 ACCOUNT_BATCH_MAX: Final = 1_000
 NAME_MAX_LENGTH: Final = 200
+_SPEC_FIELDS: Final = tuple(field.name for field in dataclasses.fields(AccountSpec))
 _STATUS_ACTIONS: Final = {
     AccountStatus.FROZEN: "ledger.account_frozen",
     AccountStatus.ACTIVE: "ledger.account_unfrozen",
@@ -210,27 +212,11 @@ def _new_account(spec: AccountSpec, now: dt.datetime) -> Account:
 
 
 def _attributes(account: Account) -> dict[str, Any]:
-    return {
-        "code": account.code,
-        "currency": account.currency,
-        "kind": account.kind,
-        "debits_must_not_exceed_credits": account.debits_must_not_exceed_credits,
-        "credits_must_not_exceed_debits": account.credits_must_not_exceed_debits,
-        "overdraft_limit_minor": account.overdraft_limit_minor,
-        "name": account.name,
-    }
+    return {name: getattr(account, name) for name in _SPEC_FIELDS}
 
 
 def _spec_attributes(spec: AccountSpec) -> dict[str, Any]:
-    return {
-        "code": spec.code,
-        "currency": spec.currency,
-        "kind": spec.kind,
-        "debits_must_not_exceed_credits": spec.debits_must_not_exceed_credits,
-        "credits_must_not_exceed_debits": spec.credits_must_not_exceed_debits,
-        "overdraft_limit_minor": spec.overdraft_limit_minor,
-        "name": spec.name,
-    }
+    return dataclasses.asdict(spec)
 
 
 def _check_specs(specs: Sequence[AccountSpec]) -> None:

@@ -652,25 +652,18 @@ def _insert(
         chunk = rows[start : start + INSERT_CHUNK]
         params: list[Any] = []
         for row in chunk:
-            code, reference, metadata = _texts(row)
+            (public_id, *middle, value_date, pending_pk, reverses_pk, expires_at) = _row_values(
+                row, states, today
+            )
             params.extend(
                 (
-                    row.public_id,
+                    public_id,
                     client,
-                    row.key,
-                    row.digest,
-                    row.kind,
-                    states[row.debit_ref].pk,
-                    states[row.credit_ref].pk,
-                    row.amount_minor,
-                    row.currency,
-                    code,
-                    reference,
-                    metadata,
-                    ops.adapt_datefield_value(_value_date(row.request, today)),
-                    row.pending_pk,
-                    row.reverses_pk,
-                    ops.adapt_datetimefield_value(row.expires_at),
+                    *middle,
+                    ops.adapt_datefield_value(value_date),
+                    pending_pk,
+                    reverses_pk,
+                    ops.adapt_datetimefield_value(expires_at),
                     created_at,
                 )
             )
@@ -682,6 +675,28 @@ def _insert(
         )
         inserted += len(cursor.fetchall())
     return inserted
+
+
+def _row_values(row: Row, states: dict[str, AccountState], today: dt.date) -> tuple[Any, ...]:
+    """A row's columns in ``_TRANSFER_COLUMNS`` order, without ``client`` and ``created_at``."""
+    code, reference, metadata = _texts(row)
+    return (
+        row.public_id,
+        row.key,
+        row.digest,
+        row.kind,
+        states[row.debit_ref].pk,
+        states[row.credit_ref].pk,
+        row.amount_minor,
+        row.currency,
+        code,
+        reference,
+        metadata,
+        _value_date(row.request, today),
+        row.pending_pk,
+        row.reverses_pk,
+        row.expires_at,
+    )
 
 
 def _texts(row: Row) -> tuple[str, str, str]:
@@ -804,25 +819,7 @@ def _insert_arrays(
     today = now.date()
     columns: list[list[Any]] = [[] for _ in range(15)]
     for row in rows:
-        code, reference, metadata = _texts(row)
-        values = (
-            row.public_id,
-            row.key,
-            row.digest,
-            row.kind,
-            states[row.debit_ref].pk,
-            states[row.credit_ref].pk,
-            row.amount_minor,
-            row.currency,
-            code,
-            reference,
-            metadata,
-            _value_date(row.request, today),
-            row.pending_pk,
-            row.reverses_pk,
-            row.expires_at,
-        )
-        for column, value in zip(columns, values, strict=True):
+        for column, value in zip(columns, _row_values(row, states, today), strict=True):
             column.append(value)
     cursor.execute(_INSERT_ARRAYS_SQL, [client, now, *columns])
     return len(cursor.fetchall())
