@@ -173,4 +173,11 @@ ENDPOINTS = [
         owned_by("nobody", 404, page_for("customer")),
         path="bank/standing/sto_00000000000000000000000000/cancel",
     ),
+    Endpoint("GET", "backoffice/banking/clearing/", staff_page("security.settle_payments")),
+    Endpoint(
+        "GET",
+        "backoffice/banking/clearing/<str:batch_id>/pain001.xml",
+        staff_page("security.settle_payments", ok=404),
+        path="backoffice/banking/clearing/pbt_00000000000000000000000000/pain001.xml",
+    ),
 ]

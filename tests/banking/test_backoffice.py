@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from bankmall.banking import queries
@@ -13,6 +14,7 @@ from bankmall.ledger import queries as ledger
 from bankmall.security.approvals import decide
 from bankmall.security.models import ApprovalRequest, UserKind
 from tests.banking.conftest import OpenAccount
+from tests.banking.test_payment_files import camt054
 from tests.signed_in import make_user, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -110,3 +112,36 @@ def test_freezing_is_proposed_then_approved_and_blocks_the_ledger_account(
     decide(request_id=ApprovalRequest.objects.get().public_id, checker=checker, approve=True)
     assert DepositAccount.objects.get(pk=account.pk).status == "frozen"
     assert ledger.get_account(account.ledger_account_id).status == "frozen"
+
+
+def upload(client: Client, data: bytes) -> Any:
+    return client.post(
+        "/backoffice/banking/clearing/",
+        {"document": SimpleUploadedFile("camt054.xml", data, content_type="application/xml")},
+    )
+
+
+def test_an_incoming_camt054_is_booked_from_the_back_office(
+    client: Client, open_account: OpenAccount
+) -> None:
+    first, second = open_account(), open_account()
+    staff(client, "s1", "settlement_officer")
+    upload(client, camt054(creditor1=first.number, creditor2=second.number))
+    assert (balance(first), balance(second)) == (120_050, 300)
+
+
+def test_a_bad_incoming_file_lists_its_problems_and_books_nothing(
+    client: Client, open_account: OpenAccount
+) -> None:
+    first, second = open_account(), open_account()
+    staff(client, "s1", "settlement_officer")
+    page = upload(client, camt054(creditor1=first.number, creditor2="88010001000000009999"))
+    assert "Ntfctn[1]/Ntry[2]/NtryDtls/TxDtls[1]/RltdPties/CdtrAcct" in page.content.decode()
+    assert (balance(first), balance(second)) == (0, 0)
+
+
+def test_a_teller_cannot_book_clearing_files(client: Client, open_account: OpenAccount) -> None:
+    first = open_account()
+    staff(client, "t1", "teller")
+    assert upload(client, camt054(creditor1=first.number)).status_code == 403
+    assert balance(first) == 0

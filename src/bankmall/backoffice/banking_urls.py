@@ -25,5 +25,11 @@ urlpatterns = [
         views.account_limit,
         name="backoffice-banking-account-limit",
     ),
+    path("clearing/", views.clearing, name="backoffice-banking-clearing"),
+    path(
+        "clearing/<str:batch_id>/pain001.xml",
+        views.clearing_file,
+        name="backoffice-banking-clearing-file",
+    ),
     path("accounts/<str:account_id>/cash", views.teller_cash, name="backoffice-banking-cash"),
 ]

@@ -19,9 +19,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from bankmall.banking import actions, queries
+from bankmall.banking.errors import PaymentFileInvalid
 from bankmall.banking.identifiers import is_account_number
-from bankmall.banking.models import Channel, Customer, DepositAccount, KycStatus
-from bankmall.core.errors import BankmallError
+from bankmall.banking.models import Channel, ClearingBatch, Customer, DepositAccount, KycStatus
+from bankmall.banking.payment_files import parse_incoming
+from bankmall.core.errors import BankmallError, FieldError
 from bankmall.core.ids import is_valid_id
 from bankmall.core.money import Money
 from bankmall.security.access import acting_user, staff_view
@@ -236,3 +238,52 @@ def teller_cash(request: HttpRequest, account_id: str) -> HttpResponse:
     except BankmallError as error:
         messages.error(request, error.detail)
     return redirect("backoffice-banking-customer", customer_id=account.customer.public_id)
+
+
+# ------------------------------------------------------------------ clearing files
+
+INCOMING_BYTES_MAX: Final = 20 * 1024 * 1024
+
+
+class IncomingFileForm(forms.Form):
+    document = forms.FileField(label=gettext_lazy("camt.054 or pain.001 file"))
+
+
+@staff_view("security.settle_payments")
+def clearing(request: HttpRequest) -> HttpResponse:
+    """Outgoing pain.001 batches to download; an incoming camt.054/pain.001 file to book."""
+    form = IncomingFileForm(request.POST or None, request.FILES or None)
+    problems: list[FieldError] = []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["document"]
+        try:
+            if upload.size > INCOMING_BYTES_MAX:
+                raise PaymentFileInvalid("The file is larger than 20 MiB.")
+            parsed = parse_incoming(upload.read())
+            result = actions.book_incoming(parsed, actor=acting_user(request).public_id)
+        except BankmallError as error:
+            messages.error(request, error.detail)
+            problems = list(error.errors)
+        else:
+            messages.success(
+                request,
+                _("Booked %(booked)s credits; %(suspense)s to suspense.")
+                % {"booked": result.booked, "suspense": result.to_suspense},
+            )
+            return redirect("backoffice-banking-clearing")
+    batches = ClearingBatch.objects.order_by("-created_at")[:RESULTS_MAX]
+    context = {"form": form, "batches": batches, "problems": problems}
+    return render(request, "backoffice/banking/clearing.html", context)
+
+
+@require_GET
+@staff_view("security.settle_payments")
+def clearing_file(request: HttpRequest, batch_id: str) -> HttpResponse:
+    batch = None
+    if is_valid_id("pbt", batch_id):
+        batch = ClearingBatch.objects.filter(public_id=batch_id).first()
+    if batch is None:
+        raise Http404(batch_id)
+    response = HttpResponse(bytes(batch.document), content_type="application/xml")
+    response["Content-Disposition"] = f'attachment; filename="pain001-{batch.public_id}.xml"'
+    return response
