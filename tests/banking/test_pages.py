@@ -142,3 +142,11 @@ def test_a_customer_user_without_accounts_sees_an_empty_overview(client: Client)
     response = client.get("/bank/")
     assert response.status_code == 200
     assert "You have no accounts yet." in response.content.decode()
+
+
+def test_the_statement_form_offers_this_month_as_iso_dates(wang: Any) -> None:
+    client, _user, source = wang
+    page = client.get(f"/bank/accounts/{source.public_id}/").content.decode()
+    today = timezone.localdate()
+    assert f'value="{today.replace(day=1).isoformat()}"' in page
+    assert f'value="{today.isoformat()}"' in page

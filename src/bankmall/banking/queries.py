@@ -9,7 +9,6 @@ from typing import Final
 
 from django.utils import timezone
 
-from bankmall.banking import chart
 from bankmall.banking.errors import StatementInvalid
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
 from bankmall.banking.models import Card, Customer, DepositAccount, Payee, Transfer
@@ -119,7 +118,6 @@ class _Counterparties:
 
     def __init__(self) -> None:
         self.known: dict[str, str] = {}
-        self.names = chart.bank_account_names()
 
     def describe(self, ledger_account_id: str) -> str:
         if ledger_account_id not in self.known:
@@ -127,8 +125,9 @@ class _Counterparties:
             if deposit is not None:
                 self.known[ledger_account_id] = deposit.number
             else:
-                code = ledger.get_account(ledger_account_id).code
-                self.known[ledger_account_id] = self.names.get(code, code)
+                # The bank's own accounts (clearing, cash, interest) mean nothing to a customer;
+                # the entry's description says what happened.
+                self.known[ledger_account_id] = ""
         return self.known[ledger_account_id]
 
 

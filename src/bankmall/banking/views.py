@@ -90,9 +90,18 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "banking/overview.html", {"customer": customer, "rows": rows})
 
 
+def iso_date_input() -> forms.DateInput:
+    """A browser date picker: HTML date inputs take ISO dates whatever the page language."""
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
 class StatementForm(forms.Form):
-    period_start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    period_end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    period_start = forms.DateField(
+        label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    period_end = forms.DateField(
+        label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     statement_format = forms.ChoiceField(
         label=_("Format"),
         choices=[("pdf", "PDF"), ("csv", "CSV (Excel)"), ("camt053", "ISO 20022 camt.053")],
@@ -431,9 +440,7 @@ def payee_remove(request: HttpRequest, payee_id: str) -> HttpResponse:
 
 class StandingOrderForm(TransferForm):
     frequency = forms.ChoiceField(label=_("How often"), choices=Frequency.choices)
-    first_date = forms.DateField(
-        label=_("First date"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    first_date = forms.DateField(label=_("First date"), widget=iso_date_input())
 
 
 @principal_view("customer")
