@@ -19,7 +19,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -131,7 +130,7 @@ def account_history(request: HttpRequest, account_id: str) -> HttpResponse:
         ]
     entries.reverse()
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
-    today = timezone.localdate()
+    today = actions.business_date()  # end of day may be ahead of the calendar
     statement_form = StatementForm(
         initial={
             "period_start": today.replace(day=1),
