@@ -46,6 +46,16 @@ def test_amount_must_be_positive(funded: Funded) -> None:
     assert error.extra == {"transfer_index": 0, "key": "a"}
 
 
+def test_amount_too_large(funded: Funded) -> None:
+    _bank, alice, bob = funded(100)
+
+    error = _fails_with("amount_too_large", _batch(_pay(alice.id, bob.id, 10**15 + 1, "a")))
+
+    assert error.extra == {"transfer_index": 0, "key": "a"}
+    # Far above a 64-bit integer: refused the same way, never a database overflow.
+    _fails_with("amount_too_large", _batch(_pay(alice.id, bob.id, 10**30, "b")))
+
+
 def test_accounts_must_be_different(funded: Funded) -> None:
     _bank, alice, _bob = funded(100)
 

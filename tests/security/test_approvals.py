@@ -191,3 +191,21 @@ def test_the_staff_page_names_roles_in_the_readers_language(
 
     assert "柜员" in html
     assert teller.public_id in html
+
+
+def test_an_unknown_decision_or_an_overlong_note_decides_nothing(
+    client: Client, admins: tuple[User, User], teller: User
+) -> None:
+    maker, checker = admins
+    request = _propose_grant(maker, teller)
+    checker_client = sign_in(Client(), checker)
+    url = f"/backoffice/approvals/{request.public_id}/decide"
+
+    maybe = checker_client.post(url, {"decision": "maybe"}, follow=True)
+    essay = checker_client.post(url, {"decision": "reject", "note": "x" * 2001}, follow=True)
+
+    assert maybe.status_code == 200
+    assert essay.status_code == 200
+    assert "Select a valid choice." in maybe.content.decode()
+    assert ApprovalRequest.objects.get().status == ApprovalRequest.Status.PENDING
+    assert _roles(teller) == {"teller"}

@@ -188,9 +188,12 @@ def test_sign_out_everywhere_ends_other_browsers(client: Client) -> None:
         browser.post("/login/verify/", {"code": current_code(user)})
         TOTPDevice.objects.filter(user=user).update(last_t=-1)  # the same code again
 
-    client.post("/security/sign-out-everywhere/")
+    response = client.post("/security/sign-out-everywhere/", follow=True)
 
+    assert response.redirect_chain == [("/login/", 302)]
+    assert "You are signed out on every device." in response.content.decode()
     assert other.get("/security/sessions/").status_code == 302
+    assert client.get("/security/sessions/").status_code == 302
     assert not UserSession.objects.filter(user=user, ended_at__isnull=True).exists()
 
 

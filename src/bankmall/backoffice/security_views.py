@@ -80,17 +80,29 @@ def approval_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     return render(request, "backoffice/security/approval_detail.html", context)
 
 
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        label=gettext_lazy("Decision"),
+        choices=[("approve", gettext_lazy("Approve")), ("reject", gettext_lazy("Reject"))],
+    )
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=2000, required=False)
+
+
 @require_POST
 @staff_view("security.decide_approvals")
 def approval_decide(request: HttpRequest, request_id: str) -> HttpResponse:
     """Approve (and carry out) or reject; the maker is always refused."""
-    approve = request.POST.get("decision") == "approve"
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(str(error) for error in errors))
+        return redirect("backoffice-approval", request_id=request_id)
     try:
         decided = decide(
             request_id=request_id,
             checker=acting_user(request),
-            approve=approve,
-            note=request.POST.get("note", ""),
+            approve=form.cleaned_data["decision"] == "approve",
+            note=form.cleaned_data["note"],
         )
     except NotFound:
         raise Http404(request_id) from None

@@ -24,6 +24,16 @@ class AmountMustBePositive(LedgerError):
     title = "The amount must be a positive number of minor units"
 
 
+class AmountTooLarge(LedgerError):
+    """A transfer amount is above ``AMOUNT_MAX_MINOR`` (10^15 minor units).
+
+    The cap keeps every running total far inside a 64-bit integer: no input can overflow it.
+    """
+
+    code = "amount_too_large"
+    title = "The amount is larger than the ledger accepts"
+
+
 class AccountsMustBeDifferent(LedgerError):
     """A transfer names the same account as debit and credit."""
 

@@ -120,6 +120,11 @@ class AccountState:
     totals: list[int]
 
 
+#: The largest amount of one transfer, in minor units (10 trillion CNY). With at most 8,190
+#: transfers per batch, no batch and no realistic history can overflow a 64-bit total.
+AMOUNT_MAX_MINOR: Final = 10**15
+
+
 def fail(error: type[BankmallError], row: Row, detail: str) -> BankmallError:
     """The error for ``row``, naming its position and key so a batch's caller can find it."""
     return error(detail, extra={"transfer_index": row.index, "key": row.key})
@@ -191,6 +196,12 @@ def prepare(index: int, request: TransferRequest) -> Row:
         raise fail(errors.AmountMustBePositive, row, "an amount is required")
     if request.amount is not None and amount_minor <= 0:
         raise fail(errors.AmountMustBePositive, row, f"amount {amount_minor} is not positive")
+    if amount_minor > AMOUNT_MAX_MINOR:
+        raise fail(
+            errors.AmountTooLarge,
+            row,
+            f"amount {amount_minor} is above the ledger's limit of {AMOUNT_MAX_MINOR} minor units",
+        )
     if is_new_movement:
         if not row.debit_ref or not row.credit_ref:
             raise _invalid(index, "debit_account", "both accounts are required")

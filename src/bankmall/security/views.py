@@ -273,6 +273,10 @@ def sessions_page(request: HttpRequest) -> HttpResponse:
 def sign_out_everywhere_page(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     sign_out_everywhere(user, actor=f"user:{user.pk}")
+    # This browser's session row is gone too: start a fresh, empty one instead of saving into
+    # the deleted one (Django would answer 400 "session interrupted").
+    request.session.flush()
+    messages.success(request, _("You are signed out on every device."))
     return redirect("security-login")
 
 
