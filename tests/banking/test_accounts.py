@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from bankmall.banking import actions, chart, queries
 from bankmall.banking.identifiers import is_account_number, make_account_number
@@ -109,3 +111,15 @@ def test_a_credit_for_an_unknown_account_goes_to_suspense(open_account: OpenAcco
     assert (result.booked, result.to_suspense) == (1, 1)
     suspense = ledger.account_by_code(chart.bank_account_code("suspense", "CNY"))
     assert ledger.balance(suspense.id).posted == Money(300, "CNY")
+
+
+def test_an_incoming_credit_counts_as_activity_against_dormancy(
+    open_account: OpenAccount,
+) -> None:
+    account = open_account()
+    long_ago = timezone.now() - dt.timedelta(days=400)
+    DepositAccount.objects.filter(pk=account.pk).update(last_activity_at=long_ago)
+    actions.book_incoming(
+        parse_incoming(camt054(creditor1=account.number, creditor2=account.number)), actor="t"
+    )
+    assert DepositAccount.objects.get(pk=account.pk).last_activity_at > long_ago

@@ -510,6 +510,10 @@ def book_incoming(incoming: IncomingFile, *, actor: str) -> IncomingResult:
     with transaction.atomic():
         chart.ensure_chart_of_accounts(tuple(sorted(incoming.total_by_currency)))
         posted = ledger.create_transfers(requests, client=LEDGER_CLIENT, actor=actor)
+        credited = [account.pk for account in accounts.values()]
+        DepositAccount.objects.filter(pk__in=credited, status=DepositAccountStatus.ACTIVE).update(
+            last_activity_at=timezone.now()
+        )
         record_audit(
             "banking.incoming_booked",
             target=incoming.message_id[:64],
