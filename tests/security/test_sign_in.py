@@ -48,6 +48,16 @@ def test_password_and_code_sign_in_and_record_the_login(client: Client) -> None:
     assert OutboxEvent.objects.filter(event_type="security.signed_in").count() == 1
 
 
+def test_merchant_users_land_on_a_page_they_may_see(client: Client) -> None:
+    user = make_user("shop.he", kind=UserKind.MERCHANT)
+    _password_step(client, "shop.he")
+
+    response = client.post("/login/verify/", {"code": current_code(user)})
+
+    assert response["Location"] == "/security/sessions/"
+    assert client.get(response["Location"]).status_code == 200
+
+
 def test_staff_land_on_the_back_office(client: Client) -> None:
     user = make_user("ops.he", kind=UserKind.STAFF, roles=("teller",))
     _password_step(client, "ops.he")

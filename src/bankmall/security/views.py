@@ -100,6 +100,9 @@ def _landing_page(user: User, next_url: str | None) -> str:
         return next_url
     if user.kind == UserKind.STAFF:
         return reverse("backoffice-dashboard")
+    if user.kind == UserKind.MERCHANT:
+        # The merchant console comes with the mall; until then their own security page.
+        return reverse("security-sessions")
     return str(settings.LOGIN_REDIRECT_URL)
 
 
