@@ -536,6 +536,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``bankmall demo-logins | head``): stop quietly. Python's own
+        # flush at exit would fail again, so stdout points at /dev/null from here on.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
     except Exception as error:
         if os.environ.get("BANKMALL_TRACEBACK") == "1":
             raise

@@ -266,3 +266,22 @@ def test_eod_rejects_a_malformed_date(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "not a date (YYYY-MM-DD): '2026-13-01'" in result.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(seeded_dir: Path) -> None:
+    command = [sys.executable, "-m", "bankmall.cli", "--data-dir", str(seeded_dir)]
+    with subprocess.Popen(
+        [*command, "demo-logins", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    ) as producer:
+        assert producer.stdout is not None
+        assert producer.stderr is not None
+        # The reader leaves before the command writes (it spends a second setting up Django).
+        producer.stdout.close()
+        errors = producer.stderr.read()
+        producer.wait(timeout=120)
+
+    assert b"Traceback" not in errors
+    assert b"BrokenPipeError" not in errors
