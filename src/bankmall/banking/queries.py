@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
+from django.db import models
 from django.utils import timezone
 
 from bankmall.banking.errors import StatementInvalid
@@ -28,48 +29,41 @@ NAME_MAX_LENGTH: Final = 140
 BIC_LENGTHS: Final = (8, 11)
 
 
+_M = TypeVar("_M", bound=models.Model)
+
+
+def _owned(queryset: models.QuerySet[_M], prefix: str, public_id: str, message: str) -> _M:
+    """The row with ``public_id`` in ``queryset`` (already limited to the owner), or not_found.
+
+    A malformed id is answered exactly like someone else's id: ``not_found``, no query.
+    """
+    found = queryset.filter(public_id=public_id).first() if is_valid_id(prefix, public_id) else None
+    if found is None:
+        raise NotFound(message)
+    return found
+
+
 def access_account(customer: Customer, account_id: str) -> DepositAccount:
     """``customer``'s account ``account_id``; another customer's account is ``not_found``."""
-    account = None
-    if is_valid_id("acc", account_id):
-        account = DepositAccount.objects.filter(public_id=account_id, customer=customer).first()
-    if account is None:
-        raise NotFound("No such account.")
-    return account
+    return _owned(
+        DepositAccount.objects.filter(customer=customer), "acc", account_id, "No such account."
+    )
 
 
 def access_transfer(customer: Customer, transfer_id: str) -> Transfer:
     """``customer``'s transfer ``transfer_id``; anyone else's is ``not_found``."""
-    transfer = None
-    if is_valid_id("trf", transfer_id):
-        transfer = (
-            Transfer.objects.select_related("from_account")
-            .filter(public_id=transfer_id, customer=customer)
-            .first()
-        )
-    if transfer is None:
-        raise NotFound("No such transfer.")
-    return transfer
+    transfers = Transfer.objects.select_related("from_account").filter(customer=customer)
+    return _owned(transfers, "trf", transfer_id, "No such transfer.")
 
 
 def access_card(customer: Customer, card_id: str) -> Card:
     """``customer``'s card ``card_id``; anyone else's is ``not_found``."""
-    card = None
-    if is_valid_id("dbc", card_id):
-        card = Card.objects.filter(public_id=card_id, account__customer=customer).first()
-    if card is None:
-        raise NotFound("No such card.")
-    return card
+    return _owned(Card.objects.filter(account__customer=customer), "dbc", card_id, "No such card.")
 
 
 def access_payee(customer: Customer, payee_id: str) -> Payee:
     """``customer``'s payee ``payee_id``; anyone else's is ``not_found``."""
-    payee = None
-    if is_valid_id("pye", payee_id):
-        payee = Payee.objects.filter(public_id=payee_id, customer=customer).first()
-    if payee is None:
-        raise NotFound("No such payee.")
-    return payee
+    return _owned(Payee.objects.filter(customer=customer), "pye", payee_id, "No such payee.")
 
 
 def lock_account(account: DepositAccount) -> DepositAccount:
