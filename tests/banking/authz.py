@@ -119,6 +119,15 @@ ENDPOINTS = [
         path="backoffice/banking/kyc/cus_00000000000000000000000000/decide",
         body={"decision": "verify"},
     ),
+    # The confirmation page of a KYC decision.
+    Endpoint(
+        "GET",
+        "backoffice/banking/kyc/<str:customer_id>/decide",
+        staff_page("security.review_kyc"),
+        path=lambda world: (
+            f"backoffice/banking/kyc/{world.ids['customer_' + CUSTOMER_A]}/decide?decision=reject"
+        ),
+    ),
     Endpoint(
         "POST",
         "backoffice/banking/accounts/<str:account_id>/status",

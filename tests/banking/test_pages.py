@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -84,6 +85,7 @@ def test_a_transfer_is_entered_confirmed_and_receipted(
     assert done["Location"] == again["Location"]
     receipt = client.get(done["Location"]).content.decode()
     assert Transfer.objects.get().public_id in receipt
+    assert re.search(r'class="submitted-at">\d{4}-\d\d-\d\d \d\d:\d\d CST<', receipt)
     assert (balance(source), balance(payee)) == (1_000_000 - 1_234, 1_234)
 
 

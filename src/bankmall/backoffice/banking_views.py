@@ -8,7 +8,7 @@ operations are booked at once. Every change goes through an action in ``bankmall
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from django import forms
 from django.contrib import messages
@@ -29,6 +29,7 @@ from bankmall.core.money import Money
 from bankmall.security.access import acting_user, staff_view
 from bankmall.security.approvals import needs_approval, propose
 from bankmall.security.crypto import search_hash
+from bankmall.security.models import User
 
 RESULTS_MAX: Final = 50
 QUERY_LENGTH_MAX: Final = 140
@@ -90,28 +91,92 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
     return render(request, "backoffice/banking/customer.html", context)
 
 
+RECENT_REVIEWS: Final = 20
+
+
+def _reviewer_names(customers: list[Customer]) -> dict[str, str]:
+    """Actor (``usr_…`` public id) → username, for the reviewers of ``customers``."""
+    actors = {customer.kyc_reviewed_by for customer in customers if customer.kyc_reviewed_by}
+    users = User.objects.filter(public_id__in=actors).values_list("public_id", "username")
+    return dict(users)
+
+
 @require_GET
 @staff_view("security.review_kyc")
 def kyc_queue(request: HttpRequest) -> HttpResponse:
+    """Customers waiting for review (oldest first) and the latest decisions with their reasons."""
     pending = Customer.objects.filter(kyc_status=KycStatus.PENDING).order_by("created_at")
-    return render(request, "backoffice/banking/kyc.html", {"customers": pending[:RESULTS_MAX]})
+    decided = list(
+        Customer.objects.filter(kyc_reviewed_at__isnull=False).order_by("-kyc_reviewed_at")[
+            :RECENT_REVIEWS
+        ]
+    )
+    names = _reviewer_names(decided)
+    context = {
+        "customers": pending[:RESULTS_MAX],
+        "decided": [(customer, names.get(customer.kyc_reviewed_by, "")) for customer in decided],
+    }
+    return render(request, "backoffice/banking/kyc.html", context)
 
 
-@require_POST
+class KycDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        label=gettext_lazy("Decision"),
+        choices=[("verify", gettext_lazy("Verify")), ("reject", gettext_lazy("Reject"))],
+        widget=forms.HiddenInput,
+    )
+    note = forms.CharField(
+        label=gettext_lazy("Reason"),
+        required=False,
+        max_length=actions.KYC_NOTE_LENGTH_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        note = data.get("note", "").strip()
+        if data.get("decision") == "reject" and len(note) < actions.KYC_NOTE_LENGTH_MIN:
+            self.add_error(
+                "note",
+                gettext_lazy("Say why the customer is rejected (at least 5 characters)."),
+            )
+        return data
+
+
 @staff_view("security.review_kyc")
 def kyc_decide(request: HttpRequest, customer_id: str) -> HttpResponse:
+    """Confirm a KYC decision: GET shows the customer and asks; POST records it.
+
+    Verifying asks for confirmation; rejecting also asks for the reason, which is stored,
+    audited and shown in the list of recent decisions.
+    """
     customer = _customer(customer_id)
-    try:
-        actions.review_kyc(
-            customer=customer,
-            approve=request.POST.get("decision") == "verify",
-            actor=acting_user(request).public_id,
-        )
-    except BankmallError as error:
-        messages.error(request, error.detail)
+    if request.method == "POST":
+        form = KycDecisionForm(request.POST)
     else:
-        messages.success(request, _("KYC review recorded."))
-    return redirect("backoffice-banking-kyc")
+        form = KycDecisionForm(initial={"decision": request.GET.get("decision", "verify")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.review_kyc(
+                customer=customer,
+                approve=form.cleaned_data["decision"] == "verify",
+                note=form.cleaned_data["note"],
+                actor=acting_user(request).public_id,
+            )
+        except BankmallError as error:
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, _("KYC review recorded."))
+        return redirect("backoffice-banking-kyc")
+    decision = form["decision"].value()
+    context = {
+        "customer": customer,
+        "form": form,
+        "is_reject": decision == "reject",
+        "is_pending": customer.kyc_status == KycStatus.PENDING,
+    }
+    status = 422 if request.method == "POST" else 200
+    return render(request, "backoffice/banking/kyc_decide.html", context, status=status)
 
 
 def _account(account_id: str) -> DepositAccount:

@@ -23,7 +23,13 @@ from bankmall.core.errors import BankmallError, NotFound
 from bankmall.core.models import AuditRecord
 from bankmall.security.access import acting_user, may_use_staff_permission, staff_view
 from bankmall.security.actions import note_audit_export
-from bankmall.security.approvals import access_approval, decide, propose, registered_actions
+from bankmall.security.approvals import (
+    access_approval,
+    decide,
+    describe_parameters,
+    propose,
+    registered_actions,
+)
 from bankmall.security.models import ApprovalRequest, User, UserKind
 from bankmall.security.roles import ROLES
 
@@ -52,7 +58,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
     )
     user = acting_user(request)
     context = {
-        "requests": rows,
+        "requests": [(row, describe_parameters(row.action_type, row.parameters)) for row in rows],
         "status": status,
         "statuses": ApprovalRequest.Status.choices,
         "actions": {action.name: action.label for action in registered_actions()},
@@ -71,6 +77,7 @@ def approval_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     user = acting_user(request)
     context = {
         "approval": approval,
+        "lines": describe_parameters(approval.action_type, approval.parameters),
         "actions": {action.name: action.label for action in registered_actions()},
         "may_decide": approval.status == ApprovalRequest.Status.PENDING
         and approval.maker_id != user.pk

@@ -530,24 +530,38 @@ def book_incoming(incoming: IncomingFile, *, actor: str) -> IncomingResult:
 # ---------------------------------------------------------------- bank staff
 
 
-def review_kyc(*, customer: Customer, approve: bool, actor: str) -> Customer:
+KYC_NOTE_LENGTH_MIN: Final = 5
+KYC_NOTE_LENGTH_MAX: Final = 500
+
+
+def review_kyc(*, customer: Customer, approve: bool, actor: str, note: str = "") -> Customer:
     """Decide a pending KYC review: ``verified`` or ``rejected``.
 
-    Errors: ``conflict`` when the customer is not pending review. Audit
-    ``banking.kyc_reviewed``, event ``customer.kyc_reviewed``.
+    A rejection needs a reason (``note``, 5-500 characters) that the customer can be told; a
+    verification may carry an optional note. Both are stored with the reviewer on the customer.
+    Errors: ``validation_error`` (no or overlong reason), ``conflict`` when the customer is not
+    pending review. Audit ``banking.kyc_reviewed`` (the note as a digest), event
+    ``customer.kyc_reviewed``.
     """
     status = KycStatus.VERIFIED if approve else KycStatus.REJECTED
+    note = note.strip()
+    if len(note) > KYC_NOTE_LENGTH_MAX or (not approve and len(note) < KYC_NOTE_LENGTH_MIN):
+        message = "A rejection needs a reason of 5 to 500 characters."
+        raise InvalidInput(message, errors=[FieldError("note", message)])
     with transaction.atomic():
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
         if locked.kyc_status != KycStatus.PENDING:
             raise Conflict(f"The customer's KYC is {locked.kyc_status}, not pending.")
+        # After this point the operation must succeed.
         now = timezone.now()
-        Customer.objects.filter(pk=locked.pk).update(kyc_status=status, kyc_reviewed_at=now)
+        Customer.objects.filter(pk=locked.pk).update(
+            kyc_status=status, kyc_reviewed_at=now, kyc_reviewed_by=actor, kyc_review_note=note
+        )
         record_audit(
             "banking.kyc_reviewed",
             target=locked.public_id,
             before={"kyc_status": locked.kyc_status},
-            after={"kyc_status": str(status)},
+            after={"kyc_status": str(status), "note": note},
             actor=actor,
         )
         record_event(
@@ -557,6 +571,8 @@ def review_kyc(*, customer: Customer, approve: bool, actor: str) -> Customer:
         )
     locked.kyc_status = status
     locked.kyc_reviewed_at = now
+    locked.kyc_reviewed_by = actor
+    locked.kyc_review_note = note
     return locked
 
 

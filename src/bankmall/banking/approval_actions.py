@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from bankmall.banking import actions
-from bankmall.banking.models import Channel, DepositAccount, DepositAccountStatus
+from bankmall.banking.identifiers import mask_account_number
+from bankmall.banking.models import AccountLimit, Channel, DepositAccount, DepositAccountStatus
 from bankmall.core.errors import FieldError, InvalidInput
 from bankmall.core.money import Money
-from bankmall.security.approvals import ApprovalAction, register_approval_action
+from bankmall.security.approvals import ApprovalAction, ParameterLine, register_approval_action
 
 TELLER_APPROVAL_THRESHOLD_MINOR: Final = 5_000_000
 PROPOSE: Final = "security.teller_operations"
@@ -97,6 +99,77 @@ def _run_limit(parameters: dict[str, Any], actor: str) -> dict[str, Any]:
     return {"channel": limit.channel, "daily_minor": limit.daily_minor}
 
 
+# ---------------------------------------------------------------- what the checker reads
+
+
+def _money(account: DepositAccount | None, amount: object) -> str:
+    if account is None or type(amount) is not int:
+        return str(amount)
+    return Money(amount, account.currency).format(get_language() or "en")
+
+
+def _account_lines(parameters: dict[str, Any]) -> tuple[DepositAccount | None, list[ParameterLine]]:
+    """The account as staff recognise it: product, masked number, currency, masked owner."""
+    account = (
+        DepositAccount.objects.select_related("customer")
+        .filter(public_id=str(parameters.get("account_id")))
+        .first()
+    )
+    if account is None:
+        return None, [ParameterLine(_("Account"), str(parameters.get("account_id")))]
+    label = (
+        f"{account.get_product_display()} {mask_account_number(account.number)}"
+        f" ({account.currency})"
+    )
+    return account, [
+        ParameterLine(_("Customer"), account.customer.masked_name),
+        ParameterLine(_("Account"), label),
+    ]
+
+
+def _describe_cash(parameters: dict[str, Any]) -> list[ParameterLine]:
+    account, lines = _account_lines(parameters)
+    operation = _("Cash deposit") if parameters.get("is_deposit") else _("Cash withdrawal")
+    return [
+        *lines,
+        ParameterLine(_("Operation"), str(operation)),
+        ParameterLine(_("Amount"), _money(account, parameters.get("amount_minor"))),
+        ParameterLine(_("Slip number"), str(parameters.get("reference", ""))),
+    ]
+
+
+def _describe_status(parameters: dict[str, Any]) -> list[ParameterLine]:
+    account, lines = _account_lines(parameters)
+    status = str(parameters.get("status"))
+    labels = dict(DepositAccountStatus.choices)
+    current = [ParameterLine(_("Status now"), account.get_status_display())] if account else []
+    return [
+        *lines,
+        *current,
+        ParameterLine(_("New status"), str(labels.get(status, status))),
+    ]
+
+
+def _describe_limit(parameters: dict[str, Any]) -> list[ParameterLine]:
+    account, lines = _account_lines(parameters)
+    channel = str(parameters.get("channel"))
+    now = AccountLimit.objects.filter(account=account, channel=channel).first() if account else None
+
+    def change(name: str) -> str:
+        proposed = _money(account, parameters.get(name))
+        if now is None:
+            return proposed
+        current = _money(account, getattr(now, name))
+        return f"{current} → {proposed}"
+
+    return [
+        *lines,
+        ParameterLine(_("Channel"), str(dict(Channel.choices).get(channel, channel))),
+        ParameterLine(_("Per transaction"), change("per_transaction_minor")),
+        ParameterLine(_("Per day"), change("daily_minor")),
+    ]
+
+
 TELLER_CASH = ApprovalAction(
     name="banking.teller_cash",
     label=_("Cash deposit or withdrawal at the counter"),
@@ -104,6 +177,7 @@ TELLER_CASH = ApprovalAction(
     decide_permission=DECIDE,
     run=_run_cash,
     validate=_validate_cash,
+    describe=_describe_cash,
     amount_parameter="amount_minor",
     threshold_minor=TELLER_APPROVAL_THRESHOLD_MINOR,
 )
@@ -114,6 +188,7 @@ SET_ACCOUNT_STATUS = ApprovalAction(
     decide_permission=DECIDE,
     run=_run_status,
     validate=_validate_status,
+    describe=_describe_status,
 )
 SET_ACCOUNT_LIMIT = ApprovalAction(
     name="banking.set_account_limit",
@@ -122,6 +197,7 @@ SET_ACCOUNT_LIMIT = ApprovalAction(
     decide_permission=DECIDE,
     run=_run_limit,
     validate=_validate_limit,
+    describe=_describe_limit,
 )
 
 

@@ -72,6 +72,9 @@ class Customer(models.Model):
     address = EncryptedTextField(blank=True, default="")
     occupation = EncryptedTextField(blank=True, default="")
     kyc_reviewed_at = models.DateTimeField(null=True, blank=True)
+    # Who decided the last KYC review (the acting user's public id) and why it was rejected.
+    kyc_reviewed_by = models.CharField(max_length=64, blank=True, default="")
+    kyc_review_note = models.TextField(blank=True, default="")
 
     def __str__(self) -> str:
         return self.public_id

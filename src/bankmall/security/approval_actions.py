@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bankmall.core.errors import FieldError, InvalidInput
 from bankmall.security.actions import grant_role
-from bankmall.security.approvals import ApprovalAction, register_approval_action
+from bankmall.security.approvals import ApprovalAction, ParameterLine, register_approval_action
 from bankmall.security.models import User, UserKind
 from bankmall.security.privacy import erase_personal_data, validate_erasure
 from bankmall.security.roles import role_named
@@ -40,6 +40,24 @@ def _run_erasure(parameters: dict[str, Any], actor: str) -> dict[str, Any]:
     }
 
 
+def _person(user_id: object) -> str:
+    """``username (usr_…)``, or the raw id when the user is unknown."""
+    user = User.objects.filter(public_id=str(user_id)).first()
+    return f"{user.username} ({user.public_id})" if user is not None else str(user_id)
+
+
+def _describe_role_grant(parameters: dict[str, Any]) -> list[ParameterLine]:
+    role = role_named(str(parameters.get("role")))
+    return [
+        ParameterLine(_("Staff member"), _person(parameters.get("user_id"))),
+        ParameterLine(_("Role"), str(role.label) if role else str(parameters.get("role"))),
+    ]
+
+
+def _describe_erasure(parameters: dict[str, Any]) -> list[ParameterLine]:
+    return [ParameterLine(_("Person"), _person(parameters.get("user_id")))]
+
+
 GRANT_ROLE = ApprovalAction(
     name="security.grant_role",
     label=_("Grant a staff role"),
@@ -47,6 +65,7 @@ GRANT_ROLE = ApprovalAction(
     decide_permission="security.decide_approvals",
     run=_run_role_grant,
     validate=_validate_role_grant,
+    describe=_describe_role_grant,
 )
 ERASE_PERSONAL_DATA = ApprovalAction(
     name="security.erase_personal_data",
@@ -55,6 +74,7 @@ ERASE_PERSONAL_DATA = ApprovalAction(
     decide_permission="security.decide_approvals",
     run=_run_erasure,
     validate=validate_erasure,
+    describe=_describe_erasure,
 )
 
 

@@ -34,6 +34,14 @@ REASON_LENGTH_MAX: Final = 2000
 
 
 @dataclass(frozen=True, slots=True)
+class ParameterLine:
+    """One line of a request's description: a translated label and a display value."""
+
+    label: str | Promise
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalAction:
     """A registered sensitive action.
 
@@ -51,6 +59,7 @@ class ApprovalAction:
     validate: Callable[[dict[str, Any]], None]
     amount_parameter: str | None = None
     threshold_minor: int | None = None
+    describe: Callable[[dict[str, Any]], list[ParameterLine]] | None = None
 
     def threshold(self) -> int | None:
         configured: dict[str, int] = getattr(settings, "APPROVAL_THRESHOLDS_MINOR", {})
@@ -79,6 +88,19 @@ def approval_action(name: str) -> ApprovalAction:
 
 def registered_actions() -> list[ApprovalAction]:
     return sorted(_REGISTRY.values(), key=lambda action: action.name)
+
+
+def describe_parameters(action_type: str, parameters: dict[str, Any]) -> list[ParameterLine]:
+    """What a person reads about a request's parameters.
+
+    The registered ``describe`` of the action when there is one; otherwise (an unknown type, or
+    an action without one) each parameter as ``name = value``. A description never raises:
+    an account or user that has gone since the request was made is shown by its raw value.
+    """
+    action = _REGISTRY.get(action_type)
+    if action is not None and action.describe is not None:
+        return action.describe(dict(parameters))
+    return [ParameterLine(label=str(key), value=str(value)) for key, value in parameters.items()]
 
 
 def needs_approval(name: str, parameters: dict[str, Any]) -> bool:

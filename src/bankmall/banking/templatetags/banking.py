@@ -26,3 +26,9 @@ def account_number(value: str) -> str:
 @register.filter
 def masked_account(value: str) -> str:
     return mask_account_number(value)
+
+
+@register.filter
+def minor_money(amount_minor: int, currency: str) -> str:
+    """An amount stored in minor units, formatted: ``{{ limit.daily_minor|minor_money:"CNY" }}``."""
+    return money(Money(int(amount_minor), currency))

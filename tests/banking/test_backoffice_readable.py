@@ -1,0 +1,142 @@
+"""Back office pages speak to people: formatted money, names and masked numbers, confirmed
+KYC decisions with reasons, and instants with their time zone."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from bankmall.banking.identifiers import mask_account_number
+from bankmall.banking.models import Customer, DepositAccount, KycStatus
+from bankmall.core.models import AuditRecord
+from bankmall.security.models import ApprovalRequest, UserKind
+from tests.banking.conftest import OpenAccount
+from tests.signed_in import make_user, sign_in
+
+pytestmark = pytest.mark.django_db
+
+TIME_WITH_ZONE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d CST")
+
+
+def staff(client: Client, name: str, role: str) -> Client:
+    return sign_in(client, make_user(name, kind=UserKind.STAFF, roles=(role,)))
+
+
+def propose_limits(client: Client, account: DepositAccount) -> ApprovalRequest:
+    client.post(
+        f"/backoffice/banking/accounts/{account.public_id}/limit",
+        {
+            "channel": "net_bank",
+            "per_transaction": "12345.67",
+            "daily": "50000",
+            "reason": "VIP customer",
+        },
+    )
+    return ApprovalRequest.objects.get()
+
+
+def test_an_approval_request_shows_money_names_and_masked_numbers_not_raw_parameters(
+    client: Client, open_account: OpenAccount
+) -> None:
+    account = open_account()
+    staff(client, "t1", "teller")
+    request = propose_limits(client, account)
+
+    page = client.get(f"/backoffice/approvals/{request.public_id}/").content.decode()
+
+    details = page.split('<details class="technical">')[0]
+    assert "¥12,345.67" in details
+    assert "¥50,000.00" in details
+    assert mask_account_number(account.number) in details
+    assert account.customer.masked_name in details
+    assert "Net bank" in details
+    assert account.public_id not in details
+    assert "1234567" not in details
+    assert TIME_WITH_ZONE.search(details)
+
+
+def test_the_approvals_list_summarises_each_request_in_chinese(
+    client: Client, open_account: OpenAccount
+) -> None:
+    account = open_account()
+    staff(client, "t1", "teller")
+    propose_limits(client, account)
+
+    page = client.get("/backoffice/approvals/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    assert "每笔: ¥50,000.00 → ¥12,345.67" in page  # the limit now, then the proposed one
+    assert mask_account_number(account.number) in page
+    assert TIME_WITH_ZONE.search(page)
+
+
+def test_account_limits_on_the_customer_page_are_formatted_money(
+    client: Client, open_account: OpenAccount
+) -> None:
+    account = open_account()
+    limit = account.limits.get(channel="net_bank")
+    staff(client, "t1", "teller")
+
+    page = client.get(f"/backoffice/banking/customers/{account.customer.public_id}/")
+
+    html = page.content.decode()
+    assert f"¥{limit.daily_minor // 100:,}.00" in html
+    assert f">{limit.daily_minor}<" not in html
+
+
+def test_kyc_decisions_are_confirmed_on_a_page_that_shows_who_is_decided(
+    client: Client, open_account: OpenAccount
+) -> None:
+    customer = open_account().customer
+    staff(client, "k1", "kyc_reviewer")
+
+    page = client.get(
+        f"/backoffice/banking/kyc/{customer.public_id}/decide", {"decision": "reject"}
+    ).content.decode()
+
+    assert customer.masked_name in page
+    assert 'name="note"' in page
+    assert Customer.objects.get(pk=customer.pk).kyc_status == KycStatus.PENDING
+
+
+def test_a_rejection_without_a_reason_changes_nothing(
+    client: Client, open_account: OpenAccount
+) -> None:
+    customer = open_account().customer
+    staff(client, "k1", "kyc_reviewer")
+    audited = AuditRecord.objects.count()
+
+    response = client.post(
+        f"/backoffice/banking/kyc/{customer.public_id}/decide", {"decision": "reject", "note": " "}
+    )
+
+    assert response.status_code == 422
+    assert "at least 5 characters" in response.content.decode()
+    unchanged = Customer.objects.get(pk=customer.pk)
+    assert (unchanged.kyc_status, unchanged.kyc_review_note) == (KycStatus.PENDING, "")
+    assert AuditRecord.objects.count() == audited
+
+
+def test_a_rejection_reason_is_stored_audited_and_shown_to_reviewers(
+    client: Client, open_account: OpenAccount
+) -> None:
+    customer = open_account().customer
+    staff(client, "k1", "kyc_reviewer")
+
+    client.post(
+        f"/backoffice/banking/kyc/{customer.public_id}/decide",
+        {"decision": "reject", "note": "ID card photo is unreadable"},
+    )
+
+    rejected = Customer.objects.get(pk=customer.pk)
+    assert rejected.kyc_status == KycStatus.REJECTED
+    assert rejected.kyc_review_note == "ID card photo is unreadable"
+    assert AuditRecord.objects.filter(
+        action="banking.kyc_reviewed", target=customer.public_id
+    ).exists()
+    queue = client.get("/backoffice/banking/kyc/").content.decode()
+    decided = queue.split('id="kyc-decided"')[1]
+    assert "ID card photo is unreadable" in decided
+    assert "k1" in decided
+    assert TIME_WITH_ZONE.search(decided)
