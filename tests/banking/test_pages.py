@@ -9,8 +9,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from bankmall.banking import queries
+from bankmall.banking import actions, queries
 from bankmall.banking.models import DepositAccount, Transfer
+from bankmall.core.money import Money
 from bankmall.security.models import User
 from tests.banking.conftest import OpenAccount, new_customer
 from tests.signed_in import make_user, sign_in
@@ -152,3 +153,21 @@ def test_the_statement_form_offers_this_month_as_iso_dates(wang: Any) -> None:
     today = timezone.localdate()
     assert f'value="{today.replace(day=1).isoformat()}"' in page
     assert f'value="{today.isoformat()}"' in page
+
+
+def test_the_banks_own_accounts_are_named_in_the_readers_language(
+    wang: Any, open_account: OpenAccount
+) -> None:
+    client, _user, account = wang
+    actions.teller_cash(
+        account=account, amount=Money(50_000, "CNY"), is_deposit=True, reference="S-1", actor="t"
+    )
+    path = f"/bank/accounts/{account.public_id}/"
+
+    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = client.get(path, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    overview = client.get("/bank/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    assert '<td class="counterparty">Cash at the branch</td>' in english
+    assert '<td class="counterparty">网点现金</td>' in chinese
+    assert '<small class="counterparty">网点现金</small>' in overview

@@ -142,6 +142,54 @@ def test_pdf_renders_chinese_text_that_extracts_again() -> None:
     assert "3,179.25" in text
 
 
+def _fonts(pdf: bytes) -> dict[str, dict[str, object]]:
+    """Base font name → its descriptor keys, for every font the pages use."""
+    fonts: dict[str, dict[str, object]] = {}
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for reference in page["/Resources"]["/Font"].values():
+            font = reference.get_object()
+            descriptor = font.get("/FontDescriptor")
+            if descriptor is None and "/DescendantFonts" in font:
+                descriptor = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+            keys = dict(descriptor.get_object()) if descriptor is not None else {}
+            fonts[str(font["/BaseFont"])] = keys
+    return fonts
+
+
+def test_pdf_embeds_its_chinese_font_so_any_viewer_can_show_it() -> None:
+    pdf = statements.render_pdf(october_statement(), bank=BANK, language="zh-hans")
+    fonts = _fonts(pdf)
+    embedded = {name: keys for name, keys in fonts.items() if "NotoSans" in name}
+    assert embedded, fonts
+    assert all("/FontFile2" in keys for keys in embedded.values())
+    assert all("/FontFile2" in keys for keys in fonts.values())  # every font is in the file
+
+
+def test_a_character_outside_the_embedded_subset_falls_back_and_still_extracts() -> None:
+    rare = "䶮"  # CJK Extension A (a historical name): not in the embedded subset
+    base = october_statement()
+    entries = (
+        dataclasses.replace(base.entries[0], description=f"{rare}先生 工资"),
+        *base.entries[1:],
+    )
+    statement = dataclasses.replace(base, entries=entries)
+    pdf = statements.render_pdf(statement, bank=BANK, language="zh-hans")
+    assert [name for name in _fonts(pdf) if "STSong" in name]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "先生 工资" in text
+
+
+def test_common_name_characters_beyond_gb2312_are_embedded() -> None:
+    base = october_statement()
+    account = dataclasses.replace(base.account, owner_name="王喆 李堃")
+    pdf = statements.render_pdf(
+        dataclasses.replace(base, account=account), bank=BANK, language="zh-hans"
+    )
+    assert not [name for name in _fonts(pdf) if "STSong" in name]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "王喆 李堃" in text
+
+
 def test_pdf_of_many_entries_spans_pages_with_every_entry() -> None:
     base = october_statement()
     entries = tuple(

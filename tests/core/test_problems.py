@@ -7,10 +7,12 @@ import json
 import pytest
 from django.test import Client
 from django.urls import include, path
+from django.utils.module_loading import autodiscover_modules
 from ninja import NinjaAPI, Schema
 
 from bankmall.api import install_problem_handlers
-from bankmall.core.errors import Conflict
+from bankmall.banking.errors import LimitExceeded
+from bankmall.core.errors import BankmallError, Conflict
 from bankmall.core.schemas import MoneySchema
 
 # A test-only API carrying the production error handlers and a Money body, so the mechanism
@@ -173,3 +175,20 @@ def test_problem_codes_are_documented_at_their_type_uri(client: Client) -> None:
     assert detail.status_code == 200
     assert "422" in detail.content.decode()
     assert unknown.status_code == 404
+
+
+def test_every_problem_reads_in_chinese_on_the_reference_pages(client: Client) -> None:
+    """Each registered problem's title and meaning come from the catalogues; the API keeps
+    the stable English title."""
+    autodiscover_modules("errors")
+    problems = list(BankmallError.registry.values())
+    chinese = client.get("/problems/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    untranslated = [cls.code for cls in problems if f"<td>{cls.title}</td>" in chinese]
+    assert untranslated == []
+    assert "<td>超过转账限额</td>" in chinese
+    detail = client.get("/problems/limit-exceeded", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "金额超过该账户在此渠道的单笔或每日限额。" in detail.content.decode()
+    english = client.get("/problems/limit-exceeded", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Transfer limit exceeded" in english
+    assert LimitExceeded.title == "Transfer limit exceeded"

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from django.utils.translation import gettext_lazy as _
+
 from bankmall.ledger.actions import AccountSpec, create_accounts
 
 CHART: Final = {
@@ -29,6 +31,31 @@ CHART: Final = {
     "capital": ("equity", "Capital"),
 }
 CURRENCIES: Final = ("CNY", "USD", "EUR", "HKD")
+# What a customer reads as the counterparty when money comes from or goes to one of the bank's
+# own accounts (history pages, statements), in the reader's language.
+COUNTERPARTY_LABELS: Final = {
+    "cash": _("Cash at the branch"),
+    "clearing": _("Interbank clearing"),
+    "interest_expense": _("Interest from the bank"),
+    "fee_income": _("Bank fees"),
+    "suspense": _("Bank suspense account"),
+    "escrow": _("Escrow account"),
+    "capital": _("The bank"),
+}
+
+
+def bank_purpose(code: str) -> str:
+    """``bank:interest_expense:CNY`` → ``interest_expense``; ``""`` for any other code."""
+    parts = code.split(":")
+    if len(parts) == 3 and parts[0] == "bank" and parts[1] in CHART:  # noqa: PLR2004
+        return parts[1]
+    return ""
+
+
+def counterparty_label(purpose: str) -> str:
+    """The bank's ``purpose`` account as a customer reads it, in the active language."""
+    label = COUNTERPARTY_LABELS.get(purpose)
+    return str(label) if label is not None else ""
 
 
 def bank_account_code(purpose: str, currency: str) -> str:

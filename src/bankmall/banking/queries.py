@@ -10,6 +10,7 @@ from typing import Final, TypeVar
 from django.db import models
 from django.utils import timezone
 
+from bankmall.banking.chart import bank_purpose, counterparty_label
 from bankmall.banking.errors import StatementInvalid
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
 from bankmall.banking.models import Card, Customer, DepositAccount, Payee, Transfer
@@ -105,23 +106,28 @@ class AccountEntry:
     code: str
     description: str
     counterparty_account: str
+    # The purpose of the bank's own account on the other side (``interest_expense``,
+    # ``clearing``, ``cash`` …; see ``chart.py``), empty for a customer's account.
+    counterparty_bank_account: str = ""
 
 
 class _Counterparties:
-    """Ledger account id → account number or bank-account name, looked up once per id."""
+    """Ledger account id → (account number, bank-account purpose), looked up once per id."""
 
     def __init__(self) -> None:
-        self.known: dict[str, str] = {}
+        self.known: dict[str, tuple[str, str]] = {}
 
-    def describe(self, ledger_account_id: str) -> str:
+    def describe(self, ledger_account_id: str) -> tuple[str, str]:
         if ledger_account_id not in self.known:
             deposit = DepositAccount.objects.filter(ledger_account_id=ledger_account_id).first()
             if deposit is not None:
-                self.known[ledger_account_id] = deposit.number
+                self.known[ledger_account_id] = (deposit.number, "")
             else:
-                # The bank's own accounts (clearing, cash, interest) mean nothing to a customer;
-                # the entry's description says what happened.
-                self.known[ledger_account_id] = ""
+                # The bank's own accounts have no number a customer could use; pages and
+                # statements name them by purpose ("Interest from the bank") in the reader's
+                # language.
+                code = ledger.get_account(ledger_account_id).code
+                self.known[ledger_account_id] = ("", bank_purpose(code))
         return self.known[ledger_account_id]
 
 
@@ -132,6 +138,7 @@ def _entry(
     other = view.debit_account if is_credit else view.credit_account
     metadata = view.metadata
     external = str(metadata.get("counterparty_account", ""))
+    number, purpose = ("", "") if external else counterparties.describe(other)
     return AccountEntry(
         id=view.id,
         created_at=view.created_at,
@@ -142,7 +149,8 @@ def _entry(
         kind=view.kind,
         code=view.code,
         description=str(metadata.get("description", "")) or view.code,
-        counterparty_account=external or counterparties.describe(other),
+        counterparty_account=external or number,
+        counterparty_bank_account=purpose,
     )
 
 
@@ -232,6 +240,7 @@ def _statement_entry(entry: AccountEntry) -> StatementEntry:
         description=entry.description,
         kind=(entry.code.split(".")[0] or "transfer").upper(),
         counterparty_account=entry.counterparty_account,
+        counterparty_name=counterparty_label(entry.counterparty_bank_account),
     )
 
 

@@ -13,8 +13,9 @@ Formats:
 - ``render_csv``: UTF-8 with a byte-order mark (so Excel opens Chinese text correctly), one row
   per entry between an opening-balance row and a closing-balance row; amounts are plain decimals
   in major units; text cells that a spreadsheet would run as a formula are quoted with ``'``.
-- ``render_pdf``: A4 via reportlab, text in the built-in CID font ``STSong-Light`` so Chinese
-  renders (and extracts) without shipping a font file.
+- ``render_pdf``: A4 via reportlab, text in an embedded subset of Noto Sans SC
+  (``pdf_fonts``), so Chinese renders in any viewer and extracts again; the rare character the
+  subset lacks falls back to reportlab's CID font ``STSong-Light``.
 """
 
 from __future__ import annotations
@@ -25,17 +26,15 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
-from xml.sax.saxutils import escape
 
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from lxml import etree
 from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfbase.pdfmetrics import registerFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -43,12 +42,12 @@ from bankmall.banking import iso20022 as iso
 from bankmall.banking.bank import BankIdentity
 from bankmall.banking.errors import StatementInvalid
 from bankmall.banking.identifiers import format_account_number
+from bankmall.banking.pdf_fonts import EMBEDDED_FONT, covered_characters, markup
 from bankmall.core.errors import FieldError
 from bankmall.core.money import Money
 
 CSV_BOM: Final = "\ufeff"
 FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
-CJK_FONT: Final = "STSong-Light"
 FORMATS: Final = ("camt053", "csv", "pdf")
 CONTENT_TYPES: Final = {
     "camt053": "application/xml",
@@ -367,13 +366,22 @@ def render_csv(statement: Statement, *, language: str = "en") -> bytes:
 
 
 def _pdf_styles() -> dict[str, ParagraphStyle]:
-    registerFont(UnicodeCIDFont(CJK_FONT))
+    covered_characters()  # registers the fonts
     base = getSampleStyleSheet()
+    font = EMBEDDED_FONT
     return {
-        "title": ParagraphStyle("title", parent=base["Title"], fontName=CJK_FONT, fontSize=16),
-        "text": ParagraphStyle("text", parent=base["Normal"], fontName=CJK_FONT, fontSize=9),
-        "cell": ParagraphStyle("cell", parent=base["Normal"], fontName=CJK_FONT, fontSize=7.5),
+        "title": ParagraphStyle("title", parent=base["Title"], fontName=font, fontSize=16),
+        "text": ParagraphStyle("text", parent=base["Normal"], fontName=font, fontSize=9),
+        "cell": ParagraphStyle("cell", parent=base["Normal"], fontName=font, fontSize=7.5),
+        "amount": ParagraphStyle(
+            "amount", parent=base["Normal"], fontName=font, fontSize=7.5, alignment=TA_RIGHT
+        ),
     }
+
+
+def _cells(rows: list[list[str]], style: ParagraphStyle) -> list[list[object]]:
+    """Every text as a paragraph, so a rare character can switch to the fallback font."""
+    return [[Paragraph(markup(text), style) for text in row] for row in rows]
 
 
 def _pdf_summary(statement: Statement, bank: BankIdentity, locale: str) -> list[list[str]]:
@@ -396,27 +404,26 @@ def _pdf_summary(statement: Statement, bank: BankIdentity, locale: str) -> list[
 def _pdf_entries(
     statement: Statement, styles: dict[str, ParagraphStyle], locale: str
 ) -> list[list[object]]:
-    rows: list[list[object]] = [
-        [
-            _("Booking date"),
-            _("Description"),
-            _("Counterparty"),
-            _("Debit"),
-            _("Credit"),
-            _("Balance"),
-        ]
+    header = [
+        _("Booking date"),
+        _("Description"),
+        _("Counterparty"),
+        _("Debit"),
+        _("Credit"),
+        _("Balance"),
     ]
+    rows: list[list[object]] = _cells([header], styles["cell"])
     for line in statement.lines():
         entry = line.entry
         amount = entry.amount.format(locale)
         rows.append(
             [
-                entry.booking_date.isoformat(),
-                Paragraph(escape(entry.description), styles["cell"]),
-                Paragraph(escape(entry.counterparty_name), styles["cell"]),
-                "" if entry.is_credit else amount,
-                amount if entry.is_credit else "",
-                line.balance.format(locale),
+                Paragraph(entry.booking_date.isoformat(), styles["cell"]),
+                Paragraph(markup(entry.description), styles["cell"]),
+                Paragraph(markup(entry.counterparty_name), styles["cell"]),
+                Paragraph(markup("" if entry.is_credit else amount), styles["amount"]),
+                Paragraph(markup(amount if entry.is_credit else ""), styles["amount"]),
+                Paragraph(markup(line.balance.format(locale)), styles["amount"]),
             ]
         )
     return rows
@@ -424,13 +431,13 @@ def _pdf_entries(
 
 def _pdf_footer(canvas: Canvas, document: SimpleDocTemplate) -> None:
     canvas.saveState()
-    canvas.setFont(CJK_FONT, 7)
+    canvas.setFont(EMBEDDED_FONT, 7)
     canvas.drawRightString(document.pagesize[0] - 15 * mm, 10 * mm, str(canvas.getPageNumber()))
     canvas.restoreState()
 
 
 def render_pdf(statement: Statement, *, bank: BankIdentity, language: str = "en") -> bytes:
-    """The statement as an A4 PDF; Chinese text uses reportlab's built-in CID font."""
+    """The statement as an A4 PDF with its Chinese font embedded (see ``pdf_fonts``)."""
     buffer = io.BytesIO()
     with translation.override(language):
         styles = _pdf_styles()
@@ -444,28 +451,37 @@ def render_pdf(statement: Statement, *, bank: BankIdentity, language: str = "en"
             title=_("Account statement"),
             author=bank.name,
             invariant=True,
+            initialFontName=EMBEDDED_FONT,  # no reference to a font the file does not carry
         )
         grid = TableStyle(
             [
-                ("FONT", (0, 0), (-1, -1), CJK_FONT, 7.5),
+                ("FONT", (0, 0), (-1, -1), EMBEDDED_FONT, 7.5),
                 ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
                 ("ALIGN", (3, 1), (-1, -1), "RIGHT"),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
             ]
         )
-        summary = Table(_pdf_summary(statement, bank, language), hAlign="LEFT")
-        summary.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), CJK_FONT, 9)]))
+        summary = Table(
+            _cells(_pdf_summary(statement, bank, language), styles["text"]),
+            colWidths=[35 * mm, 110 * mm],
+            hAlign="LEFT",
+        )
+        summary.setStyle(
+            TableStyle(
+                [("FONT", (0, 0), (-1, -1), EMBEDDED_FONT, 9), ("VALIGN", (0, 0), (-1, -1), "TOP")]
+            )
+        )
         widths = [22 * mm, 58 * mm, 35 * mm, 22 * mm, 22 * mm, 21 * mm]
         entries = Table(_pdf_entries(statement, styles, language), colWidths=widths, repeatRows=1)
         entries.setStyle(grid)
         story = [
-            Paragraph(escape(_("Account statement")), styles["title"]),
+            Paragraph(markup(_("Account statement")), styles["title"]),
             summary,
             Spacer(1, 6 * mm),
             entries
             if statement.entries
-            else Paragraph(escape(_("No entries in this period.")), styles["text"]),
+            else Paragraph(markup(_("No entries in this period.")), styles["text"]),
         ]
         document.build(story, onFirstPage=_pdf_footer, onLaterPages=_pdf_footer)
     return buffer.getvalue()

@@ -8,6 +8,7 @@ amount, confirmed again with a one-time code; then a receipt is shown.
 
 from __future__ import annotations
 
+import re
 import secrets
 from decimal import Decimal
 from typing import Any, Final
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from bankmall.banking import actions, queries, standing, statements
 from bankmall.banking.api import statement_response
+from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE, is_account_number
 from bankmall.banking.models import (
     Card,
     Channel,
@@ -380,12 +382,97 @@ def card_limits(request: HttpRequest, card_id: str) -> HttpResponse:
     return HttpResponseRedirect(reverse("banking-cards"))
 
 
+BIC_PATTERN: Final = re.compile(r"^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$")
+CNAPS_PATTERN: Final = re.compile(r"^\d{12}$")
+EXTERNAL_NUMBER_PATTERN: Final = re.compile(r"^[A-Za-z0-9]{1,34}$")
+
+
 class PayeeForm(forms.Form):
-    name = forms.CharField(label=_("Payee name"), max_length=140)
-    account_number = forms.CharField(label=_("Payee account number"), max_length=34)
-    bank_code = forms.CharField(
-        label=_("Payee bank code (CNAPS or BIC, other banks only)"), max_length=12, required=False
+    """A payee, checked field by field before the one-time code is asked for.
+
+    The checks are the ones ``actions.add_payee`` makes, said per field in the reader's
+    language: a name; an account number of this bank with valid MOD 97-10 check digits (then
+    no bank code is needed), or another bank's number with its bank's CNAPS code or BIC. The
+    inputs carry the same rules as HTML constraints, so a browser points at a mistake before
+    the form is sent.
+    """
+
+    name = forms.CharField(
+        label=_("Payee name"),
+        max_length=140,
+        error_messages={"required": _("Enter the payee's name as their bank knows it.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+    account_number = forms.CharField(
+        label=_("Payee account number"),
+        max_length=40,
+        error_messages={"required": _("Enter the payee's account number.")},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+    )
+    bank_code = forms.CharField(
+        label=_("Payee bank code (CNAPS or BIC, other banks only)"),
+        max_length=12,
+        required=False,
+        help_text=_("12 digits (CNAPS) or a SWIFT BIC such as BKCHCNBJ; empty for our bank."),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "pattern": r"[0-9]{12}|[A-Za-z]{6}[A-Za-z0-9]{2}([A-Za-z0-9]{3})?",
+            }
+        ),
+    )
+
+    def clean_name(self) -> str:
+        name = " ".join(str(self.cleaned_data["name"]).split())
+        if not name:
+            raise forms.ValidationError(_("Enter the payee's name as their bank knows it."))
+        return name
+
+    def clean_account_number(self) -> str:
+        number = "".join(str(self.cleaned_data["account_number"]).split())
+        if (
+            number.isdigit()
+            and number.startswith(BANK_CODE)
+            and len(number) == ACCOUNT_NUMBER_LENGTH
+        ):
+            if not is_account_number(number):
+                raise forms.ValidationError(
+                    _(
+                        "The check digits of this account number do not match: "
+                        "look for a mistyped or swapped digit."
+                    )
+                )
+            return number
+        if not EXTERNAL_NUMBER_PATTERN.match(number):
+            raise forms.ValidationError(
+                _("An account number has only digits and letters, at most 34.")
+            )
+        return number
+
+    def clean_bank_code(self) -> str:
+        code = "".join(str(self.cleaned_data["bank_code"]).split()).upper()
+        if code and not (CNAPS_PATTERN.match(code) or BIC_PATTERN.match(code)):
+            raise forms.ValidationError(
+                _("A bank code is 12 digits (CNAPS) or a BIC of 8 or 11 letters and digits.")
+            )
+        return code
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        number, code = data.get("account_number"), data.get("bank_code")
+        if number is None or code is None:
+            return data  # the field's own message says what is wrong
+        if is_account_number(number):
+            data["bank_code"] = ""  # an account of this bank needs no bank code
+        elif not code:
+            self.add_error(
+                "bank_code",
+                _("This is not an account of our bank: enter the payee bank's code."),
+            )
+        return data
 
 
 PAYEE_STEP_UP: Final = "banking.add_payee"

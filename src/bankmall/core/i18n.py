@@ -10,10 +10,16 @@ finds those for installed apps), so two apps never edit the same file. Usage::
 Django templates are read through Django's own ``templatize`` (what ``makemessages`` uses)
 and the result through Babel's Python extractor, so ``{% translate %}`` and
 ``{% blocktranslate %}`` produce the same message ids as Django looks up at run time.
+
+Problem classes (``BankmallError`` subclasses: a class body that sets ``code`` and ``title``)
+are messages too: their ``title`` and their docstring (whitespace collapsed, see
+``problem_meaning``) go into the owning app's catalogue, so the ``/problems/`` reference reads
+in Chinese while API problem bodies keep the stable English titles.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import sys
 from collections.abc import Iterator
@@ -71,6 +77,34 @@ def _python_source(path: Path) -> bytes:
     return templatize(text, origin=str(path)).encode("utf-8")
 
 
+def problem_meaning(docstring: str) -> str:
+    """A problem class's docstring as one line: the message id of its meaning."""
+    return " ".join(docstring.split())
+
+
+def _problem_texts(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line, text)`` for the title and docstring of every problem class in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        constants = {
+            target.id: statement.value.value
+            for statement in node.body
+            if isinstance(statement, ast.Assign)
+            and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str)
+            for target in statement.targets
+            if isinstance(target, ast.Name)
+        }
+        if "code" not in constants or "title" not in constants:
+            continue
+        yield node.lineno, constants["title"]
+        docstring = ast.get_docstring(node)
+        if docstring:
+            yield node.lineno, problem_meaning(docstring)
+
+
 def extract(app_dir: Path) -> list[Message]:
     """All translatable messages in one app, in file and line order."""
     messages = []
@@ -79,6 +113,9 @@ def extract(app_dir: Path) -> list[Message]:
         relative = str(path.relative_to(PACKAGE_DIR))
         for lineno, msgid, context in _extract_with_context(source):
             messages.append(Message(msgid=msgid, context=context, location=(relative, lineno)))
+        if path.suffix == ".py":
+            for lineno, text in _problem_texts(path):
+                messages.append(Message(msgid=text, context=None, location=(relative, lineno)))
     return messages
 
 

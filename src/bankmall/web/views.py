@@ -8,9 +8,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanen
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils.module_loading import autodiscover_modules
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from bankmall.core import errors
+from bankmall.core.i18n import problem_meaning
 from bankmall.core.problems import problem_response
 
 
@@ -48,8 +50,9 @@ def _problem_entries() -> list[ProblemEntry]:
             code=cls.code,
             slug=errors.problem_slug(cls.code),
             status=cls.status,
-            title=cls.title,
-            meaning=" ".join((cls.__doc__ or "").split()),
+            # The catalogues hold each problem's title and meaning (core.i18n extracts them).
+            title=gettext(cls.title),
+            meaning=gettext(meaning) if (meaning := problem_meaning(cls.__doc__ or "")) else "",
         )
         for cls in sorted(errors.BankmallError.registry.values(), key=lambda cls: cls.code)
     ]

@@ -7,3 +7,14 @@ document.addEventListener("change", (event) => {
     form.submit();
   }
 });
+// The site menu folds behind a "Menu" button on narrow screens (CSS decides when).
+for (const toggle of document.querySelectorAll("[data-menu-toggle]")) {
+  toggle.hidden = false;
+}
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest("[data-menu-toggle]");
+  if (toggle) {
+    const open = toggle.closest(".site-nav").classList.toggle("menu-open");
+    toggle.setAttribute("aria-expanded", String(open));
+  }
+});
