@@ -100,9 +100,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    # django-otp's own device models (otp_totp, otp_static) keep secrets in clear: the
+    # security app's Authenticator and BackupCodeSet devices replace them (SECURITY.md).
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
     "axes",
     "bankmall.core",
     "bankmall.ledger",

@@ -29,7 +29,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from qrcode.main import make as make_qr_code
 
 from bankmall.core.errors import BankmallError, Conflict, NotFound
@@ -53,7 +52,14 @@ from bankmall.security.actions import (
 )
 from bankmall.security.errors import InvalidOneTimeCode, SignInLocked, StepUpRequired
 from bankmall.security.middleware import TIMED_OUT_SESSION_KEY
-from bankmall.security.models import Consent, LoginEvent, User, UserKind, UserSession
+from bankmall.security.models import (
+    Authenticator,
+    Consent,
+    LoginEvent,
+    User,
+    UserKind,
+    UserSession,
+)
 from bankmall.security.privacy import export_subject_data, grant_consent, withdraw_consent
 from bankmall.security.stepup import (
     access_challenge,
@@ -153,7 +159,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
             request.session[PENDING_USER_KEY] = user.pk
             request.session[PENDING_AT_KEY] = time.time()
             request.session[PENDING_NEXT_KEY] = next_url
-            has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+            has_device = Authenticator.objects.filter(user=user, confirmed=True).exists()
             return redirect("security-login-verify" if has_device else "security-login-enrol")
     context = {"form": form, "timed_out": timed_out, "next": request.GET.get("next", "")}
     return render(request, "security/login.html", context)
