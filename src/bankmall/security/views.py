@@ -40,14 +40,19 @@ from bankmall.security.access import (
     public_view,
 )
 from bankmall.security.actions import (
+    access_authenticator,
     check_one_time_code,
     check_password,
     complete_sign_in,
+    confirm_additional_authenticator,
     confirm_totp_enrolment,
     needs_second_factor,
+    regenerate_backup_codes,
+    remove_authenticator,
     reset_password,
     sign_out,
     sign_out_everywhere,
+    start_additional_authenticator,
     start_totp_enrolment,
 )
 from bankmall.security.errors import InvalidOneTimeCode, SignInLocked, StepUpRequired
@@ -61,6 +66,7 @@ from bankmall.security.models import (
     UserSession,
 )
 from bankmall.security.privacy import export_subject_data, grant_consent, withdraw_consent
+from bankmall.security.queries import live_api_tokens, two_factor_overview
 from bankmall.security.stepup import (
     access_challenge,
     confirm_step_up,
@@ -68,6 +74,7 @@ from bankmall.security.stepup import (
     require_step_up,
     step_up_redirect,
 )
+from bankmall.security.tokens import TOKEN_KINDS
 
 PENDING_USER_KEY: Final = "security.pending_user"
 PENDING_AT_KEY: Final = "security.pending_at"
@@ -110,7 +117,7 @@ def _landing_page(user: User, next_url: str | None) -> str:
         return reverse("backoffice-dashboard")
     if user.kind == UserKind.MERCHANT:
         # The merchant console comes with the mall; until then their own security page.
-        return reverse("security-sessions")
+        return reverse("security-hub")
     return str(settings.LOGIN_REDIRECT_URL)
 
 
@@ -447,3 +454,151 @@ def privacy_export(request: HttpRequest) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="bankmall-{user.public_id}.json"'
     return response
+
+
+# ------------------------------------------------------------------ security hub and two factors
+
+TWO_FACTOR_PURPOSE: Final = "security.two_factor"
+
+
+@principal_view()
+@require_GET
+def security_hub(request: HttpRequest) -> HttpResponse:
+    """The user's security overview: links to every security page, with their state."""
+    user: User = request.user  # type: ignore[assignment]
+    context = {
+        "two_factor": two_factor_overview(user),
+        "active_sessions": UserSession.objects.filter(user=user, ended_at__isnull=True).count(),
+        "active_consents": Consent.objects.filter(user=user, withdrawn_at__isnull=True).count(),
+        "api_tokens": live_api_tokens(user) if user.kind in TOKEN_KINDS else None,
+    }
+    return render(request, "security/hub.html", context)
+
+
+def _two_factor_step_up(request: HttpRequest) -> HttpResponse | None:
+    """None when this session confirmed a code for two-factor changes in the last minutes;
+    otherwise the redirect to the step-up page, coming back to the two-factor page (a POST
+    cannot be repeated by a redirect)."""
+    try:
+        require_step_up(request, TWO_FACTOR_PURPOSE)
+    except StepUpRequired as error:
+        if request.method == "GET":
+            return step_up_redirect(request, error)
+        url = reverse("security-step-up", args=[error.extra["challenge_id"]])
+        query = urlencode({"next": reverse("security-two-factor")})
+        return HttpResponseRedirect(f"{url}?{query}")
+    return None
+
+
+@principal_view()
+@require_GET
+@never_cache
+def two_factor_page(request: HttpRequest) -> HttpResponse:
+    """Authenticators (name, added, last used) and backup codes left, behind a step-up."""
+    if (challenge := _two_factor_step_up(request)) is not None:
+        return challenge
+    user: User = request.user  # type: ignore[assignment]
+    return render(request, "security/two_factor.html", {"overview": two_factor_overview(user)})
+
+
+class AuthenticatorForm(forms.Form):
+    name = forms.CharField(
+        label=gettext_lazy("Name (for example, the phone it is on)"),
+        max_length=64,
+        initial=gettext_lazy("Authenticator app"),
+    )
+    code = CodeForm.base_fields["code"]
+    device = forms.CharField(widget=forms.HiddenInput, max_length=40)
+    replaces = forms.CharField(widget=forms.HiddenInput, max_length=40, required=False)
+
+
+@principal_view()
+@require_http_methods(["GET", "POST"])
+@never_cache
+def add_authenticator_page(request: HttpRequest) -> HttpResponse:
+    """Set up another authenticator (QR code and first code), optionally replacing one.
+
+    ``?replaces=<id>`` names the user's authenticator to remove once the new one works, so the
+    user is never left without one. Another user's id answers 404.
+    """
+    user: User = request.user  # type: ignore[assignment]
+    replaces = request.POST.get("replaces") or request.GET.get("replaces") or ""
+    try:
+        replaced = access_authenticator(user, replaces) if replaces else None
+    except NotFound:
+        raise Http404(replaces) from None
+    if (challenge := _two_factor_step_up(request)) is not None:
+        return challenge
+    device = start_additional_authenticator(user)
+    initial = {"device": device.public_id, "replaces": replaces}
+    form = AuthenticatorForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            confirm_additional_authenticator(
+                user,
+                device_id=form.cleaned_data["device"],
+                name=form.cleaned_data["name"],
+                code=form.cleaned_data["code"],
+                replaces=form.cleaned_data["replaces"] or None,
+                actor=f"user:{user.pk}",
+            )
+        except NotFound:
+            raise Http404(form.cleaned_data["device"]) from None
+        except InvalidOneTimeCode:
+            form.add_error("code", WRONG_CODE)
+        except BankmallError as error:
+            form.add_error("name", error.detail)
+        else:
+            done = _("Authenticator replaced.") if replaced else _("Authenticator added.")
+            messages.success(request, done)
+            return redirect("security-two-factor")
+    secret = base64.b32encode(device.bin_key).decode("ascii")
+    context = {
+        "form": form,
+        "replaced": replaced,
+        "qr_code": qr_code_svg(device.config_url),
+        "secret": _secret_groups(secret),
+    }
+    return render(request, "security/add_authenticator.html", context)
+
+
+@principal_view()
+@require_POST
+def remove_authenticator_page(request: HttpRequest, device_id: str) -> HttpResponse:
+    """Remove one authenticator; never the last one where two factors are mandatory."""
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        access_authenticator(user, device_id)
+    except NotFound:
+        raise Http404(device_id) from None
+    if (challenge := _two_factor_step_up(request)) is not None:
+        return challenge
+    try:
+        remove_authenticator(user, device_id=device_id, actor=f"user:{user.pk}")
+    except NotFound:
+        raise Http404(device_id) from None
+    except BankmallError:
+        messages.error(
+            request,
+            _("This is your only authenticator. Set up its replacement instead of removing it."),
+        )
+    else:
+        messages.success(request, _("Authenticator removed."))
+    return redirect("security-two-factor")
+
+
+@principal_view()
+@require_POST
+def regenerate_backup_codes_page(request: HttpRequest) -> HttpResponse:
+    """Make new backup codes (the old ones stop working) and show them once."""
+    user: User = request.user  # type: ignore[assignment]
+    if (challenge := _two_factor_step_up(request)) is not None:
+        return challenge
+    try:
+        codes = regenerate_backup_codes(user, actor=f"user:{user.pk}")
+    except BankmallError:
+        messages.error(request, _("Set up an authenticator first."))
+        return redirect("security-two-factor")
+    request.session[BACKUP_CODES_KEY] = codes
+    query = urlencode({"next": reverse("security-two-factor")})
+    return HttpResponseRedirect(f"{reverse('security-backup-codes')}?{query}")
