@@ -57,6 +57,9 @@ ENDPOINTS = [
     # Pages of every signed-in principal.
     Endpoint("GET", "security/backup-codes/", page_for()),
     Endpoint("GET", "security/", page_for()),
+    # The idle-timeout warning: the status poll answers everyone (signed_in false for visitors).
+    Endpoint("GET", "security/session/status", public(200)),
+    Endpoint("POST", "security/session/keep-alive", page_for()),
     # Two-factor changes need a fresh step-up first: a signed-in caller is sent there (302).
     Endpoint("GET", "security/two-factor/", page_for(ok=302)),
     Endpoint("GET", "security/two-factor/authenticators/new/", page_for(ok=302)),

@@ -45,6 +45,12 @@ urlpatterns = [
         name="security-backup-codes-regenerate",
     ),
     path("security/backup-codes/", views.backup_codes_page, name="security-backup-codes"),
+    path("security/session/status", views.session_status, name="security-session-status"),
+    path(
+        "security/session/keep-alive",
+        views.session_keep_alive,
+        name="security-session-keep-alive",
+    ),
     path("security/sessions/", views.sessions_page, name="security-sessions"),
     path(
         "security/sign-out-everywhere/",

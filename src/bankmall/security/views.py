@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from typing import Any, Final
 
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -56,7 +57,7 @@ from bankmall.security.actions import (
     start_totp_enrolment,
 )
 from bankmall.security.errors import InvalidOneTimeCode, SignInLocked, StepUpRequired
-from bankmall.security.middleware import TIMED_OUT_SESSION_KEY
+from bankmall.security.middleware import TIMED_OUT_SESSION_KEY, idle_seconds_left
 from bankmall.security.models import (
     Authenticator,
     Consent,
@@ -602,3 +603,35 @@ def regenerate_backup_codes_page(request: HttpRequest) -> HttpResponse:
     request.session[BACKUP_CODES_KEY] = codes
     query = urlencode({"next": reverse("security-two-factor")})
     return HttpResponseRedirect(f"{reverse('security-backup-codes')}?{query}")
+
+
+# ------------------------------------------------------------------ idle timeout warning
+
+
+@public_view
+@require_GET
+@never_cache
+def session_status(request: HttpRequest) -> JsonResponse:
+    """How long this session has before it times out; asking does not extend it.
+
+    ``{"signed_in": false}`` once it has ended (or for a visitor who never signed in), so the
+    page's timeout warning (``web/session.js``) knows when to go to the sign-in page.
+    """
+    user = request.user
+    if not isinstance(user, User) or not is_fully_signed_in(user):
+        return JsonResponse({"signed_in": False})
+    return JsonResponse({"signed_in": True, "seconds_left": _seconds_left(request, user)})
+
+
+@principal_view()
+@require_POST
+@never_cache
+def session_keep_alive(request: HttpRequest) -> JsonResponse:
+    """ "Stay signed in": the request itself is the activity that restarts the idle timer."""
+    user: User = request.user  # type: ignore[assignment]
+    return JsonResponse({"signed_in": True, "seconds_left": _seconds_left(request, user)})
+
+
+def _seconds_left(request: HttpRequest, user: User) -> int:
+    # Rounded up: 0 must mean that the session has ended, never "a fraction of a second left".
+    return math.ceil(idle_seconds_left(request, user))
