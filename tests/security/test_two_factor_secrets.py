@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from types import SimpleNamespace
 
@@ -109,7 +110,7 @@ def test_the_migration_moves_django_otp_rows_out_of_their_clear_text_tables() ->
         )
         cursor.execute(
             "INSERT INTO otp_totp_totpdevice VALUES "
-            "(1, %s, 'phone', %s, %s, 30, 0, 6, 1, 0, -1, NULL, NULL)",
+            "(1, %s, 'phone', %s, %s, 30, 0, 6, 1, 0, -1, '2026-01-02 03:04:05', NULL)",
             [user.pk, True, KEY_HEX],
         )
         cursor.execute(
@@ -123,6 +124,7 @@ def test_the_migration_moves_django_otp_rows_out_of_their_clear_text_tables() ->
     device = Authenticator.objects.get(user=user)
     assert device.key == KEY_HEX
     assert device.name == "phone"
+    assert device.created_at == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     assert _raw("SELECT COUNT(*) FROM otp_totp_totpdevice") == [(0,)]
     assert _raw("SELECT COUNT(*) FROM otp_static_statictoken") == [(0,)]
     assert BackupCodeSet.objects.get(user=user).codes.count() == 1

@@ -3,9 +3,12 @@
 import bankmall.core.ids
 import bankmall.security.crypto
 import django.db.models.deletion
+import datetime as dt
 import functools
 from django.conf import settings
 from django.db import migrations, models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 # django-otp's own tables (apps otp_totp and otp_static, no longer installed) held the
 # authenticator secrets and backup codes in clear. Their rows move into the security app's
@@ -14,6 +17,15 @@ LEGACY_TOTP = "otp_totp_totpdevice"
 LEGACY_STATIC_DEVICE = "otp_static_staticdevice"
 LEGACY_STATIC_TOKEN = "otp_static_statictoken"
 BACKUP_CODE_CONTEXT = "security.backupcode.code"
+
+
+def _aware(value):
+    # SQLite hands back naive UTC values (as text or datetime); PostgreSQL aware ones.
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value
 
 
 def _move_authenticators(apps, cursor, quote):
@@ -28,7 +40,9 @@ def _move_authenticators(apps, cursor, quote):
             user_id=user_id, name=name, confirmed=bool(confirmed), key=key, step=step, t0=t0,
             digits=digits, tolerance=tolerance, drift=drift, last_t=last_t,
         )
-        Authenticator.objects.filter(pk=device.pk).update(created_at=row[10], last_used_at=row[11])
+        Authenticator.objects.filter(pk=device.pk).update(
+            created_at=_aware(row[10]), last_used_at=_aware(row[11])
+        )
     cursor.execute(f"DELETE FROM {quote(LEGACY_TOTP)}")
 
 
@@ -44,7 +58,7 @@ def _move_backup_codes(apps, cursor, quote):
     for legacy_id, user_id, name, confirmed, created_at, last_used_at in cursor.fetchall():
         code_set = BackupCodeSet.objects.create(user_id=user_id, name=name, confirmed=bool(confirmed))
         BackupCodeSet.objects.filter(pk=code_set.pk).update(
-            created_at=created_at, last_used_at=last_used_at
+            created_at=_aware(created_at), last_used_at=_aware(last_used_at)
         )
         cursor.execute(
             f"SELECT token FROM {quote(LEGACY_STATIC_TOKEN)} WHERE device_id = %s", [legacy_id]
