@@ -60,7 +60,7 @@ def test_merchant_users_land_on_a_page_they_may_see(client: Client) -> None:
 
     response = client.post("/login/verify/", {"code": current_code(user)})
 
-    assert response["Location"] == "/security/sessions/"
+    assert response["Location"] == "/security/"
     assert client.get(response["Location"]).status_code == 200
 
 
