@@ -129,9 +129,15 @@ def test_net_bank_pages_fit_a_phone(
         assert_fits(page, f"bank-{name}-{language}")
 
     page.goto(f"{base}/bank/accounts/{source.public_id}/")
-    first_cell = page.locator("table.history tbody tr").first.locator("td").first
-    label = first_cell.evaluate("cell => getComputedStyle(cell, '::before').content")
-    assert label.strip('"') == ("Date" if language == "en" else "日期")
+    entry = page.locator("table.history tbody tr").first
+    assert entry.evaluate("row => getComputedStyle(row).display") == "grid"
+    date, amount = (
+        entry.locator("td.date").bounding_box(),
+        entry.locator("td.amount").bounding_box(),
+    )
+    assert date is not None
+    assert amount is not None
+    assert amount["x"] > date["x"] + date["width"]  # one card: date left, amount right
     assert page.locator("table.history thead").evaluate("head => head.offsetHeight") <= 1
 
     page.goto(f"{base}/bank/transfers/new/")
@@ -179,6 +185,11 @@ def test_back_office_pages_fit_a_phone(
     for name, path in pages.items():
         page.goto(base + path)
         assert_fits(page, f"backoffice-{name}-{language}")
+
+    page.goto(f"{base}/backoffice/banking/customers/?q={source.number}")
+    first_cell = page.locator("#customer-results tbody tr").first.locator("td").first
+    label = first_cell.evaluate("cell => getComputedStyle(cell, '::before').content")
+    assert label.strip('"') == ("Name" if language == "en" else "姓名")
 
     page.goto(f"{base}/backoffice/approvals/")
     page.locator("#approval-requests a").first.click()
