@@ -140,3 +140,18 @@ def test_a_rejection_reason_is_stored_audited_and_shown_to_reviewers(
     assert "ID card photo is unreadable" in decided
     assert "k1" in decided
     assert TIME_WITH_ZONE.search(decided)
+
+
+def test_a_refused_decision_is_explained_in_the_page_language(
+    client: Client, open_account: OpenAccount
+) -> None:
+    customer = open_account().customer
+    staff(client, "k1", "kyc_reviewer")
+    url = f"/backoffice/banking/kyc/{customer.public_id}/decide"
+    client.post(url, {"decision": "verify"})
+
+    chinese = client.post(url, {"decision": "verify"}, HTTP_ACCEPT_LANGUAGE="zh-hans", follow=True)
+    english = client.post(url, {"decision": "verify"}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+
+    assert "请求与当前状态冲突" in chinese.content.decode()
+    assert "The customer&#x27;s KYC is verified, not pending." in english.content.decode()

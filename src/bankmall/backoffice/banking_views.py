@@ -164,7 +164,7 @@ def kyc_decide(request: HttpRequest, customer_id: str) -> HttpResponse:
                 actor=acting_user(request).public_id,
             )
         except BankmallError as error:
-            messages.error(request, error.detail)
+            messages.error(request, error.for_people())
         else:
             messages.success(request, _("KYC review recorded."))
         return redirect("backoffice-banking-kyc")
@@ -217,7 +217,7 @@ def account_status(request: HttpRequest, account_id: str) -> HttpResponse:
             },
         )
     except BankmallError as error:
-        messages.error(request, error.detail)
+        messages.error(request, error.for_people())
     return redirect("backoffice-banking-customer", customer_id=account.customer.public_id)
 
 
@@ -253,7 +253,7 @@ def account_limit(request: HttpRequest, account_id: str) -> HttpResponse:
         try:
             _propose(request, "banking.set_account_limit", parameters)
         except BankmallError as error:
-            messages.error(request, error.detail)
+            messages.error(request, error.for_people())
     return redirect("backoffice-banking-customer", customer_id=account.customer.public_id)
 
 
@@ -301,7 +301,7 @@ def teller_cash(request: HttpRequest, account_id: str) -> HttpResponse:
             )
             messages.success(request, _("Cash booked."))
     except BankmallError as error:
-        messages.error(request, error.detail)
+        messages.error(request, error.for_people())
     return redirect("backoffice-banking-customer", customer_id=account.customer.public_id)
 
 
@@ -327,7 +327,7 @@ def clearing(request: HttpRequest) -> HttpResponse:
             parsed = parse_incoming(upload.read())
             result = actions.book_incoming(parsed, actor=acting_user(request).public_id)
         except BankmallError as error:
-            messages.error(request, error.detail)
+            messages.error(request, error.for_people())
             problems = list(error.errors)
         else:
             messages.success(

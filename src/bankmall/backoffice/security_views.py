@@ -38,7 +38,7 @@ FILTER_LENGTH_MAX: Final = 100
 
 
 def _fail(request: HttpRequest, error: BankmallError) -> None:
-    messages.error(request, f"{error.title}: {error.detail}")
+    messages.error(request, error.for_people())
 
 
 # ------------------------------------------------------------------ approvals

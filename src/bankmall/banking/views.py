@@ -275,7 +275,7 @@ def transfer_confirm(request: HttpRequest, token: str) -> HttpResponse:
         except StepUpRequired as challenge:
             return step_up_redirect(request, challenge)
         except BankmallError as failure:
-            error = str(FRIENDLY_ERRORS.get(failure.code, failure.detail))
+            error = str(FRIENDLY_ERRORS.get(failure.code, failure.for_people()))
         else:
             return HttpResponseRedirect(reverse("banking-transfer-receipt", args=[made.public_id]))
     context = {
@@ -351,7 +351,7 @@ def card_freeze(request: HttpRequest, card_id: str) -> HttpResponse:
             actor=acting_user(request).public_id,
         )
     except BankmallError as error:
-        messages.error(request, error.detail)
+        messages.error(request, error.for_people())
     else:
         messages.success(request, _("Card updated."))
     return HttpResponseRedirect(reverse("banking-cards"))
@@ -376,7 +376,7 @@ def card_limits(request: HttpRequest, card_id: str) -> HttpResponse:
             actor=acting_user(request).public_id,
         )
     except BankmallError as error:
-        messages.error(request, error.detail)
+        messages.error(request, error.for_people())
     else:
         messages.success(request, _("Card limits changed."))
     return HttpResponseRedirect(reverse("banking-cards"))
@@ -504,7 +504,7 @@ def payees(request: HttpRequest) -> HttpResponse:
             request.session[PAYEE_DRAFT_KEY] = form.cleaned_data
             return step_up_redirect(request, challenge)
         except BankmallError as error:
-            messages.error(request, error.detail)
+            messages.error(request, error.for_people())
         else:
             messages.success(request, _("Payee saved."))
         return HttpResponseRedirect(reverse("banking-payees"))
@@ -554,7 +554,7 @@ def standing_orders(request: HttpRequest) -> HttpResponse:
                 actor=acting_user(request).public_id,
             )
         except BankmallError as error:
-            messages.error(request, error.detail)
+            messages.error(request, error.for_people())
         else:
             messages.success(request, _("Order scheduled."))
             return HttpResponseRedirect(reverse("banking-standing"))

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
@@ -55,6 +57,12 @@ class BankmallError(Exception):
     @property
     def slug(self) -> str:
         return problem_slug(self.code)
+
+    def for_people(self) -> str:
+        """The message a page shows: the specific ``detail`` on an English page, else the
+        problem's translated title (details are written in English for the API and logs)."""
+        translated = gettext(self.title)
+        return self.detail if translated == self.title else translated
 
 
 def problem_slug(code: str) -> str:
