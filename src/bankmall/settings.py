@@ -100,9 +100,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    # django-otp's own device models (otp_totp, otp_static) keep secrets in clear: the
+    # security app's Authenticator and BackupCodeSet devices replace them (SECURITY.md).
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
     "axes",
     "bankmall.core",
     "bankmall.ledger",
@@ -250,6 +250,8 @@ SESSION_IDLE_SECONDS = {
     "merchant": int(os.environ.get("SESSION_IDLE_SECONDS_MERCHANT", "1800")),
     "staff": int(os.environ.get("SESSION_IDLE_SECONDS_STAFF", "900")),
 }
+# Pages warn this many seconds before the idle timeout, with a "stay signed in" button.
+SESSION_TIMEOUT_WARNING_SECONDS = int(os.environ.get("SESSION_TIMEOUT_WARNING_SECONDS", "60"))
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # A step-up (re-entered one-time code) allows its protected action for this long.
