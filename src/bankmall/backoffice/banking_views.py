@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bankmall.banking import actions, queries
 from bankmall.banking.errors import PaymentFileInvalid
@@ -143,6 +143,7 @@ class KycDecisionForm(forms.Form):
         return data
 
 
+@require_http_methods(["GET", "POST"])
 @staff_view("security.review_kyc")
 def kyc_decide(request: HttpRequest, customer_id: str) -> HttpResponse:
     """Confirm a KYC decision: GET shows the customer and asks; POST records it.

@@ -407,9 +407,7 @@ class PayeeForm(forms.Form):
         label=_("Payee account number"),
         max_length=40,
         error_messages={"required": _("Enter the payee's account number.")},
-        widget=forms.TextInput(
-            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
-        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     bank_code = forms.CharField(
         label=_("Payee bank code (CNAPS or BIC, other banks only)"),
