@@ -8,6 +8,7 @@ own box, forms take the full width and the site menu folds behind a "Menu" butto
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +39,31 @@ PHONE: dict[str, Any] = {
 SCREENSHOTS = Path(os.environ["SCREENSHOT_DIR"]) if os.environ.get("SCREENSHOT_DIR") else None
 
 
-def signed_in_phone(browser: Any, live_server: Any, user: Any, language: str) -> Any:  # noqa: F811
-    """A phone-sized browser page holding the session of ``user`` (password and code done)."""
-    client = sign_in(Client(), user)
-    context = browser.new_context(locale="en-US", **PHONE)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            },
-            {"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url},
-        ]
-    )
-    return context.new_page()
+@pytest.fixture
+def phone(browser: Any, live_server: Any) -> Iterator[Callable[[Any, str], Any]]:  # noqa: F811
+    """Open a phone-sized page holding the session of a user (password and code done); every
+    context is closed afterwards, so no page keeps polling the live server."""
+    contexts: list[Any] = []
+
+    def open_page(user: Any, language: str) -> Any:
+        client = sign_in(Client(), user)
+        context = browser.new_context(locale="en-US", **PHONE)
+        contexts.append(context)
+        context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                    "url": live_server.url,
+                },
+                {"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url},
+            ]
+        )
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
 
 
 def assert_fits(page: Any, name: str) -> None:
@@ -108,11 +119,11 @@ def bank(open_account: OpenAccount) -> dict[str, Any]:
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_net_bank_pages_fit_a_phone(
     live_server: Any,
-    browser: Any,  # noqa: F811
+    phone: Callable[[Any, str], Any],
     bank: dict[str, Any],
     language: str,
 ) -> None:
-    page = signed_in_phone(browser, live_server, bank["customer_user"], language)
+    page = phone(bank["customer_user"], language)
     source: DepositAccount = bank["source"]
     base = live_server.url
     pages = {
@@ -149,10 +160,10 @@ def test_net_bank_pages_fit_a_phone(
 
 def test_the_site_menu_folds_behind_a_button_on_a_phone(
     live_server: Any,
-    browser: Any,  # noqa: F811
+    phone: Callable[[Any, str], Any],
     bank: dict[str, Any],
 ) -> None:
-    page = signed_in_phone(browser, live_server, bank["customer_user"], "en")
+    page = phone(bank["customer_user"], "en")
     page.goto(f"{live_server.url}/bank/")
     menu = page.locator("#site-menu")
     toggle = page.locator("[data-menu-toggle]")
@@ -170,11 +181,11 @@ def test_the_site_menu_folds_behind_a_button_on_a_phone(
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_back_office_pages_fit_a_phone(
     live_server: Any,
-    browser: Any,  # noqa: F811
+    phone: Callable[[Any, str], Any],
     bank: dict[str, Any],
     language: str,
 ) -> None:
-    page = signed_in_phone(browser, live_server, bank["teller"], language)
+    page = phone(bank["teller"], language)
     source: DepositAccount = bank["source"]
     base = live_server.url
     pages = {
