@@ -64,6 +64,8 @@ def test_the_page_needs_a_fresh_step_up_and_comes_back_after_it() -> None:
 
     assert first.status_code == 302
     assert challenge_url.startswith("/security/step-up/stp_")
+    cancel = '<a href="/security/" class="secondary" role="button">'
+    assert cancel in client.get(challenge_url).content.decode()
     assert confirmed["Location"] == PAGE
     assert page.status_code == 200
 
@@ -209,7 +211,7 @@ def test_a_post_without_a_step_up_goes_to_the_step_up_and_changes_nothing() -> N
 
     assert response.status_code == 302
     assert response["Location"].startswith("/security/step-up/")
-    assert response["Location"].endswith("?next=%2Fsecurity%2Ftwo-factor%2F")
+    assert "?next=%2Fsecurity%2Ftwo-factor%2F&cancel=%2Fsecurity%2F" in response["Location"]
     assert BackupCode.objects.count() == len(codes)
 
 

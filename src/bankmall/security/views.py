@@ -327,7 +327,8 @@ def step_up_page(request: HttpRequest, challenge_id: str) -> HttpResponse:
         else:
             messages.success(request, _("Confirmed. You can continue."))
             return HttpResponseRedirect(next_url)
-    context = {"form": form, "challenge": challenge, "next": next_url}
+    cancel_url = _safe_next(request, request.GET.get("cancel")) or next_url
+    context = {"form": form, "challenge": challenge, "next": next_url, "cancel": cancel_url}
     return render(request, "security/step_up.html", context)
 
 
@@ -485,10 +486,12 @@ def _two_factor_step_up(request: HttpRequest) -> HttpResponse | None:
     try:
         require_step_up(request, TWO_FACTOR_PURPOSE)
     except StepUpRequired as error:
-        if request.method == "GET":
-            return step_up_redirect(request, error)
         url = reverse("security-step-up", args=[error.extra["challenge_id"]])
-        query = urlencode({"next": reverse("security-two-factor")})
+        back = request.get_full_path() if request.method == "GET" else None
+        # "Cancel" goes to the hub: the two-factor page itself would only ask again.
+        query = urlencode(
+            {"next": back or reverse("security-two-factor"), "cancel": reverse("security-hub")}
+        )
         return HttpResponseRedirect(f"{url}?{query}")
     return None
 
