@@ -350,6 +350,9 @@ if IS_PRODUCTION:
 # Key for the hash-chained audit log's HMAC. Kept apart from SECRET_KEY so that the session key
 # can be rotated without re-keying the audit chain.
 AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "").strip() or SECRET_KEY
+# Independent hash chains of the audit log (PostgreSQL): one per concurrently writing
+# connection avoids queueing behind one lock; more connections than lanes share lanes safely.
+AUDIT_LANES = int(os.environ.get("AUDIT_LANES", "64"))
 
 # ---------------------------------------------------------------- background jobs
 

@@ -546,12 +546,10 @@ def grant_role(*, user_id: str, role: str, actor: str) -> User:
     return user
 
 
-def note_audit_export(*, after_sequence: int, actor: str) -> None:
-    """Record that someone exported the audit log (who, and from which sequence)."""
+def note_audit_export(*, after: str, actor: str) -> None:
+    """Record that someone exported the audit log (who, and after which cursor)."""
     with transaction.atomic():
-        record_audit(
-            "security.audit_exported", details={"after_sequence": after_sequence}, actor=actor
-        )
+        record_audit("security.audit_exported", details={"after": after}, actor=actor)
 
 
 # ------------------------------------------------------------------ partner applications

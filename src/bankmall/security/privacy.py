@@ -189,8 +189,8 @@ def _security_data(user: User) -> dict[str, Any]:
         ),
         "audit_records_about_you": list(
             AuditRecord.objects.filter(target=user.public_id)
-            .order_by("sequence")
-            .values("sequence", "occurred_at", "action")[:AUDIT_EXPORT_MAX]
+            .order_by("id")
+            .values("lane", "sequence", "occurred_at", "action")[:AUDIT_EXPORT_MAX]
         ),
     }
 
