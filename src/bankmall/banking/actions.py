@@ -16,10 +16,12 @@ from typing import Final
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from bankmall.banking import chart, queries
 from bankmall.banking.errors import (
     AccountNotActive,
+    InsufficientFunds,
     InvalidIdentifier,
     LimitExceeded,
     PayeeAccountInvalid,
@@ -53,12 +55,20 @@ from bankmall.banking.models import (
 from bankmall.banking.payment_files import IncomingFile
 from bankmall.core.actions import open_business_day
 from bankmall.core.audit import record_audit
-from bankmall.core.errors import Conflict, FieldError, IdempotencyKeyReused, InvalidInput
-from bankmall.core.money import Money
+from bankmall.core.errors import (
+    BankmallError,
+    Conflict,
+    FieldError,
+    IdempotencyKeyReused,
+    InvalidInput,
+)
+from bankmall.core.money import Money, currency_info
 from bankmall.core.outbox import record_event
 from bankmall.ledger import actions as ledger
 from bankmall.ledger import queries as ledger_queries
 from bankmall.ledger.actions import AccountSpec, TransferRequest
+from bankmall.ledger.posting import AMOUNT_MAX_MINOR
+from bankmall.ledger.values import TransferView
 from bankmall.security.vault import vault_card
 
 LEDGER_CLIENT: Final = "banking"
@@ -77,6 +87,32 @@ DEFAULT_LIMITS: Final = {
 def business_date() -> dt.date:
     """The bank's open business date (end of day advances it)."""
     return open_business_day().business_date
+
+
+# What customers and staff read when the ledger refuses a posting: the ledger's own details
+# name its internal account ids, which never leave the ledger.
+LEDGER_SAFE_DETAILS: Final = {
+    "insufficient_funds": gettext_lazy("The account does not hold enough money."),
+    "account_frozen": gettext_lazy("The account is frozen and cannot be used."),
+    "account_closed": gettext_lazy("The account is closed and cannot be used."),
+    "amount_too_large": gettext_lazy("The amount is larger than the bank accepts."),
+    "amount_must_be_positive": gettext_lazy("The amount must be positive."),
+}
+
+
+def post_to_ledger(
+    requests: list[TransferRequest], *, actor: str, client: str = LEDGER_CLIENT
+) -> list[TransferView]:
+    """``ledger.create_transfers`` whose errors keep their class and code but carry a detail
+    without ledger ids (``LEDGER_SAFE_DETAILS``, else the problem's title)."""
+    try:
+        return ledger.create_transfers(requests, client=client, actor=actor)
+    except BankmallError as error:
+        safe = LEDGER_SAFE_DETAILS.get(error.code)
+        extra = {name: value for name, value in error.extra.items() if name != "key"}
+        raise type(error)(
+            str(safe) if safe is not None else error.title, errors=error.errors, extra=extra
+        ) from None
 
 
 # ---------------------------------------------------------------- customers and accounts
@@ -413,7 +449,7 @@ def transfer(
             business_date=day,
             created_at=timezone.now(),
         )
-        (posted,) = ledger.create_transfers(
+        (posted,) = post_to_ledger(
             [
                 TransferRequest(
                     key=f"transfer:{record.public_id}",
@@ -635,6 +671,58 @@ def set_account_limit(
 
 
 CASH_DESCRIPTIONS: Final = {True: "现金存入 Cash deposit", False: "现金支取 Cash withdrawal"}
+CASH_MAX_MINOR: Final = AMOUNT_MAX_MINOR
+
+
+def cash_amount(account: DepositAccount, value: Decimal) -> Money:
+    """A teller's amount in major units as money of ``account``'s currency.
+
+    Errors: ``validation_error`` (translated) when it is not positive, has more decimal places
+    than the currency (CNY 2, JPY 0), or is above the ledger's maximum.
+    """
+    places = currency_info(account.currency).exponent
+    message = ""
+    if not value.is_finite() or value <= 0:
+        message = gettext("The amount must be positive.")
+    elif -int(value.normalize().as_tuple().exponent) > places:
+        message = gettext("%(currency)s amounts have at most %(places)d decimal places.") % {
+            "currency": account.currency,
+            "places": places,
+        }
+    else:
+        amount = Money.from_decimal(value, account.currency)
+        if amount.amount_minor > CASH_MAX_MINOR:
+            message = gettext("The amount is above the maximum of %(maximum)s.") % {
+                "maximum": Money(CASH_MAX_MINOR, account.currency)
+            }
+        else:
+            return amount
+    raise InvalidInput(message, errors=[FieldError("amount", message)])
+
+
+def cash_problems(account: DepositAccount, amount: Money, *, is_deposit: bool) -> None:
+    """Why cash of ``amount`` cannot go in or out of ``account`` now (checked when a teller
+    proposes it and again when it is booked). Errors, translated: ``validation_error``,
+    ``account_not_active``, ``insufficient_funds`` (a withdrawal above the available balance).
+    """
+    if amount.currency != account.currency:
+        message = gettext("The account holds %(currency)s.") % {"currency": account.currency}
+        raise InvalidInput(message, errors=[FieldError("amount.currency", message)])
+    if not amount.is_positive or amount.amount_minor > CASH_MAX_MINOR:
+        cash_amount(account, amount.to_decimal())
+    if account.status != DepositAccountStatus.ACTIVE:
+        message = gettext("The account is %(status)s and cannot be used.") % {
+            "status": account.get_status_display()
+        }
+        raise AccountNotActive(message, errors=[FieldError("account", message)])
+    if not is_deposit:
+        available = queries.account_balance(account).available
+        overdraft = Money(account.overdraft_limit_minor, account.currency)
+        if amount > available + overdraft:
+            message = gettext(
+                "Insufficient funds: %(available)s is available, %(amount)s was asked for."
+            ) % {"available": available, "amount": amount}
+            raise InsufficientFunds(message, errors=[FieldError("amount", message)])
 
 
 def teller_cash(
@@ -642,24 +730,21 @@ def teller_cash(
 ) -> str:
     """Cash paid in or out at a branch counter: vault cash ↔ the customer's account.
 
-    Returns the ledger transfer id. ``reference`` (the teller's slip number) is the ledger
-    idempotency key, so a slip is booked once. Errors: ``validation_error``,
-    ``account_not_active``, ``insufficient_funds`` (withdrawal), ledger errors.
+    Returns the entry's public id (``queries.entry_public_id``). ``reference`` (the teller's
+    slip number) is the ledger idempotency key, so a slip is booked once. Errors (translated,
+    never naming ledger ids): ``validation_error``, ``account_not_active``,
+    ``insufficient_funds`` (withdrawal).
     """
-    problems = []
-    if not amount.is_positive:
-        problems.append(FieldError("amount", "The amount must be positive."))
-    if amount.currency != account.currency:
-        problems.append(FieldError("amount.currency", f"The account holds {account.currency}."))
     if not 1 <= len(reference) <= KEY_MAX_LENGTH - 16:
-        problems.append(FieldError("reference", "The slip number is required."))
-    if problems:
-        raise InvalidInput(problems[0].message, errors=problems)
-    _require_active(account, "account")
+        message = gettext("The slip number is required.")
+        raise InvalidInput(message, errors=[FieldError("reference", message)])
     cash = chart.bank_account_code("cash", account.currency)
     with transaction.atomic():
+        locked = queries.lock_account(account)
+        if not ledger_queries.transfers_by_keys(LEDGER_CLIENT, [f"teller:{reference}"]):
+            cash_problems(locked, amount, is_deposit=is_deposit)  # a booked slip replays
         chart.ensure_chart_of_accounts((account.currency,))
-        (posted,) = ledger.create_transfers(
+        (posted,) = post_to_ledger(
             [
                 TransferRequest(
                     key=f"teller:{reference}",
@@ -667,26 +752,22 @@ def teller_cash(
                     credit_account=account.ledger_account_id if is_deposit else cash,
                     amount=amount,
                     code="cash.deposit" if is_deposit else "cash.withdrawal",
-                    metadata={
-                        "description": "现金存入 Cash deposit"
-                        if is_deposit
-                        else "现金支取 Cash withdrawal"
-                    },
+                    metadata={"description": CASH_DESCRIPTIONS[is_deposit]},
                     value_date=business_date(),
                 )
             ],
-            client=LEDGER_CLIENT,
             actor=actor,
         )
+        entry_id = queries.entry_public_id(posted)
         DepositAccount.objects.filter(pk=account.pk).update(last_activity_at=timezone.now())
         record_audit(
             "banking.teller_cash",
             target=account.public_id,
             after={"amount": amount.amount_minor, "deposit": is_deposit},
-            details={"reference": reference[:64], "ledger_transfer": posted.id},
+            details={"reference": reference[:64], "entry": entry_id},
             actor=actor,
         )
-    return posted.id
+    return entry_id
 
 
 # ---------------------------------------------------------------- cards

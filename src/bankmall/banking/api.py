@@ -19,8 +19,7 @@ from bankmall.banking.schemas import (
     TransferRequestSchema,
     TransferSchema,
 )
-from bankmall.core.errors import FieldError, InvalidInput, NotFound
-from bankmall.core.ids import is_valid_id
+from bankmall.core.errors import NotFound
 from bankmall.core.pagination import PageParams, paginate_sequence
 from bankmall.core.schemas import MoneySchema, ProblemSchema
 from bankmall.security.access import acting_user, api_auth, principal_operation
@@ -99,10 +98,7 @@ def list_transactions(
 ) -> TransactionPage:
     """The account's history, oldest first, cursor-paginated."""
     account = queries.access_account(caller_customer(request), account_id)
-    cursor = page.starting_after
-    if cursor is not None and not is_valid_id("trf", cursor):
-        raise InvalidInput(errors=[FieldError("starting_after", "Not a transaction id.")])
-    found = queries.account_entries(account, limit=page.limit, starting_after=cursor)
+    found = queries.account_entries(account, limit=page.limit, starting_after=page.starting_after)
     return TransactionPage(
         data=[
             TransactionSchema(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bankmall.core.errors import Conflict, InvalidInput
+from bankmall.ledger import errors as ledger_errors
 
 
 class InvalidIdentifier(InvalidInput):
@@ -45,3 +46,8 @@ class PayeeAccountInvalid(InvalidInput):
 
     code = "payee_account_invalid"
     title = "The payee account cannot receive this transfer"
+
+
+class InsufficientFunds(ledger_errors.InsufficientFunds):
+    """Core banking's own check found too little money available (same code as the ledger's:
+    the check only answers earlier and in the customer's words)."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from bankmall.banking.errors import StatementInvalid
@@ -15,7 +17,7 @@ from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
 from bankmall.banking.models import Card, Customer, DepositAccount, Payee, Transfer
 from bankmall.banking.payment_files import CNAPS_CODE_LENGTH
 from bankmall.banking.statements import Statement, StatementAccount, StatementEntry
-from bankmall.core.errors import FieldError, NotFound
+from bankmall.core.errors import FieldError, InvalidInput, NotFound
 from bankmall.core.ids import is_valid_id, new_id
 from bankmall.core.money import Money
 from bankmall.core.pagination import Page
@@ -27,6 +29,12 @@ POSTING_KINDS: Final = frozenset({"single", "post"})
 EXTERNAL_ACCOUNT_MAX_LENGTH: Final = 34
 NAME_MAX_LENGTH: Final = 140
 BIC_LENGTHS: Final = (8, 11)
+# Ledger idempotency keys of postings that belong to a banking object with its own public id:
+# ``transfer:<trf_…>`` (a customer's transfer), ``card:<cau_…>:<step>`` (a card payment).
+PUBLIC_KEY_PREFIXES: Final = {"transfer": "trf", "card": "cau"}
+ENTRY_PREFIX: Final = "ent"
+_ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
+_ID_BODY_LENGTH: Final = 26
 
 
 _M = TypeVar("_M", bound=models.Model)
@@ -91,9 +99,38 @@ def account_balance(account: DepositAccount) -> AccountBalance:
     )
 
 
+def entry_public_id(view: TransferView) -> str:
+    """The one id a customer sees for a posting, everywhere (history, statements, API).
+
+    A posting made for a customer's transfer carries that transfer's id (``trf_…``, the id on
+    the receipt, for the payer and for a payee of this bank alike); a card payment its
+    authorisation's id (``cau_…``). Any other posting (cash, incoming payments, interest) gets
+    ``ent_…``, derived one-way from the ledger id: stable, and the ledger id stays internal.
+    """
+    head, _sep, rest = view.key.partition(":")
+    prefix = PUBLIC_KEY_PREFIXES.get(head)
+    if view.client == "banking" and prefix is not None:
+        candidate = rest.split(":", 1)[0]
+        if is_valid_id(prefix, candidate):
+            return candidate
+    digest = int.from_bytes(hashlib.sha256(f"banking.entry:{view.id}".encode()).digest()[:17])
+    body = "".join(
+        _ID_ALPHABET[(digest >> (5 * position)) & 31] for position in range(_ID_BODY_LENGTH)
+    )
+    return f"{ENTRY_PREFIX}_{body}"
+
+
+def is_entry_id(value: str) -> bool:
+    """True when ``value`` is syntactically an id a history entry can have."""
+    return any(
+        is_valid_id(prefix, value) for prefix in (*PUBLIC_KEY_PREFIXES.values(), ENTRY_PREFIX)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AccountEntry:
-    """One ledger transfer as the account holder sees it."""
+    """One ledger transfer as the account holder sees it; ``id`` is its public id
+    (``entry_public_id``), never the ledger's."""
 
     id: str
     created_at: dt.datetime
@@ -133,7 +170,7 @@ def _entry(
     metadata = view.metadata
     external = str(metadata.get("counterparty_account", ""))
     return AccountEntry(
-        id=view.id,
+        id=entry_public_id(view),
         created_at=view.created_at,
         value_date=view.value_date,
         amount=view.amount,
@@ -149,16 +186,45 @@ def _entry(
 def account_entries(
     account: DepositAccount, *, limit: int = 20, starting_after: str | None = None
 ) -> Page[AccountEntry]:
-    """The account's history, oldest first, cursor-paginated as the ledger pages it."""
-    page = ledger.account_history(
-        account.ledger_account_id, limit=limit, starting_after=starting_after
-    )
+    """The account's history, oldest first, cursor-paginated as the ledger pages it.
+
+    ``starting_after`` is the public id of an entry of this account (the previous page's
+    ``next_cursor``). Errors: ``validation_error`` for any other id.
+    """
+    cursor = None if starting_after is None else _ledger_cursor(account, starting_after)
+    page = ledger.account_history(account.ledger_account_id, limit=limit, starting_after=cursor)
     counterparties = _Counterparties()
+    data = [_entry(account, view, counterparties) for view in page.data]
     return Page(
-        data=[_entry(account, view, counterparties) for view in page.data],
-        has_more=page.has_more,
-        next_cursor=page.next_cursor,
+        data=data, has_more=page.has_more, next_cursor=data[-1].id if page.has_more else None
     )
+
+
+def _ledger_cursor(account: DepositAccount, public_id: str) -> str:
+    """The ledger id of ``account``'s entry with public id ``public_id``."""
+    if is_valid_id("trf", public_id):
+        found = (
+            Transfer.objects.filter(public_id=public_id)
+            .filter(Q(from_account=account) | Q(to_account=account))
+            .values_list("ledger_transfer_id", flat=True)
+            .first()
+        )
+        if found is not None:
+            return found
+    if is_entry_id(public_id):
+        cursor: str | None = None
+        for _page in range(HISTORY_PAGES_MAX):
+            page = ledger.account_history(
+                account.ledger_account_id, limit=100, starting_after=cursor
+            )
+            for view in page.data:
+                if entry_public_id(view) == public_id:
+                    return view.id
+            if not page.has_more:
+                break
+            cursor = page.next_cursor
+    message = "Not an entry of this account."
+    raise InvalidInput(message, errors=[FieldError("starting_after", message)])
 
 
 def all_entries(account: DepositAccount) -> Iterator[AccountEntry]:

@@ -28,7 +28,12 @@ class AccountPage(Schema):
 
 
 class TransactionSchema(Schema):
-    id: str = Field(description="Ledger transfer id.")
+    id: str = Field(
+        description=(
+            "The entry's public id: the transfer's id (trf_…, as on its receipt) for a "
+            "transfer, cau_… for a card payment, ent_… for anything else."
+        )
+    )
     created_at: dt.datetime
     value_date: dt.date
     amount: MoneySchema = Field(description="Positive; see direction.")
