@@ -125,12 +125,16 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "bankmall.security.middleware.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Inside CSRF and locale, so the page it renders is translated and carries a CSRF cookie.
+    "bankmall.web.middleware.MethodNotAllowedPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bankmall.core.middleware.SecurityHeadersMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "bankmall.urls"
+# A form posted after its session ended: a translated page that says what to do.
+CSRF_FAILURE_VIEW = "bankmall.web.views.csrf_failure"
 WSGI_APPLICATION = "bankmall.wsgi.application"
 
 TEMPLATES = [
@@ -398,9 +402,12 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {"quiet_permission_denied": {"()": "bankmall.core.logs.QuietPermissionDenied"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A 403 is an expected answer: one line with the request id, no traceback.
+        "django.request": {"filters": ["quiet_permission_denied"]},
     },
 }

@@ -39,20 +39,50 @@ def test_password_and_otp_give_a_bearer_token_that_identifies_the_caller(client:
     assert body["access_token"] not in (stored.access_hash, stored.refresh_hash)
 
 
-def test_missing_or_wrong_otp_and_wrong_password_get_the_same_generic_401(client: Client) -> None:
+def test_wrong_otp_and_wrong_password_get_the_same_generic_401(client: Client) -> None:
     make_user("li.lei")
 
     answers = [
-        _token(client, "li.lei", None),
         _token(client, "li.lei", "12345678"),
         _post(client, "/auth/token", {"username": "li.lei", "password": "nope", "otp": None}),
         _post(client, "/auth/token", {"username": "ghost", "password": "nope", "otp": None}),
+        _post(client, "/auth/token", {"username": "ghost", "password": "nope", "otp": "123456"}),
     ]
 
     assert {answer.status_code for answer in answers} == {401}
     assert {answer.json()["code"] for answer in answers} == {"invalid_credentials"}
     assert {answer["Content-Type"] for answer in answers} == {"application/problem+json"}
     assert not ApiToken.objects.exists()
+
+
+@pytest.mark.parametrize("otp", [None, "", "  "])
+def test_the_right_password_without_a_code_asks_for_the_code(
+    client: Client, otp: str | None
+) -> None:
+    make_user("li.lei")
+
+    response = _token(client, "li.lei", otp)
+
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "otp_required"
+    assert not ApiToken.objects.exists()
+
+
+def test_a_wrong_password_without_a_code_stays_generic_and_still_locks_out(
+    client: Client,
+) -> None:
+    user = make_user("li.lei")
+    answers = [
+        _post(client, "/auth/token", {"username": "li.lei", "password": "nope"}) for _ in range(5)
+    ]
+
+    locked = _token(client, "li.lei", current_code(user))
+
+    # The fifth failure is the one that locks: it already answers 429.
+    assert [answer.json()["code"] for answer in answers[:4]] == ["invalid_credentials"] * 4
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "sign_in_locked"
 
 
 def test_the_token_endpoint_locks_out_after_repeated_failures(client: Client) -> None:

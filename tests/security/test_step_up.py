@@ -94,6 +94,22 @@ def test_the_step_up_page_confirms_and_returns(client: Client) -> None:
     assert StepUpChallenge.objects.get().confirmed_at is not None
 
 
+def test_a_wrong_code_on_the_step_up_page_says_the_code_was_wrong(client: Client) -> None:
+    user = make_user("li.lei")
+    sign_in(client, user)
+    with pytest.raises(StepUpRequired) as caught:
+        require_step_up(_request_for(client), "banking.add_payee")
+    url = f"/security/step-up/{caught.value.extra['challenge_id']}/"
+
+    response = client.post(url, {"code": "000000"})
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "That code is not correct. Check the app and try again." in text
+    assert "username" not in text.lower()
+    assert StepUpChallenge.objects.get().confirmed_at is None
+
+
 def test_another_users_challenge_is_not_found(client: Client) -> None:
     owner = make_user("li.lei")
     other = Client()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -86,3 +87,64 @@ def test_every_page_string_has_a_chinese_translation_and_catalogues_are_compiled
 def test_settings_default_to_cny_and_both_languages() -> None:
     assert settings.DEFAULT_CURRENCY == "CNY"
     assert [code for code, _ in settings.LANGUAGES] == ["en", "zh-hans"]
+
+
+def test_an_expired_form_gets_a_translated_page_that_says_what_to_do() -> None:
+    client = Client(enforce_csrf_checks=True)
+
+    english = client.post("/security/sign-out-everywhere/")
+    chinese = client.post("/security/sign-out-everywhere/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+
+    assert english.status_code == 403
+    assert "Reload the page and send the form again" in english.content.decode()
+    assert 'href="/login/"' in english.content.decode()
+    assert chinese.status_code == 403
+    assert "重新加载页面" in chinese.content.decode()
+
+
+def test_an_api_call_without_a_csrf_token_gets_a_problem() -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["bankmall_session"] = "x"
+
+    response = client.post("/api/v1/auth/step-up", {}, content_type="application/json")
+
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.status_code in {401, 403}
+
+
+def test_a_wrong_method_on_a_page_gets_a_small_translated_page(client: Client) -> None:
+    english = client.get("/logout/")
+    chinese = client.get("/logout/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+
+    assert english.status_code == 405
+    assert english["Allow"] == "POST"
+    assert english["Content-Type"].startswith("text/html")
+    assert "does not accept that kind of request" in english.content.decode()
+    assert chinese.status_code == 405
+    assert "不接受这种请求" in chinese.content.decode()
+
+
+def test_a_wrong_method_in_the_api_gets_a_problem(client: Client) -> None:
+    response = client.get("/api/v1/auth/token")
+
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_a_refused_page_logs_one_warning_line_with_the_request_id(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.signed_in import make_user, sign_in
+
+    sign_in(client, make_user("li.lei"))
+
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = client.get("/backoffice/approvals/", HTTP_X_REQUEST_ID="req-forbidden-1")
+
+    records = [record for record in caplog.records if record.name == "django.request"]
+    assert response.status_code == 403
+    assert len(records) == 1
+    assert records[0].levelno == logging.WARNING
+    assert records[0].exc_info is None
+    assert records[0].getMessage() == "Forbidden: /backoffice/approvals/ (request req-forbidden-1)"

@@ -12,7 +12,7 @@ from bankmall.core.problems import problem_response
 from bankmall.core.schemas import ProblemSchema
 from bankmall.security.access import acting_user, api_auth, principal_operation
 from bankmall.security.actions import check_one_time_code, check_password, needs_second_factor
-from bankmall.security.errors import InvalidCredentials, SignInLocked
+from bankmall.security.errors import InvalidCredentials, OneTimeCodeRequired, SignInLocked
 from bankmall.security.schemas import (
     PrincipalSchema,
     RefreshRequest,
@@ -49,13 +49,17 @@ def _token_response(issued: IssuedTokens) -> TokenResponse:
 def create_token(request: HttpRequest, body: TokenRequest) -> TokenResponse | HttpResponse:
     """Sign in with username, password and (when the user has two factors) ``otp``.
 
-    Wrong credentials of any kind answer the same 401 ``invalid_credentials``; repeated failures
-    lock the username for this address (429 ``sign_in_locked`` with ``Retry-After``).
+    A wrong username, password or code answers the same 401 ``invalid_credentials``, so the
+    answer never reveals whether a username exists. The right password without ``otp`` for a
+    user with two factors answers 401 ``otp_required`` (repeat with the code). Repeated
+    failures lock the username for this address (429 ``sign_in_locked`` with ``Retry-After``).
     """
     try:
         user = check_password(request, body.username, body.password)
         verified = False
         if needs_second_factor(user):
+            if not (body.otp or "").strip():
+                raise OneTimeCodeRequired()
             check_one_time_code(request, user, body.otp or "")
             verified = True
         elif body.otp:

@@ -28,6 +28,14 @@ class InvalidCredentials(AuthenticationRequired):
     title = "Invalid credentials"
 
 
+class OneTimeCodeRequired(AuthenticationRequired):
+    """The username and password are right, but this user signs in with two factors: repeat
+    the request with ``otp`` (the authenticator's current code or a backup code)."""
+
+    code = "otp_required"
+    title = "A one-time code is required"
+
+
 class SignInLocked(BankmallError):
     """Too many failed sign-ins for this username from this address; try again later."""
 

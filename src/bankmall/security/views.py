@@ -70,6 +70,8 @@ BACKUP_CODES_KEY: Final = "security.new_backup_codes"
 PENDING_SECONDS: Final = 300
 RECENT_LOGINS: Final = 20
 GENERIC_ERROR: Final = gettext_lazy("The username, password or code is not correct.")
+# Once the user is signed in, only the code can be wrong: say so.
+WRONG_CODE: Final = gettext_lazy("That code is not correct. Check the app and try again.")
 
 
 class LoginForm(forms.Form):
@@ -207,7 +209,7 @@ def enrol_page(request: HttpRequest) -> HttpResponse:
         try:
             confirmed, codes = confirm_totp_enrolment(user, form.cleaned_data["code"])
         except InvalidOneTimeCode:
-            form.add_error("code", _("That code is not correct. Check the app and try again."))
+            form.add_error("code", WRONG_CODE)
         else:
             response = _finish(request, user, confirmed)
             request.session[BACKUP_CODES_KEY] = codes
@@ -305,7 +307,7 @@ def step_up_page(request: HttpRequest, challenge_id: str) -> HttpResponse:
                 user, challenge_id, credential=credential, otp=form.cleaned_data["code"]
             )
         except InvalidOneTimeCode:
-            form.add_error("code", GENERIC_ERROR)
+            form.add_error("code", WRONG_CODE)
         else:
             messages.success(request, _("Confirmed. You can continue."))
             return HttpResponseRedirect(next_url)

@@ -86,6 +86,25 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return render(request, "web/error.html", {"status": 404}, status=404)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form posted without a valid CSRF token: usually a page left open past the session.
+
+    The page says what to do (reload, sign in again); the API gets a problem.
+    """
+    if _is_api(request):
+        return problem_response(
+            request, errors.PermissionDenied("The CSRF check failed: send the CSRF token")
+        )
+    return render(request, "web/error.html", {"status": 403, "csrf": True}, status=403)
+
+
+def method_not_allowed_page(request: HttpRequest, allowed: str) -> HttpResponse:
+    """The small page for a 405 (e.g. opening a form's address directly)."""
+    response = render(request, "web/error.html", {"status": 405}, status=405)
+    response["Allow"] = allowed
+    return response
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         # Django has already logged the exception; answer without internal details.
