@@ -11,16 +11,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from bankmall.banking import chart, queries
 from bankmall.banking.errors import (
     AccountNotActive,
+    CardNotUsable,
     InsufficientFunds,
     InvalidIdentifier,
     LimitExceeded,
@@ -38,6 +39,8 @@ from bankmall.banking.models import (
     AccountLimit,
     AccountProduct,
     Card,
+    CardAuthorisation,
+    CardAuthorisationStatus,
     CardStatus,
     Channel,
     Customer,
@@ -82,6 +85,10 @@ DEFAULT_LIMITS: Final = {
     Channel.TELLER: (100_000_000, 200_000_000),
     Channel.CARD: (2_000_000, 5_000_000),
 }
+# The most an account may send in one business date across every channel (transfers and card
+# payments; branch cash is governed by maker-checker instead), unless its ``all`` limit row
+# says otherwise.
+DAILY_TOTAL_DEFAULT_MINOR: Final = 30_000_000
 
 
 def business_date() -> dt.date:
@@ -338,7 +345,11 @@ def _replayed(customer: Customer, order: TransferOrder, idempotency_key: str) ->
     return existing
 
 
-def _check_limits(account: DepositAccount, channel: Channel, amount: Money, day: dt.date) -> None:
+def check_per_transaction_limit(
+    account: DepositAccount, channel: Channel, amount: Money
+) -> AccountLimit:
+    """The account's limit for ``channel``; ``limit_exceeded`` when ``amount`` is above its
+    per-transaction maximum (or the channel is not allowed)."""
     limit = AccountLimit.objects.filter(account=account, channel=channel).first()
     if limit is None:
         raise LimitExceeded(f"Transfers through {channel} are not allowed on this account.")
@@ -348,27 +359,62 @@ def _check_limits(account: DepositAccount, channel: Channel, amount: Money, day:
             f"{Money(limit.per_transaction_minor, account.currency)}.",
             extra={"limit": limit.per_transaction_minor, "period": "transaction"},
         )
-    sent_today = (
-        Transfer.objects.filter(from_account=account, channel=channel, business_date=day).aggregate(
-            total=Sum("amount_minor")
-        )["total"]
-        or 0
-    )
+    return limit
+
+
+def _sum(queryset: QuerySet[Any], column: str) -> int:
+    return int(queryset.aggregate(total=Sum(column))["total"] or 0)
+
+
+def spent_on(account: DepositAccount, day: dt.date, channel: Channel | None = None) -> int:
+    """Minor units ``account`` sent on business date ``day`` through ``channel`` (every
+    channel when ``None``): transfers, plus card payments held or captured (not voided)."""
+    transfers = Transfer.objects.filter(from_account=account, business_date=day)
+    if channel is not None:
+        transfers = transfers.filter(channel=channel)
+    total = _sum(transfers, "amount_minor")
+    if channel in {None, Channel.CARD}:
+        cards = CardAuthorisation.objects.filter(account=account, business_date=day)
+        total += _sum(cards.filter(status=CardAuthorisationStatus.AUTHORISED), "amount_minor")
+        total += _sum(cards.filter(status=CardAuthorisationStatus.CAPTURED), "captured_minor")
+    return total
+
+
+def daily_total_limit(account: DepositAccount) -> int:
+    """The account's daily total across channels (its ``all`` row, else the default)."""
+    row = AccountLimit.objects.filter(account=account, channel=Channel.ALL).first()
+    return DAILY_TOTAL_DEFAULT_MINOR if row is None else row.daily_minor
+
+
+def _check_limits(account: DepositAccount, channel: Channel, amount: Money, day: dt.date) -> None:
+    """The channel's per-transaction and daily limits, then the daily total across channels.
+    Errors: ``limit_exceeded`` with ``extra`` ``limit``, ``period`` (``transaction``,
+    ``day``, ``day_all_channels``) and ``used``."""
+    limit = check_per_transaction_limit(account, channel, amount)
+    sent_today = spent_on(account, day, channel)
     if sent_today + amount.amount_minor > limit.daily_minor:
         raise LimitExceeded(
             "The amount would exceed the daily limit of "
             f"{Money(limit.daily_minor, account.currency)}.",
             extra={"limit": limit.daily_minor, "period": "day", "used": sent_today},
         )
+    total = daily_total_limit(account)
+    sent_everywhere = spent_on(account, day)
+    if sent_everywhere + amount.amount_minor > total:
+        raise LimitExceeded(
+            "The amount would exceed the account's daily limit across all channels of "
+            f"{Money(total, account.currency)}.",
+            extra={"limit": total, "period": "day_all_channels", "used": sent_everywhere},
+        )
 
 
-def _require_active(account: DepositAccount, field: str) -> None:
+def require_active(account: DepositAccount, field: str) -> None:
     if account.status != DepositAccountStatus.ACTIVE:
         message = f"The account is {account.status}."
         raise AccountNotActive(message, errors=[FieldError(field, message)])
 
 
-def _destination(
+def destination(
     customer: Customer, source: DepositAccount, order: TransferOrder
 ) -> tuple[DepositAccount | None, TransferKind, str]:
     """The payee account (None for another bank), the transfer kind and the ledger account."""
@@ -380,11 +426,13 @@ def _destination(
                 "No such account at this bank." if target is None else "Choose another account."
             )
             raise PayeeAccountInvalid(message, errors=[FieldError("to_account_number", message)])
-        _require_active(target, "to_account_number")
+        require_active(target, "to_account_number")
         if target.currency != source.currency:
             message = f"The payee account holds {target.currency}, not {source.currency}."
             raise PayeeAccountInvalid(message, errors=[FieldError("to_account_number", message)])
         kind = TransferKind.OWN if target.customer_id == customer.pk else TransferKind.INTERNAL
+        if kind == TransferKind.INTERNAL and order.to_name.strip():
+            queries.confirm_payee(target, order.to_name)
         return target, kind, target.ledger_account_id
     problems = queries.interbank_payee_problems(number, order.to_name, order.to_bank_code)
     if problems:
@@ -420,11 +468,11 @@ def transfer(
         if replay is not None:
             return replay
         source = queries.lock_account(queries.access_account(customer, order.from_account_id))
-        _require_active(source, "from_account")
+        require_active(source, "from_account")
         if order.amount.currency != source.currency:
             message = f"The account holds {source.currency}."
             raise InvalidInput(message, errors=[FieldError("amount.currency", message)])
-        target, kind, credit_ledger = _destination(customer, source, order)
+        target, kind, credit_ledger = destination(customer, source, order)
         day = business_date()
         _check_limits(source, channel, order.amount, day)
         record = Transfer(
@@ -782,7 +830,7 @@ def issue_card(*, account: DepositAccount, actor: str) -> Card:
     Only the vault token and the last four digits are kept here. Errors:
     ``account_not_active``.
     """
-    _require_active(account, "account")
+    require_active(account, "account")
     today = business_date()
     with transaction.atomic():
         number = make_card_number(serial=_next_serial("card"))
@@ -870,6 +918,241 @@ def set_card_limits(
     return card
 
 
+# ---------------------------------------------------------------- card payments
+
+CARD_HOLD_SECONDS: Final = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class CardPayment:
+    """What a card scheme asks the bank to approve: an amount at a merchant."""
+
+    amount: Money
+    merchant: str
+
+    def digest(self, card_id: str) -> str:
+        canonical = json.dumps(
+            {
+                "card": card_id,
+                "amount": self.amount.amount_minor,
+                "currency": self.amount.currency,
+                "merchant": self.merchant,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _card_problems(card: Card, account: DepositAccount, payment: CardPayment, day: dt.date) -> None:
+    """Card checks in decline order: status, expiry, account, currency, card limits."""
+    if card.status != CardStatus.ACTIVE:
+        message = f"The card is {card.status}."
+        raise CardNotUsable(message, extra={"reason": f"card_{card.status}"})
+    if (card.expiry_year, card.expiry_month) < (day.year, day.month):
+        raise CardNotUsable("The card has expired.", extra={"reason": "card_expired"})
+    require_active(account, "card")
+    if payment.amount.currency != account.currency:
+        message = f"The card's account holds {account.currency}."
+        raise InvalidInput(message, errors=[FieldError("amount.currency", message)])
+    if payment.amount.amount_minor > card.per_transaction_limit_minor:
+        raise LimitExceeded(
+            "The amount is above the card's per-purchase limit of "
+            f"{Money(card.per_transaction_limit_minor, account.currency)}.",
+            extra={"limit": card.per_transaction_limit_minor, "period": "card_transaction"},
+        )
+    today = CardAuthorisation.objects.filter(card=card, business_date=day)
+    used = _sum(today.filter(status=CardAuthorisationStatus.AUTHORISED), "amount_minor") + _sum(
+        today.filter(status=CardAuthorisationStatus.CAPTURED), "captured_minor"
+    )
+    if used + payment.amount.amount_minor > card.daily_limit_minor:
+        raise LimitExceeded(
+            "The amount would exceed the card's daily limit of "
+            f"{Money(card.daily_limit_minor, account.currency)}.",
+            extra={"limit": card.daily_limit_minor, "period": "card_day", "used": used},
+        )
+
+
+def authorise_card_payment(
+    *, card: Card, payment: CardPayment, idempotency_key: str, actor: str
+) -> CardAuthorisation:
+    """Approve a card payment: check the card and every limit, then hold the money.
+
+    Checks, in order: the card is active (not frozen by the holder, not blocked by the bank)
+    and not expired (valid through its expiry month); the account is active and in the
+    payment's currency; the card's per-purchase and daily limits; the account's ``card``
+    channel limits and its daily total across channels; then a pending ledger transfer (key
+    ``card:<cau_…>:hold``, expiring after ``CARD_HOLD_SECONDS``) from the account to
+    ``bank:card_settlement`` — the ledger refuses it when the available balance (plus
+    overdraft) is too small. Idempotent per (card, key).
+    Errors (nothing is held): ``validation_error``, ``card_not_usable`` (``extra.reason``
+    ``card_frozen``, ``card_blocked``, ``card_expired``), ``account_not_active``,
+    ``limit_exceeded``, ``insufficient_funds``, ``idempotency_key_reused``.
+    Effects: audit ``banking.card_authorised``, event ``card.authorised``.
+    """
+    problems = []
+    if not 1 <= len(idempotency_key) <= KEY_MAX_LENGTH:
+        problems.append(FieldError("idempotency_key", "1 to 128 characters."))
+    if not payment.amount.is_positive:
+        problems.append(FieldError("amount", "The amount must be positive."))
+    if not 1 <= len(payment.merchant.strip()) <= NAME_MAX_LENGTH:
+        problems.append(FieldError("merchant", "1 to 140 characters."))
+    if problems:
+        raise InvalidInput(problems[0].message, errors=problems)
+    with transaction.atomic():
+        locked_card = Card.objects.select_for_update().select_related("account").get(pk=card.pk)
+        existing = CardAuthorisation.objects.filter(
+            card=locked_card, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            if existing.request_digest != payment.digest(locked_card.public_id):
+                raise IdempotencyKeyReused("This key was used for another card payment.")
+            return existing
+        account = queries.lock_account(locked_card.account)
+        day = business_date()
+        _card_problems(locked_card, account, payment, day)
+        _check_limits(account, Channel.CARD, payment.amount, day)
+        chart.ensure_chart_of_accounts((account.currency,))
+        record = CardAuthorisation(
+            card=locked_card,
+            account=account,
+            amount_minor=payment.amount.amount_minor,
+            currency=payment.amount.currency,
+            merchant=payment.merchant.strip(),
+            idempotency_key=idempotency_key,
+            request_digest=payment.digest(locked_card.public_id),
+            business_date=day,
+            created_at=timezone.now(),
+        )
+        (hold,) = post_to_ledger(
+            [
+                TransferRequest(
+                    key=f"card:{record.public_id}:hold",
+                    debit_account=account.ledger_account_id,
+                    credit_account=chart.bank_account_code("card_settlement", account.currency),
+                    amount=payment.amount,
+                    pending=True,
+                    timeout_seconds=CARD_HOLD_SECONDS,
+                    code="card.authorisation",
+                    reference=record.public_id,
+                    metadata={"description": f"银行卡消费 Card payment {record.merchant}"[:140]},
+                    value_date=day,
+                )
+            ],
+            actor=actor,
+        )
+        # After this point the operation must succeed.
+        record.ledger_hold_id = hold.id
+        record.save(force_insert=True)
+        DepositAccount.objects.filter(pk=account.pk).update(last_activity_at=record.created_at)
+        record_audit(
+            "banking.card_authorised",
+            target=record.public_id,
+            after={"amount": payment.amount.amount_minor, "currency": payment.amount.currency},
+            details={"card": locked_card.public_id},
+            actor=actor,
+        )
+        record_event(
+            "card.authorised",
+            aggregate_id=record.public_id,
+            payload={
+                "card_id": locked_card.public_id,
+                "account_id": account.public_id,
+                "amount": {
+                    "amount": payment.amount.amount_minor,
+                    "currency": payment.amount.currency,
+                },
+            },
+        )
+    return record
+
+
+def _locked_authorisation(authorisation: CardAuthorisation) -> CardAuthorisation:
+    locked = CardAuthorisation.objects.select_for_update().get(pk=authorisation.pk)
+    if locked.status != CardAuthorisationStatus.AUTHORISED:
+        raise Conflict(f"The card payment is already {locked.status}.")
+    return locked
+
+
+def capture_card_payment(
+    *, authorisation: CardAuthorisation, amount: Money | None = None, actor: str
+) -> CardAuthorisation:
+    """Post a held card payment: the whole amount, or less (the rest is released).
+
+    Errors (nothing changes): ``validation_error`` (not positive, above the authorised amount,
+    another currency), ``conflict`` (already captured or voided; the hold expired).
+    Effects: audit ``banking.card_captured``, event ``card.captured``.
+    """
+    with transaction.atomic():
+        locked = _locked_authorisation(authorisation)
+        captured = locked.amount if amount is None else amount
+        if (
+            captured.currency != locked.currency
+            or not captured.is_positive
+            or captured.amount_minor > locked.amount_minor
+        ):
+            message = f"Between 0 and {locked.amount} may be captured."
+            raise InvalidInput(message, errors=[FieldError("amount", message)])
+        if ledger_queries.get_transfer(locked.ledger_hold_id).status != "pending":
+            raise Conflict("The card payment's hold has expired.")
+        post_to_ledger(
+            [
+                TransferRequest(
+                    key=f"card:{locked.public_id}:capture",
+                    post_pending=locked.ledger_hold_id,
+                    amount=captured,
+                    value_date=business_date(),
+                )
+            ],
+            actor=actor,
+        )
+        now = timezone.now()
+        CardAuthorisation.objects.filter(pk=locked.pk).update(
+            status=CardAuthorisationStatus.CAPTURED,
+            captured_minor=captured.amount_minor,
+            decided_at=now,
+        )
+        record_audit(
+            "banking.card_captured",
+            target=locked.public_id,
+            after={"captured": captured.amount_minor},
+            actor=actor,
+        )
+        record_event(
+            "card.captured",
+            aggregate_id=locked.public_id,
+            payload={"amount": {"amount": captured.amount_minor, "currency": captured.currency}},
+        )
+    locked.status = CardAuthorisationStatus.CAPTURED
+    locked.captured_minor = captured.amount_minor
+    locked.decided_at = now
+    return locked
+
+
+def void_card_payment(*, authorisation: CardAuthorisation, actor: str) -> CardAuthorisation:
+    """Release a held card payment (the merchant cancelled). Errors: ``conflict`` (already
+    captured or voided). Effects: audit ``banking.card_voided``, event ``card.voided``."""
+    with transaction.atomic():
+        locked = _locked_authorisation(authorisation)
+        if ledger_queries.get_transfer(locked.ledger_hold_id).status == "pending":
+            post_to_ledger(
+                [
+                    TransferRequest(
+                        key=f"card:{locked.public_id}:void", void_pending=locked.ledger_hold_id
+                    )
+                ],
+                actor=actor,
+            )
+        now = timezone.now()
+        CardAuthorisation.objects.filter(pk=locked.pk).update(
+            status=CardAuthorisationStatus.VOIDED, decided_at=now
+        )
+        record_audit("banking.card_voided", target=locked.public_id, actor=actor)
+        record_event("card.voided", aggregate_id=locked.public_id, payload={})
+    locked.status = CardAuthorisationStatus.VOIDED
+    locked.decided_at = now
+    return locked
+
+
 # ---------------------------------------------------------------- payees
 
 
@@ -878,8 +1161,10 @@ def add_payee(
 ) -> Payee:
     """Save a payee. An account of this bank needs no bank code; another bank's does.
 
-    Errors: ``validation_error`` (name), ``payee_account_invalid`` (number or bank code),
-    ``conflict`` (this account number is already a payee).
+    For an account of this bank the name must be its holder's (``queries.confirm_payee``,
+    confirmation of payee). Errors: ``validation_error`` (name), ``payee_account_invalid``
+    (number or bank code), ``payee_name_close_match`` (with the holder's name masked),
+    ``payee_name_mismatch``, ``conflict`` (this account number is already a payee).
     """
     number = "".join(account_number.split())
     code = bank_code.strip().upper()
@@ -887,6 +1172,11 @@ def add_payee(
         raise InvalidInput(errors=[FieldError("name", "1 to 140 characters.")])
     if is_account_number(number):
         code = ""
+        target = DepositAccount.objects.select_related("customer").filter(number=number).first()
+        if target is None or target.status == DepositAccountStatus.CLOSED:
+            message = "No such account at this bank."
+            raise PayeeAccountInvalid(message, errors=[FieldError("account_number", message)])
+        queries.confirm_payee(target, name, field="name")
     else:
         problems = queries.interbank_payee_problems(number, name, code)
         if problems:

@@ -51,3 +51,26 @@ class PayeeAccountInvalid(InvalidInput):
 class InsufficientFunds(ledger_errors.InsufficientFunds):
     """Core banking's own check found too little money available (same code as the ledger's:
     the check only answers earlier and in the customer's words)."""
+
+
+class PayeeNameMismatch(PayeeAccountInvalid):
+    """Confirmation of payee: the name entered is not the account holder's name."""
+
+    code = "payee_name_mismatch"
+    title = "The name does not match the account holder"
+
+
+class PayeeNameCloseMatch(PayeeAccountInvalid):
+    """Confirmation of payee: the name entered is close to the holder's but not the same;
+    ``extra["account_name"]`` is the holder's name, masked, for the customer to check."""
+
+    code = "payee_name_close_match"
+    title = "The name is close to the account holder's name"
+
+
+class CardNotUsable(Conflict):
+    """The card is frozen by its holder, blocked by the bank or expired
+    (``extra["reason"]``: ``card_frozen``, ``card_blocked``, ``card_expired``)."""
+
+    code = "card_not_usable"
+    title = "The card cannot be used"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -11,8 +13,9 @@ from typing import Final, TypeVar
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from bankmall.banking.errors import StatementInvalid
+from bankmall.banking.errors import PayeeNameCloseMatch, PayeeNameMismatch, StatementInvalid
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
 from bankmall.banking.models import Card, Customer, DepositAccount, Payee, Transfer
 from bankmall.banking.payment_files import CNAPS_CODE_LENGTH
@@ -23,12 +26,14 @@ from bankmall.core.money import Money
 from bankmall.core.pagination import Page
 from bankmall.ledger import queries as ledger
 from bankmall.ledger.values import TransferView
+from bankmall.security.masking import mask_text
 
 HISTORY_PAGES_MAX: Final = 10_000
 POSTING_KINDS: Final = frozenset({"single", "post"})
 EXTERNAL_ACCOUNT_MAX_LENGTH: Final = 34
 NAME_MAX_LENGTH: Final = 140
 BIC_LENGTHS: Final = (8, 11)
+CLOSE_NAME_RATIO: Final = 0.75
 # Ledger idempotency keys of postings that belong to a banking object with its own public id:
 # ``transfer:<trf_…>`` (a customer's transfer), ``card:<cau_…>:<step>`` (a card payment).
 PUBLIC_KEY_PREFIXES: Final = {"transfer": "trf", "card": "cau"}
@@ -319,3 +324,63 @@ def interbank_payee_problems(number: str, name: str, bank_code: str) -> list[Fie
             FieldError("to_bank_code", "The payee's bank: a 12-digit CNAPS code or a BIC.")
         )
     return problems
+
+
+# ---------------------------------------------------------------- confirmation of payee
+
+
+def normalised_name(name: str) -> str:
+    """A name for comparison: Unicode NFKC (full-width → half-width), case-folded, letters and
+    digits only (spaces, dots, middle dots and hyphens dropped)."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(character for character in folded if character.isalnum())
+
+
+def _edit_distance_at_most_one(first: str, second: str) -> bool:
+    if abs(len(first) - len(second)) > 1:
+        return False
+    if len(first) == len(second):
+        return sum(a != b for a, b in zip(first, second, strict=True)) <= 1
+    shorter, longer = sorted((first, second), key=len)
+    return any(longer[:index] + longer[index + 1 :] == shorter for index in range(len(longer)))
+
+
+def name_match(entered: str, holder: str) -> str:
+    """``match``, ``close`` or ``mismatch`` between a name a customer typed and the holder's.
+
+    Equal after ``normalised_name`` is a match. Close: one letter added, dropped or changed in
+    a name of at least three letters, or a ``difflib`` ratio of at least 0.75 (``Zhang Wie``
+    for ``Zhang Wei``). Anything else is a mismatch.
+    """
+    typed, actual = normalised_name(entered), normalised_name(holder)
+    if typed and typed == actual:
+        return "match"
+    if not typed or not actual:
+        return "mismatch"
+    one_off = min(len(typed), len(actual)) >= 3 and _edit_distance_at_most_one(typed, actual)  # noqa: PLR2004
+    if one_off or difflib.SequenceMatcher(None, typed, actual).ratio() >= CLOSE_NAME_RATIO:
+        return "close"
+    return "mismatch"
+
+
+def confirm_payee(account: DepositAccount, entered_name: str, *, field: str = "to_name") -> None:
+    """Confirmation of payee for an account of this bank: ``entered_name`` must be its holder's.
+
+    Errors (translated): ``payee_name_close_match`` with the holder's name masked in the detail
+    and in ``extra["account_name"]``; ``payee_name_mismatch``.
+    """
+    holder = account.customer.legal_name
+    outcome = name_match(entered_name, holder)
+    if outcome == "match":
+        return
+    masked = mask_text(holder)
+    if outcome == "close":
+        message = gettext(
+            "The name is close but not the same: the account is held by %(name)s. "
+            "Enter the name exactly as on the account."
+        ) % {"name": masked}
+        raise PayeeNameCloseMatch(
+            message, errors=[FieldError(field, message)], extra={"account_name": masked}
+        )
+    message = gettext("The name does not match the holder of this account.")
+    raise PayeeNameMismatch(message, errors=[FieldError(field, message)])
