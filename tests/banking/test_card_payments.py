@@ -136,8 +136,8 @@ def test_the_daily_total_counts_transfers_and_card_payments_together(
 ) -> None:
     card, account = funded_card(open_account, balance=1_000_000)
     payee = open_account()
-    AccountLimit.objects.create(
-        account=account, channel=Channel.ALL, per_transaction_minor=50_000, daily_minor=50_000
+    AccountLimit.objects.filter(account=account, channel=Channel.ALL).update(
+        per_transaction_minor=50_000, daily_minor=50_000
     )
     send(account, payee.number, 30_000)
     pay(card, 15_000)
@@ -155,4 +155,5 @@ def test_without_an_all_channels_row_the_default_daily_total_applies(
     open_account: OpenAccount,
 ) -> None:
     account = open_account()
+    AccountLimit.objects.filter(account=account, channel=Channel.ALL).delete()
     assert actions.daily_total_limit(account) == actions.DAILY_TOTAL_DEFAULT_MINOR

@@ -84,11 +84,12 @@ DEFAULT_LIMITS: Final = {
     Channel.API: (5_000_000, 20_000_000),
     Channel.TELLER: (100_000_000, 200_000_000),
     Channel.CARD: (2_000_000, 5_000_000),
+    Channel.ALL: (30_000_000, 30_000_000),
 }
 # The most an account may send in one business date across every channel (transfers and card
-# payments; branch cash is governed by maker-checker instead), unless its ``all`` limit row
-# says otherwise.
-DAILY_TOTAL_DEFAULT_MINOR: Final = 30_000_000
+# payments; branch cash is governed by maker-checker instead): the ``all`` row, which a new
+# account gets; accounts opened before it existed use this default.
+DAILY_TOTAL_DEFAULT_MINOR: Final = DEFAULT_LIMITS[Channel.ALL][1]
 
 
 def business_date() -> dt.date:

@@ -461,3 +461,30 @@ class CardAuthorisation(models.Model):
     @property
     def amount(self) -> Money:
         return Money(self.amount_minor, self.currency)
+
+
+class ApiIdempotencyRecord(models.Model):
+    """The first response to a customer's API call that carried an ``Idempotency-Key``.
+
+    Guarantees: one row per (customer, key); the same key with the same operation and body
+    replays ``status_code`` and ``response``; with anything else it is refused
+    (``idempotency_key_reused``). Rows are kept (API.md asks for at least 24 hours).
+    Transfers keep their own key on ``Transfer``; this table serves the other creating calls.
+    """
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="api_idempotency_records"
+    )
+    key = models.CharField(max_length=128)
+    request_digest = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "key"], name="one_api_response_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.key}"

@@ -17,7 +17,14 @@ from django.utils.translation import gettext
 
 from bankmall.banking.errors import PayeeNameCloseMatch, PayeeNameMismatch, StatementInvalid
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
-from bankmall.banking.models import Card, Customer, DepositAccount, Payee, Transfer
+from bankmall.banking.models import (
+    Card,
+    Customer,
+    DepositAccount,
+    Payee,
+    StandingOrder,
+    Transfer,
+)
 from bankmall.banking.payment_files import CNAPS_CODE_LENGTH
 from bankmall.banking.statements import Statement, StatementAccount, StatementEntry
 from bankmall.core.errors import FieldError, InvalidInput, NotFound
@@ -77,6 +84,12 @@ def access_card(customer: Customer, card_id: str) -> Card:
 def access_payee(customer: Customer, payee_id: str) -> Payee:
     """``customer``'s payee ``payee_id``; anyone else's is ``not_found``."""
     return _owned(Payee.objects.filter(customer=customer), "pye", payee_id, "No such payee.")
+
+
+def access_standing_order(customer: Customer, order_id: str) -> StandingOrder:
+    """``customer``'s standing order ``order_id``; anyone else's is ``not_found``."""
+    orders = StandingOrder.objects.select_related("from_account").filter(customer=customer)
+    return _owned(orders, "sto", order_id, "No such standing order.")
 
 
 def lock_account(account: DepositAccount) -> DepositAccount:

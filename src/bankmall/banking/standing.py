@@ -13,7 +13,7 @@ from bankmall.banking import actions, queries
 from bankmall.banking.models import Channel, Customer, DepositAccount, Frequency, StandingOrder
 from bankmall.core.audit import record_audit
 from bankmall.core.eod import StepProgress, StepSummary
-from bankmall.core.errors import BankmallError, FieldError, InvalidInput
+from bankmall.core.errors import BankmallError, Conflict, FieldError, InvalidInput
 from bankmall.core.money import Money
 from bankmall.core.outbox import record_event
 
@@ -140,10 +140,19 @@ def create_standing_order(
     return standing
 
 
-def cancel_standing_order(*, standing: StandingOrder, actor: str) -> None:
+def cancel_standing_order(*, standing: StandingOrder, actor: str) -> StandingOrder:
+    """Stop an order. Errors: ``conflict`` (already cancelled or finished).
+    Audit ``banking.standing_order_cancelled``, event ``standing_order.cancelled``."""
     with transaction.atomic():
-        StandingOrder.objects.filter(pk=standing.pk).update(is_active=False, next_date=None)
-        record_audit("banking.standing_order_cancelled", target=standing.public_id, actor=actor)
+        locked = StandingOrder.objects.select_for_update().get(pk=standing.pk)
+        if not locked.is_active:
+            raise Conflict("The order is no longer active.")
+        StandingOrder.objects.filter(pk=locked.pk).update(is_active=False, next_date=None)
+        record_audit("banking.standing_order_cancelled", target=locked.public_id, actor=actor)
+        record_event("standing_order.cancelled", aggregate_id=locked.public_id, payload={})
+    locked.is_active = False
+    locked.next_date = None
+    return locked
 
 
 def _execute(standing: StandingOrder, business_date: dt.date) -> bool:
