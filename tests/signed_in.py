@@ -7,13 +7,14 @@ login forms.
 
 from __future__ import annotations
 
+import secrets
+
 from django.contrib.auth.models import Group
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from bankmall.security.models import User, UserKind
+from bankmall.security.models import Authenticator, User, UserKind
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -29,13 +30,19 @@ def make_user(username: str, *, kind: str = UserKind.CUSTOMER, roles: tuple[str,
     )
     if roles:
         user.groups.set(Group.objects.filter(name__in=roles))
-    TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    Authenticator.objects.create(
+        user=user, name="authenticator", key=secrets.token_hex(20), confirmed=True
+    )
     return user
 
 
-def authenticator(user: User) -> TOTPDevice:
-    device: TOTPDevice = TOTPDevice.objects.get(user=user, confirmed=True)
-    return device
+def authenticator(user: User) -> Authenticator:
+    return Authenticator.objects.get(user=user, confirmed=True)
+
+
+def allow_code_reuse(user: User) -> None:
+    """Forget the last accepted time step, so the current code can be entered again."""
+    Authenticator.objects.filter(user=user).update(last_t=-1)
 
 
 def current_code(user: User, *, offset_steps: int = 0) -> str:

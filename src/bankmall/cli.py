@@ -177,7 +177,12 @@ def _add_operations_commands(commands: argparse._SubParsersAction[argparse.Argum
     verify = audit_commands.add_parser("verify", help="check the hash chain end to end")
     verify.set_defaults(handler=_cmd_audit_verify)
     export = audit_commands.add_parser("export", help="write the log as JSON lines")
-    export.add_argument("--after", type=int, default=0, metavar="SEQUENCE")
+    export.add_argument(
+        "--after",
+        default="",
+        metavar="CURSOR",
+        help="LANE:SEQUENCE,… of the last records already exported (a plain number: lane 1)",
+    )
     export.add_argument("--output", metavar="FILE", help="file to write (default: stdout)")
     export.set_defaults(handler=_cmd_audit_export)
 
@@ -338,14 +343,18 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_export(args: argparse.Namespace) -> int:
-    from bankmall.core.audit import export_lines
+    from bankmall.core.audit import export_lines, parse_cursor
 
+    try:
+        after = parse_cursor(args.after)
+    except ValueError as error:
+        raise CliError(f"--after: {error}") from None
     if args.output:
         with Path(args.output).open("w", encoding="utf-8") as handle:
-            for line in export_lines(after_sequence=args.after):
+            for line in export_lines(after=after):
                 handle.write(line + "\n")
     else:
-        for line in export_lines(after_sequence=args.after):
+        for line in export_lines(after=after):
             print(line)
     return 0
 

@@ -100,9 +100,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    # django-otp's own device models (otp_totp, otp_static) keep secrets in clear: the
+    # security app's Authenticator and BackupCodeSet devices replace them (SECURITY.md).
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
     "axes",
     "bankmall.core",
     "bankmall.ledger",
@@ -250,6 +250,8 @@ SESSION_IDLE_SECONDS = {
     "merchant": int(os.environ.get("SESSION_IDLE_SECONDS_MERCHANT", "1800")),
     "staff": int(os.environ.get("SESSION_IDLE_SECONDS_STAFF", "900")),
 }
+# Pages warn this many seconds before the idle timeout, with a "stay signed in" button.
+SESSION_TIMEOUT_WARNING_SECONDS = int(os.environ.get("SESSION_TIMEOUT_WARNING_SECONDS", "60"))
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # A step-up (re-entered one-time code) allows its protected action for this long.
@@ -348,6 +350,9 @@ if IS_PRODUCTION:
 # Key for the hash-chained audit log's HMAC. Kept apart from SECRET_KEY so that the session key
 # can be rotated without re-keying the audit chain.
 AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "").strip() or SECRET_KEY
+# Independent hash chains of the audit log (PostgreSQL): one per concurrently writing
+# connection avoids queueing behind one lock; more connections than lanes share lanes safely.
+AUDIT_LANES = int(os.environ.get("AUDIT_LANES", "64"))
 
 # ---------------------------------------------------------------- background jobs
 

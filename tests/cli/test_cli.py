@@ -171,6 +171,13 @@ def test_check_fails_with_one_line_after_an_audit_row_is_tampered_with(tmp_path:
     )
 
 
+def test_audit_export_refuses_a_malformed_cursor_with_one_line(tmp_path: Path) -> None:
+    result = bankmall("audit", "export", "--after", "1:x", data_dir=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr == "bankmall: error: --after: '1:x' is not LANE:SEQUENCE\n"
+
+
 def test_production_mode_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
     result = bankmall(
         "check", data_dir=tmp_path, BANKMALL_ENV="production", ALLOWED_HOSTS="bank.example"

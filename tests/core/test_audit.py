@@ -114,7 +114,7 @@ def test_a_truncated_tail_is_detected() -> None:
 
     assert report.problems == [
         (
-            "the audit chain ends at #3 but its head names #4"
+            "audit lane 1 ends at #3 but its head names #4"
             " (records were removed from or added to the end)"
         )
     ]
@@ -160,7 +160,7 @@ def test_context_supplies_actor_request_id_and_ip() -> None:
 def test_export_writes_one_json_line_per_record_in_order() -> None:
     _write_chain(3)
 
-    lines = [json.loads(line) for line in export_lines(after_sequence=1)]
+    lines = [json.loads(line) for line in export_lines(after={1: 1})]
 
     assert [line["sequence"] for line in lines] == [2, 3]
     assert lines[0]["action"] == "test.thing_changed"

@@ -12,6 +12,15 @@ from tests.authz import (
     public,
     staff_page,
 )
+from tests.signed_in import authenticator
+
+
+def prepare(world: World) -> None:
+    world.ids["authenticator_a"] = authenticator(world.users[CUSTOMER_A]).public_id
+
+
+def _remove_authenticator(world: World) -> str:
+    return f"security/two-factor/authenticators/{world.ids['authenticator_a']}/remove"
 
 
 def _challenge(world: World) -> str:
@@ -47,6 +56,21 @@ ENDPOINTS = [
     Endpoint("GET", "password-reset/complete/", public(200)),
     # Pages of every signed-in principal.
     Endpoint("GET", "security/backup-codes/", page_for()),
+    Endpoint("GET", "security/", page_for()),
+    # The idle-timeout warning: the status poll answers everyone (signed_in false for visitors).
+    Endpoint("GET", "security/session/status", public(200)),
+    Endpoint("POST", "security/session/keep-alive", page_for()),
+    # Two-factor changes need a fresh step-up first: a signed-in caller is sent there (302).
+    Endpoint("GET", "security/two-factor/", page_for(ok=302)),
+    Endpoint("GET", "security/two-factor/authenticators/new/", page_for(ok=302)),
+    Endpoint(
+        "POST",
+        "security/two-factor/authenticators/<str:device_id>/remove",
+        # Another party's id is 404 before any step-up; the owner is sent to the step-up.
+        owned_by(CUSTOMER_A, 302, page_for()),
+        path=_remove_authenticator,
+    ),
+    Endpoint("POST", "security/two-factor/backup-codes", page_for(ok=302)),
     Endpoint("GET", "security/sessions/", page_for()),
     Endpoint("POST", "security/sign-out-everywhere/", page_for(ok=302), fresh_client=True),
     Endpoint(

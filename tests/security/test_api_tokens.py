@@ -138,9 +138,9 @@ def test_reusing_a_refresh_token_revokes_every_token_of_the_user(client: Client)
 def test_revoked_and_expired_access_tokens_are_refused(client: Client) -> None:
     user = make_user("li.lei")
     revoked = _token(client, "li.lei", current_code(user)).json()
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from bankmall.security.models import Authenticator
 
-    TOTPDevice.objects.filter(user=user).update(last_t=-1)
+    Authenticator.objects.filter(user=user).update(last_t=-1)
     expired = _token(client, "li.lei", current_code(user)).json()
     newest = ApiToken.objects.order_by("-pk")[0]
     ApiToken.objects.filter(pk=newest.pk).update(

@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankmall.core.audit import verify_chain
 from bankmall.core.errors import Conflict, NotFound
 from bankmall.core.models import AuditRecord
 from bankmall.security.approvals import decide, propose
-from bankmall.security.models import Consent, LoginEvent, User, UserKind
+from bankmall.security.models import Authenticator, Consent, LoginEvent, User, UserKind
 from bankmall.security.privacy import (
     erase_personal_data,
     grant_consent,
@@ -93,7 +92,7 @@ def test_erasure_anonymises_but_keeps_the_audit_log() -> None:
     assert user.username == f"erased-{user.public_id}"
     assert (user.email, user.first_name, user.is_active) == ("", "", False)
     assert not user.has_usable_password()
-    assert not TOTPDevice.objects.filter(user=user).exists()
+    assert not Authenticator.objects.filter(user=user).exists()
     assert LoginEvent.objects.get(user=user).ip_address is None
     assert not has_consent(user, purpose="marketing")
     assert AuditRecord.objects.count() > records_before

@@ -5,11 +5,17 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.test import Client
-from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankmall.core.models import AuditRecord, OutboxEvent
-from bankmall.security.models import LoginEvent, User, UserKind, UserSession
+from bankmall.security.models import (
+    Authenticator,
+    BackupCode,
+    LoginEvent,
+    User,
+    UserKind,
+    UserSession,
+    backup_code_hash,
+)
 from tests.signed_in import PASSWORD, current_code, make_user, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +60,7 @@ def test_merchant_users_land_on_a_page_they_may_see(client: Client) -> None:
 
     response = client.post("/login/verify/", {"code": current_code(user)})
 
-    assert response["Location"] == "/security/sessions/"
+    assert response["Location"] == "/security/"
     assert client.get(response["Location"]).status_code == 200
 
 
@@ -129,7 +135,8 @@ def test_backup_code_signs_in_once(client: Client) -> None:
 
     assert first.status_code == 302
     assert second.status_code == 200
-    assert not StaticToken.objects.filter(token=code).exists()
+    assert not BackupCode.objects.filter(code_hash=backup_code_hash(code)).exists()
+    assert BackupCode.objects.count() == 9
 
 
 def test_first_sign_in_enrols_an_authenticator_with_qr_code_and_backup_codes(
@@ -141,7 +148,7 @@ def test_first_sign_in_enrols_an_authenticator_with_qr_code_and_backup_codes(
     _password_step(client, "new.staff")
 
     page = client.get("/login/enrol/")
-    device = TOTPDevice.objects.get(user__username="new.staff", confirmed=False)
+    device = Authenticator.objects.get(user__username="new.staff", confirmed=False)
     code = current_code_of(device)
     confirmed = client.post("/login/enrol/", {"code": code})
     codes_page = client.get(confirmed["Location"])
@@ -152,11 +159,11 @@ def test_first_sign_in_enrols_an_authenticator_with_qr_code_and_backup_codes(
     assert confirmed.status_code == 302
     assert confirmed["Location"].startswith("/security/backup-codes/")
     assert len(codes_page.context["codes"]) == 10
-    assert TOTPDevice.objects.get(pk=device.pk).confirmed is True
+    assert Authenticator.objects.get(pk=device.pk).confirmed is True
     assert client.get("/security/backup-codes/").context["codes"] == []
 
 
-def current_code_of(device: TOTPDevice) -> str:
+def current_code_of(device: Authenticator) -> str:
     from django_otp.oath import totp
 
     return f"{totp(device.bin_key, step=device.step):06d}"
@@ -167,7 +174,7 @@ def test_enrolment_is_refused_without_a_pending_password_step(client: Client) ->
 
     assert response.status_code == 302
     assert response["Location"] == "/login/"
-    assert not TOTPDevice.objects.exists()
+    assert not Authenticator.objects.exists()
 
 
 def test_sign_in_pages_are_translated(client: Client) -> None:
@@ -196,7 +203,7 @@ def test_sign_out_everywhere_ends_other_browsers(client: Client) -> None:
     for browser in (client, other):
         _password_step(browser, "li.lei")
         browser.post("/login/verify/", {"code": current_code(user)})
-        TOTPDevice.objects.filter(user=user).update(last_t=-1)  # the same code again
+        Authenticator.objects.filter(user=user).update(last_t=-1)  # the same code again
 
     response = client.post("/security/sign-out-everywhere/", follow=True)
 

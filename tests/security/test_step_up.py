@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 from django.test import Client, RequestFactory
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankmall.core.problems import problem_body
 from bankmall.security.errors import InvalidOneTimeCode, StepUpRequired
-from bankmall.security.models import ApiToken, StepUpChallenge, User
+from bankmall.security.models import ApiToken, Authenticator, StepUpChallenge, User
 from bankmall.security.stepup import confirm_step_up, credential_of, require_step_up
 from tests.signed_in import PASSWORD, current_code, make_user, sign_in
 
@@ -138,7 +137,7 @@ def test_the_api_confirms_a_challenge_for_the_same_token(client: Client) -> None
         purpose="banking.transfer",
         created_at=timezone.now(),
     )
-    TOTPDevice.objects.filter(user=user).update(last_t=-1)
+    Authenticator.objects.filter(user=user).update(last_t=-1)
 
     response = client.post(
         "/api/v1/auth/step-up",

@@ -11,14 +11,20 @@ from typing import Final
 from django import forms
 from django.contrib import messages
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from bankmall.core.audit import export_lines
+from bankmall.core.audit import export_lines, format_cursor, parse_cursor
 from bankmall.core.errors import BankmallError, NotFound
 from bankmall.core.models import AuditRecord
 from bankmall.security.access import acting_user, may_use_staff_permission, staff_view
@@ -189,7 +195,7 @@ class AuditFilterForm(forms.Form):
 
 
 def _filtered_audit(form: AuditFilterForm) -> QuerySet[AuditRecord]:
-    records = AuditRecord.objects.order_by("-sequence")
+    records = AuditRecord.objects.order_by("-id")
     if not form.is_valid():
         return records.none()
     data = form.cleaned_data
@@ -210,7 +216,7 @@ def _filtered_audit(form: AuditFilterForm) -> QuerySet[AuditRecord]:
         )
         records = records.filter(occurred_at__lte=end)
     if data["before"]:
-        records = records.filter(sequence__lt=data["before"])
+        records = records.filter(id__lt=data["before"])
     return records
 
 
@@ -222,9 +228,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     rows = (
         list(_filtered_audit(form)[: PAGE_SIZE + 1])
         if request.GET
-        else list(AuditRecord.objects.order_by("-sequence")[: PAGE_SIZE + 1])
+        else list(AuditRecord.objects.order_by("-id")[: PAGE_SIZE + 1])
     )
-    next_before = rows[PAGE_SIZE - 1].sequence if len(rows) > PAGE_SIZE else None
+    next_before = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
     query = request.GET.copy()
     query.pop("before", None)
     context = {
@@ -238,18 +244,23 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @staff_view("security.export_audit_log")
-def audit_export(request: HttpRequest) -> StreamingHttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The whole log (or the part after ``?after=``) as JSON lines; the export is audited."""
     try:
-        after = max(0, int(request.GET.get("after", "0")))
-    except ValueError:
-        after = 0
-    note_audit_export(after_sequence=after, actor=f"user:{acting_user(request).pk}")
+        after = parse_cursor(request.GET.get("after", ""))
+    except ValueError as error:
+        return HttpResponseBadRequest(
+            _("The export cursor is not valid: %(error)s") % {"error": error},
+            content_type="text/plain; charset=utf-8",
+        )
+    cursor_text = format_cursor(after)
+    note_audit_export(after=cursor_text, actor=f"user:{acting_user(request).pk}")
 
     def lines() -> Iterator[str]:
-        for line in export_lines(after_sequence=after):
+        for line in export_lines(after=after):
             yield line + "\n"
 
     response = StreamingHttpResponse(lines(), content_type="application/x-ndjson; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="audit-after-{after}.jsonl"'
+    name = cursor_text.replace(":", ".").replace(",", "_") or "0"
+    response["Content-Disposition"] = f'attachment; filename="audit-after-{name}.jsonl"'
     return response

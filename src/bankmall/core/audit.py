@@ -2,8 +2,14 @@
 
 Each record's hash is ``HMAC-SHA256(key, previous_hash || canonical_json(fields))``. The key
 (``AUDIT_CHAIN_KEY``) means that someone who can write to the database but does not hold the
-key cannot rebuild a consistent chain after an edit. Appends lock the single chain-head row, so
-the sequence has no gaps and two transactions cannot fork the chain.
+key cannot rebuild a consistent chain after an edit.
+
+The log is ``AUDIT_LANES`` independent chains ("lanes"). On PostgreSQL each database
+connection leases one lane for its lifetime with a session advisory lock, so concurrent
+transactions append to different lanes and never queue behind one another's commit; an append
+still locks its lane's head row, so a lane's sequence has no gaps, follows commit order and
+cannot fork even when two connections share a lane (more connections than lanes). SQLite has
+one writer at a time and uses lane 1.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import contextlib
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterator
+import os
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -26,6 +34,8 @@ from bankmall.core.models import AuditChainHead, AuditRecord
 
 GENESIS_HASH: Final = "0" * 64
 VERIFY_BATCH_SIZE: Final = 2_000
+#: The first key of the advisory locks that lease lanes (the second is the lane number).
+LANE_LOCK_NAMESPACE: Final = 1_650_552_427
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +79,7 @@ class OutsideTransactionError(RuntimeError):
 
 
 def _chain_fields(record: AuditRecord) -> dict[str, Any]:
-    return {
+    fields: dict[str, Any] = {
         "sequence": record.sequence,
         "occurred_at": record.occurred_at,
         "actor": record.actor,
@@ -81,6 +91,10 @@ def _chain_fields(record: AuditRecord) -> dict[str, Any]:
         "request_id": record.request_id,
         "ip_address": record.ip_address,
     }
+    if record.lane != 1:
+        # Lane 1 is the chain written before there were lanes: its hashes stay valid.
+        fields["lane"] = record.lane
+    return fields
 
 
 def compute_hash(previous_hash: str, record: AuditRecord) -> str:
@@ -90,70 +104,163 @@ def compute_hash(previous_hash: str, record: AuditRecord) -> str:
 
 
 class AuditChainBrokenError(RuntimeError):
-    """The chain head is gone while records exist: refuse to write until an operator checks."""
+    """A lane's head is gone while its records exist: refuse to write until an operator checks."""
 
 
-def _locked_head() -> tuple[int, str]:
-    """Lock the chain head and return its (sequence, record_hash) in one round trip."""
+# ------------------------------------------------------------------ lanes
+
+
+@dataclass(slots=True)
+class Lane:
+    """The lane a database connection appends to, and its head as last confirmed.
+
+    ``sequence`` is ``None`` until the head was read; only the one-statement append
+    (``prepare_lane_append``) uses the remembered head, and its statement re-checks it.
+    """
+
+    number: int
+    leased: bool
+    sequence: int | None = None
+    record_hash: str = ""
+
+
+_lanes: weakref.WeakKeyDictionary[Any, Lane] = weakref.WeakKeyDictionary()
+
+
+def current_lane() -> Lane:
+    """This connection's lane, leased on first use (PostgreSQL) or lane 1 (SQLite)."""
+    connection.ensure_connection()
+    if connection.vendor != "postgresql":
+        return Lane(number=1, leased=True)
+    raw = connection.connection
+    lane = _lanes.get(raw)
+    if lane is None:
+        lanes = max(1, int(settings.AUDIT_LANES))
+        with raw.cursor() as cursor:
+            # Session-level: the lease lasts as long as the connection, whatever its
+            # transactions do, and ends with it.
+            cursor.execute(
+                "SELECT n FROM generate_series(1, %s) AS n"
+                " WHERE pg_try_advisory_lock(%s::integer, n) LIMIT 1",
+                [lanes, LANE_LOCK_NAMESPACE],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            lane = Lane(number=int(row[0]), leased=True)
+        else:
+            # More writing connections than lanes: share one; the head lock keeps it correct.
+            lane = Lane(number=os.getpid() % lanes + 1, leased=False)
+        _lanes[raw] = lane
+    return lane
+
+
+def _locked_head(lane: int) -> tuple[int, str]:
+    """Lock the lane's head and return its (sequence, record_hash) in one round trip."""
     lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT sequence, record_hash FROM core_auditchainhead WHERE id = 1{lock}"  # noqa: S608
+            f"SELECT sequence, record_hash FROM core_auditchainhead WHERE id = %s{lock}",  # noqa: S608
+            [lane],
         )
         row = cursor.fetchone()
     if row is not None:
         return int(row[0]), str(row[1])
-    # The migration creates the head; only a database flushed without it (a test run, or a
-    # restore from a partial dump) lacks one. An empty chain may start again from genesis;
-    # a chain with records and no head has been tampered with.
-    if AuditRecord.objects.exists():
-        raise AuditChainBrokenError("the audit chain head is missing; run 'bankmall audit verify'")
-    AuditChainHead.objects.create(pk=1, sequence=0, record_hash="")
-    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    _create_head(lane)
+    head = AuditChainHead.objects.select_for_update().get(pk=lane)
     return head.sequence, head.record_hash
 
 
+def _create_head(lane: int) -> None:
+    # A lane's head is created on its first use. A lane with records and no head has been
+    # tampered with (or restored from a partial dump): its records could be anything.
+    if AuditRecord.objects.filter(lane=lane).exists():
+        raise AuditChainBrokenError(
+            f"the head of audit lane {lane} is missing; run 'bankmall audit verify'"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO core_auditchainhead (id, sequence, record_hash) VALUES (%s, 0, '')"
+            " ON CONFLICT (id) DO NOTHING",
+            [lane],
+        )
+
+
+_RECORD_COLUMNS: Final = (
+    "lane, sequence, occurred_at, actor, action, target, before_digest, after_digest, details,"
+    " request_id, ip_address, previous_hash, record_hash"
+)
 _APPEND_SQL: Final = (
-    "WITH appended AS (INSERT INTO core_auditrecord (sequence, occurred_at, actor, action,"
-    " target, before_digest, after_digest, details, request_id, ip_address, previous_hash,"
-    " record_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::inet, %s, %s)"
-    " RETURNING id)"
-    " UPDATE core_auditchainhead SET sequence = %s, record_hash = %s WHERE id = 1"
+    f"WITH appended AS (INSERT INTO core_auditrecord ({_RECORD_COLUMNS}) VALUES (%s, %s, %s, %s,"  # noqa: S608
+    " %s, %s, %s, %s, %s::jsonb, %s, %s::inet, %s, %s) RETURNING id)"
+    " UPDATE core_auditchainhead SET sequence = %s, record_hash = %s WHERE id = %s"
     " RETURNING (SELECT id FROM appended)"
 )
 
 
+def _record_values(record: AuditRecord) -> list[Any]:
+    return [
+        record.lane,
+        record.sequence,
+        record.occurred_at,
+        record.actor,
+        record.action,
+        record.target,
+        record.before_digest,
+        record.after_digest,
+        json.dumps(record.details),
+        record.request_id,
+        record.ip_address,
+        record.previous_hash,
+        record.record_hash,
+    ]
+
+
 def _append(record: AuditRecord) -> None:
-    """Insert ``record`` and move the head to it: one statement on PostgreSQL."""
+    """Insert ``record`` and move its lane's head to it: one statement on PostgreSQL."""
     if connection.vendor != "postgresql":
         record.save(force_insert=True)
-        AuditChainHead.objects.filter(pk=1).update(
+        AuditChainHead.objects.filter(pk=record.lane).update(
             sequence=record.sequence, record_hash=record.record_hash
         )
         return
     with connection.cursor() as cursor:
         cursor.execute(
             _APPEND_SQL,
-            [
-                record.sequence,
-                record.occurred_at,
-                record.actor,
-                record.action,
-                record.target,
-                record.before_digest,
-                record.after_digest,
-                json.dumps(record.details),
-                record.request_id,
-                record.ip_address,
-                record.previous_hash,
-                record.record_hash,
-                record.sequence,
-                record.record_hash,
-            ],
+            [*_record_values(record), record.sequence, record.record_hash, record.lane],
         )
         (record.id,) = cursor.fetchone()
     record._state.adding = False
     record._state.db = connection.alias
+
+
+def _new_record(
+    action: str,
+    *,
+    lane: int,
+    head: tuple[int, str],
+    target: str,
+    before: Any,
+    after: Any,
+    details: dict[str, Any] | None,
+    actor: str | None,
+) -> AuditRecord:
+    context = current_context()
+    record = AuditRecord(
+        lane=lane,
+        sequence=head[0] + 1,
+        occurred_at=timezone.now(),
+        actor=actor or context.resolve_actor(),
+        action=action,
+        target=target,
+        before_digest=digest(before),
+        after_digest=digest(after),
+        details=to_jsonable(details or {}),
+        request_id=context.request_id,
+        ip_address=context.ip_address,
+        previous_hash=head[1] or GENESIS_HASH,
+    )
+    record.record_hash = compute_hash(record.previous_hash, record)
+    return record
 
 
 def record_audit(
@@ -165,7 +272,7 @@ def record_audit(
     details: dict[str, Any] | None = None,
     actor: str | None = None,
 ) -> AuditRecord:
-    """Append one record to the audit chain inside the caller's transaction.
+    """Append one record to this connection's audit lane inside the caller's transaction.
 
     ``before`` and ``after`` are stored only as SHA-256 digests of their canonical JSON, so the
     log proves what changed without copying personal data into it. ``details`` is stored as
@@ -175,25 +282,114 @@ def record_audit(
     """
     if not transaction.get_connection().in_atomic_block:
         raise OutsideTransactionError("record_audit must run inside the action's transaction")
-    context = current_context()
-    head_sequence, head_hash = _locked_head()
+    lane = current_lane()
+    head = _locked_head(lane.number)
     # After this point the operation must succeed.
-    record = AuditRecord(
-        sequence=head_sequence + 1,
-        occurred_at=timezone.now(),
-        actor=actor or context.resolve_actor(),
-        action=action,
+    record = _new_record(
+        action,
+        lane=lane.number,
+        head=head,
         target=target,
-        before_digest=digest(before),
-        after_digest=digest(after),
-        details=to_jsonable(details or {}),
-        request_id=context.request_id,
-        ip_address=context.ip_address,
-        previous_hash=head_hash or GENESIS_HASH,
+        before=before,
+        after=after,
+        details=details,
+        actor=actor,
     )
-    record.record_hash = compute_hash(record.previous_hash, record)
     _append(record)
+    # The transaction may still roll back: the one-statement path must read the head again.
+    lane.sequence = None
     return record
+
+
+# ------------------------------------------------------------------ one-statement appends
+
+
+@dataclass(slots=True)
+class LaneAppend:
+    """An audit record ready to be appended by a larger statement (PostgreSQL, autocommit).
+
+    ``sql`` is two common table expressions, ``audit_head`` and ``audit_row``, taking
+    ``params`` in order. The statement aborts (``bankmall_abort:audit_lane``) when the lane
+    moved since its head was read; the caller then calls ``forget`` and tries again.
+    """
+
+    sql: str
+    params: list[Any]
+    record: AuditRecord
+    lane: Lane
+
+    def confirm(self) -> None:
+        """The statement committed: the lane's head is now this record."""
+        self.lane.sequence = self.record.sequence
+        self.lane.record_hash = self.record.record_hash
+
+    def forget(self) -> None:
+        """The statement failed: read the lane's head again next time."""
+        self.lane.sequence = None
+
+
+_LANE_APPEND_SQL: Final = (
+    "audit_head AS (UPDATE core_auditchainhead SET sequence = %s, record_hash = %s"  # noqa: S608
+    " WHERE id = %s AND sequence = %s AND record_hash = %s RETURNING sequence),"
+    f" audit_row AS (INSERT INTO core_auditrecord ({_RECORD_COLUMNS}) VALUES (%s,"
+    " COALESCE((SELECT sequence FROM audit_head), bankmall_abort('audit_lane')), %s, %s, %s,"
+    " %s, %s, %s, %s::jsonb, %s, %s::inet, %s, %s))"
+)
+
+
+def prepare_lane_append(
+    action: str,
+    *,
+    target: str = "",
+    before: Any = None,
+    after: Any = None,
+    details: dict[str, Any] | None = None,
+    actor: str | None = None,
+) -> LaneAppend:
+    """An audit record for a write that is one statement in autocommit mode (PostgreSQL).
+
+    Builds the record from the lane's remembered head (reading it when unknown), so the
+    statement that carries it needs no lock round trip before it. Only for callers outside any
+    transaction; inside one, use ``record_audit``.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        raise OutsideTransactionError("prepare_lane_append is for autocommit PostgreSQL writes")
+    lane = current_lane()
+    if lane.sequence is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT sequence, record_hash FROM core_auditchainhead WHERE id = %s",
+                [lane.number],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            _create_head(lane.number)
+            row = (0, "")
+        lane.sequence, lane.record_hash = int(row[0]), str(row[1])
+    record = _new_record(
+        action,
+        lane=lane.number,
+        head=(lane.sequence, lane.record_hash),
+        target=target,
+        before=before,
+        after=after,
+        details=details,
+        actor=actor,
+    )
+    values = _record_values(record)
+    params = [
+        record.sequence,
+        record.record_hash,
+        lane.number,
+        lane.sequence,
+        lane.record_hash,
+        values[0],
+        *values[2:],
+    ]
+    return LaneAppend(sql=_LANE_APPEND_SQL, params=params, record=record, lane=lane)
+
+
+# ------------------------------------------------------------------ verification and export
 
 
 @dataclass(slots=True)
@@ -201,6 +397,7 @@ class ChainReport:
     """The verifier's findings; ``is_intact`` when there are none."""
 
     records_checked: int = 0
+    lanes_checked: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -209,18 +406,31 @@ class ChainReport:
 
 
 def verify_chain(*, max_problems: int = 20) -> ChainReport:
-    """Walk the whole chain in sequence order and report every break found.
+    """Walk every lane in sequence order and report every break found.
 
     Detects an edited row (its hash no longer matches), a deleted row (a gap in ``sequence`` or
     a broken ``previous_hash`` link), an inserted row (a duplicate position, a bad link or a
-    hash made without the key) and a truncated tail (the head names a later record).
+    hash made without the key), a truncated tail (the head names a later record) and a lane
+    whose head is missing.
     """
     report = ChainReport()
+    lanes = set(AuditChainHead.objects.values_list("id", flat=True))
+    lanes |= set(AuditRecord.objects.values_list("lane", flat=True).distinct())
+    for lane in sorted(lanes):
+        if len(report.problems) >= max_problems:
+            break
+        report.lanes_checked += 1
+        _verify_lane(lane, report, max_problems)
+    return report
+
+
+def _verify_lane(lane: int, report: ChainReport, max_problems: int) -> None:
     expected_sequence = 1
     previous_hash = GENESIS_HASH
-    last_id = 0
+    last_sequence = 0
+    records = AuditRecord.objects.filter(lane=lane).order_by("sequence")
     while len(report.problems) < max_problems:
-        batch = list(AuditRecord.objects.filter(id__gt=last_id).order_by("id")[:VERIFY_BATCH_SIZE])
+        batch = list(records.filter(sequence__gt=last_sequence)[:VERIFY_BATCH_SIZE])
         if not batch:
             break
         for record in batch:
@@ -228,47 +438,85 @@ def verify_chain(*, max_problems: int = 20) -> ChainReport:
             _verify_record(record, expected_sequence, previous_hash, report)
             expected_sequence = record.sequence + 1
             previous_hash = record.record_hash
-        last_id = batch[-1].id
-    _verify_head(expected_sequence - 1, previous_hash, report)
-    return report
+        last_sequence = batch[-1].sequence
+    _verify_head(lane, expected_sequence - 1, previous_hash, report)
 
 
 def _verify_record(
     record: AuditRecord, expected_sequence: int, previous_hash: str, report: ChainReport
 ) -> None:
+    name = _name(record.lane, record.sequence)
     if record.sequence != expected_sequence:
         report.problems.append(
-            f"audit record #{record.sequence} found where #{expected_sequence} was expected"
-            " (a record was deleted or inserted)"
+            f"audit record {name} found where {_name(record.lane, expected_sequence)} was"
+            " expected (a record was deleted or inserted)"
         )
     if record.previous_hash != previous_hash:
-        report.problems.append(
-            f"audit record #{record.sequence} does not link to the record before it"
-        )
+        report.problems.append(f"audit record {name} does not link to the record before it")
     if not hmac.compare_digest(compute_hash(record.previous_hash, record), record.record_hash):
-        report.problems.append(f"audit record #{record.sequence} was altered (hash mismatch)")
+        report.problems.append(f"audit record {name} was altered (hash mismatch)")
 
 
-def _verify_head(last_sequence: int, last_hash: str, report: ChainReport) -> None:
-    head = AuditChainHead.objects.filter(pk=1).first()
+def _name(lane: int, sequence: int) -> str:
+    # Lane 1 keeps the plain numbering people knew before there were lanes.
+    return f"#{sequence}" if lane == 1 else f"#{lane}.{sequence}"
+
+
+def _verify_head(lane: int, last_sequence: int, last_hash: str, report: ChainReport) -> None:
+    head = AuditChainHead.objects.filter(pk=lane).first()
     if head is None:
         if last_sequence > 0:
-            report.problems.append("the audit chain head is missing")
+            report.problems.append(f"the head of audit lane {lane} is missing")
         return
     if head.sequence != last_sequence or (head.record_hash or GENESIS_HASH) != last_hash:
         report.problems.append(
-            f"the audit chain ends at #{last_sequence} but its head names #{head.sequence}"
-            " (records were removed from or added to the end)"
+            f"audit lane {lane} ends at {_name(lane, last_sequence)} but its head names"
+            f" {_name(lane, head.sequence)} (records were removed from or added to the end)"
         )
 
 
-def export_lines(*, after_sequence: int = 0, limit: int | None = None) -> Iterator[str]:
-    """Yield audit records as JSON lines in sequence order (for ``bankmall audit export``)."""
-    queryset = AuditRecord.objects.filter(sequence__gt=after_sequence).order_by("sequence")
+def parse_cursor(text: str) -> dict[int, int]:
+    """``"1:120,2:98"`` (or a plain ``"120"`` for lane 1) → {lane: last sequence exported}.
+
+    Raises ``ValueError`` with a readable message on anything else.
+    """
+    cursor: dict[int, int] = {}
+    for part in (text or "").replace(" ", "").split(","):
+        if not part:
+            continue
+        lane_text, _, sequence_text = part.rpartition(":")
+        try:
+            lane = int(lane_text) if lane_text else 1
+            sequence = int(sequence_text)
+        except ValueError:
+            raise ValueError(f"{part!r} is not LANE:SEQUENCE") from None
+        if lane < 1 or sequence < 0:
+            raise ValueError(f"{part!r} is not LANE:SEQUENCE")
+        cursor[lane] = sequence
+    return cursor
+
+
+def format_cursor(cursor: Mapping[int, int]) -> str:
+    return ",".join(f"{lane}:{sequence}" for lane, sequence in sorted(cursor.items()))
+
+
+def export_lines(
+    *, after: Mapping[int, int] | None = None, limit: int | None = None
+) -> Iterator[str]:
+    """Yield audit records as JSON lines in the order they were written (``id``).
+
+    ``after`` maps lanes to the last sequence already exported: within a lane, sequence
+    order is commit order, so exporting again from the highest ``(lane, sequence)`` seen is
+    exact even while other lanes commit out of ``id`` order.
+    """
+    queryset = AuditRecord.objects.order_by("id")
+    for lane, sequence in (after or {}).items():
+        queryset = queryset.exclude(lane=lane, sequence__lte=sequence)
     if limit is not None:
         queryset = queryset[:limit]
     for record in queryset.iterator(chunk_size=VERIFY_BATCH_SIZE):
         row = _chain_fields(record) | {
+            "lane": record.lane,
             "previous_hash": record.previous_hash,
             "record_hash": record.record_hash,
         }

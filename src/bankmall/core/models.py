@@ -40,13 +40,17 @@ class OutboxEvent(models.Model):
 class AuditRecord(models.Model):
     """One entry of the tamper-evident audit log.
 
-    Guarantees: ``sequence`` runs 1, 2, 3 … without gaps; ``record_hash`` is the HMAC-SHA256
-    (keyed with ``AUDIT_CHAIN_KEY``) of ``previous_hash`` and this record's canonical fields,
-    so editing, deleting or inserting a row breaks the chain, and the chain head kept in
-    ``AuditChainHead`` exposes a truncated tail. Rows are append-only.
+    Guarantees: the log is a small number of independent hash chains ("lanes", so that
+    concurrent transactions do not queue behind one lock); within a lane ``sequence`` runs
+    1, 2, 3 … without gaps and in commit order; ``record_hash`` is the HMAC-SHA256 (keyed with
+    ``AUDIT_CHAIN_KEY``) of ``previous_hash`` and this record's canonical fields (the lane
+    number included for lanes after the first), so editing, deleting or inserting a row breaks
+    its lane, and each lane's head in ``AuditChainHead`` exposes a truncated tail. ``id``
+    orders records across lanes by the time they were written. Rows are append-only.
     """
 
-    sequence = models.BigIntegerField(unique=True)
+    lane = models.PositiveSmallIntegerField(default=1)
+    sequence = models.BigIntegerField()
     occurred_at = models.DateTimeField()
     actor = models.CharField(max_length=128)
     action = models.CharField(max_length=100)
@@ -60,20 +64,24 @@ class AuditRecord(models.Model):
     record_hash = models.CharField(max_length=64)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lane", "sequence"], name="audit_lane_sequence"),
+        ]
         indexes = [
-            models.Index(fields=["target", "sequence"], name="audit_target_idx"),
-            models.Index(fields=["actor", "sequence"], name="audit_actor_idx"),
-            models.Index(fields=["action", "sequence"], name="audit_action_idx"),
+            models.Index(fields=["target", "id"], name="audit_target_idx"),
+            models.Index(fields=["actor", "id"], name="audit_actor_idx"),
+            models.Index(fields=["action", "id"], name="audit_action_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.action} by {self.actor}"
+        return f"#{self.lane}.{self.sequence} {self.action} by {self.actor}"
 
 
 class AuditChainHead(models.Model):
-    """The single row naming the last audit record; locking it serialises appends.
+    """One row per lane of the audit log, naming the lane's last record.
 
-    Constraint: exactly one row, ``id = 1``, created by the migration.
+    Constraint: ``id`` is the lane number (1 … ``AUDIT_LANES``); locking a lane's row
+    serialises the appends to that lane. Rows are created when a lane is first used.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True)
@@ -81,7 +89,7 @@ class AuditChainHead(models.Model):
     record_hash = models.CharField(max_length=64, default="")
 
     def __str__(self) -> str:
-        return f"audit head #{self.sequence}"
+        return f"audit lane {self.id} head #{self.sequence}"
 
 
 class IntegrityRun(models.Model):

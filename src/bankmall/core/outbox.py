@@ -8,6 +8,7 @@ consumers must tolerate duplicates, because delivery is at least once.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Final
 
 from django.db import transaction
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from bankmall.core.audit import OutsideTransactionError
 from bankmall.core.canonical import to_jsonable
+from bankmall.core.ids import new_id
 from bankmall.core.models import OutboxEvent
 
 RELAY_BATCH_MAX: Final = 500
@@ -36,6 +38,28 @@ def record_event(event_type: str, *, aggregate_id: str = "", payload: dict[str, 
         created_at=timezone.now(),
     )
     return event.public_id
+
+
+_EVENT_SQL: Final = (
+    "outbox_row AS (INSERT INTO core_outboxevent (public_id, event_type, aggregate_id,"
+    " payload, created_at, publish_attempts) VALUES (%s, %s, %s, %s::jsonb, %s, 0))"
+)
+
+
+def prepare_event(
+    event_type: str, *, aggregate_id: str = "", payload: dict[str, Any]
+) -> tuple[str, list[Any], str]:
+    """An event for a write that is one statement (PostgreSQL): (CTE ``outbox_row``, its
+    parameters, the event's public id). The event commits exactly when that statement does."""
+    public_id = new_id("evt")
+    params: list[Any] = [
+        public_id,
+        event_type,
+        aggregate_id,
+        json.dumps(to_jsonable(payload)),
+        timezone.now(),
+    ]
+    return _EVENT_SQL, params, public_id
 
 
 def unpublished_events(*, limit: int = 100) -> list[OutboxEvent]:

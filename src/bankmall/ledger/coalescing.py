@@ -23,8 +23,8 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from bankmall.core.errors import BankmallError
-from bankmall.ledger import posting
-from bankmall.ledger.committing import commit_rows, record_batch
+from bankmall.ledger import fastpath, posting
+from bankmall.ledger.committing import commit_rows, record_batch, set_expiry
 from bankmall.ledger.values import BATCH_MAX, TransferRequest, TransferView
 
 WAIT_SECONDS_MAX: Final = 60.0
@@ -150,6 +150,11 @@ def _commit_group(items: list[_Pending]) -> None:
             break
         owners, rows = _combined(remaining)
         now = timezone.now()
+        set_expiry(rows, now)
+        client, actor = remaining[0].client, remaining[0].actor
+        if fastpath.applies(rows) and fastpath.try_post(rows, client=client, actor=actor, now=now):
+            _deliver(remaining, rows, now)
+            return
         try:
             with transaction.atomic():
                 posting.post_batch(rows, client=remaining[0].client, now=now)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict, IdempotencyKeyReused
 from bankmall.core.outbox import record_event
-from bankmall.ledger import posting, queries
+from bankmall.ledger import fastpath, posting, queries
 from bankmall.ledger.values import TransferView
 
 REPLAY_ATTEMPTS_MAX: Final = 4
@@ -23,9 +23,14 @@ def commit_rows(
     """Post prepared rows in one transaction, replaying idempotently when keys exist."""
     results: dict[int, TransferView] = {}
     remaining = rows
+    if fastpath.applies(rows):
+        moment = now or timezone.now()
+        set_expiry(rows, moment)
+        if fastpath.try_post(rows, client=client, actor=actor, now=moment):
+            return [posting.view_of(row, client=client, now=moment) for row in rows]
     for _attempt in range(REPLAY_ATTEMPTS_MAX):
         moment = now or timezone.now()
-        _set_expiry(remaining, moment)
+        set_expiry(remaining, moment)
         try:
             with transaction.atomic():
                 posting.post_batch(remaining, client=client, now=moment)
@@ -50,7 +55,7 @@ def commit_rows(
     return [results[index] for index in sorted(results)]
 
 
-def _set_expiry(rows: list[posting.Row], now: dt.datetime) -> None:
+def set_expiry(rows: list[posting.Row], now: dt.datetime) -> None:
     for row in rows:
         request = row.request
         if request is not None and request.pending and request.timeout_seconds:
@@ -78,18 +83,12 @@ def _without_replayed(
 
 
 def record_batch(rows: list[posting.Row], *, client: str, actor: str | None) -> None:
-    transfer_ids = [row.public_id for row in rows]
-    accounts = sorted({ref for row in rows for ref in (row.debit_ref, row.credit_ref)})
-    details = {"client": client, "count": len(rows), "first_key": rows[0].key}
     record_event(
         "ledger.transfers_created",
-        aggregate_id=transfer_ids[0],
-        payload={"client": client, "transfer_ids": transfer_ids, "account_ids": accounts},
+        aggregate_id=rows[0].public_id,
+        payload=posting.event_content(rows, client=client),
     )
+    target, after, details = posting.audit_content(rows, client=client)
     record_audit(
-        "ledger.transfers_created",
-        target=transfer_ids[0],
-        after=transfer_ids,
-        details=details,
-        actor=actor,
+        "ledger.transfers_created", target=target, after=after, details=details, actor=actor
     )

@@ -581,7 +581,7 @@ def _update_sql(values: str) -> str:
             " v AS MATERIALIZED (SELECT a.id, d.ddp, d.dcp, d.ddn, d.dcn FROM ledger_account a"
             " JOIN d ON a.public_id = d.ref ORDER BY a.id FOR UPDATE OF a)"
             f" UPDATE ledger_account SET {assignments} FROM v WHERE ledger_account.id = v.id"
-            f" RETURNING {_qualified_returning()}"
+            f" RETURNING {qualified_returning()}"
         )
     return (
         f"WITH v(ref, ddp, dcp, ddn, dcn) AS (VALUES {values})"
@@ -590,7 +590,7 @@ def _update_sql(values: str) -> str:
     )
 
 
-def _qualified_returning() -> str:
+def qualified_returning() -> str:
     return ", ".join(f"ledger_account.{column.strip()}" for column in _ACCOUNT_RETURNING.split(","))
 
 
@@ -741,7 +741,9 @@ def _column(cast: str) -> str:
     return f"((string_to_array(%s, E'\\037'))[1:%s])::{cast}[]"
 
 
-_UPDATE_AND_INSERT_SQL: Final = (
+#: The accounts' update (``u``) and the transfers' insert (``i``) as common table expressions;
+#: ``{where}`` may narrow the rows inserted.
+TRANSFER_CTES: Final = (
     "WITH d(ref, ddp, dcp, ddn, dcn) AS (SELECT * FROM unnest("
     + ", ".join([_column("text"), *[_column("bigint")] * 4])
     + ")),"
@@ -775,9 +777,12 @@ _UPDATE_AND_INSERT_SQL: Final = (
         )
     )
     + ") AS t(p, k, g, n, dr, cr, a, y, o, r, m, v, x)"
-    " JOIN u da ON da.public_id = t.dr JOIN u ca ON ca.public_id = t.cr"
+    " JOIN u da ON da.public_id = t.dr JOIN u ca ON ca.public_id = t.cr{where}"
     " ON CONFLICT (client, key) DO NOTHING RETURNING 1)"
-    " SELECT u.*, (SELECT count(*) FROM i) FROM u"
+)
+_UPDATE_AND_INSERT_SQL: Final = (
+    TRANSFER_CTES.format(returning="{returning}", where="")
+    + " SELECT u.*, (SELECT count(*) FROM i) FROM u"
 )
 
 
@@ -788,6 +793,17 @@ def _joined(values: Iterable[Any], count: int) -> list[Any]:
 def _update_and_insert(
     cursor: Any, rows: list[Row], deltas: dict[str, list[int]], *, client: str, now: dt.datetime
 ) -> tuple[dict[str, AccountState], int]:
+    params = transfer_params(rows, deltas, client=client, now=now)
+    cursor.execute(_UPDATE_AND_INSERT_SQL.format(returning=qualified_returning()), params)
+    fetched = cursor.fetchall()
+    inserted = int(fetched[0][-1]) if fetched else 0
+    return _states([row[:-1] for row in fetched]), inserted
+
+
+def transfer_params(
+    rows: list[Row], deltas: dict[str, list[int]], *, client: str, now: dt.datetime
+) -> list[Any]:
+    """The parameters of ``TRANSFER_CTES`` for ``rows`` and their aggregated ``deltas``."""
     refs = sorted(deltas)
     params: list[Any] = _joined(refs, len(refs))
     for n in range(4):
@@ -812,10 +828,7 @@ def _update_and_insert(
         (row.expires_at.isoformat() if row.expires_at else "" for row in rows),
     ):
         params += _joined(column, count)
-    cursor.execute(_UPDATE_AND_INSERT_SQL.format(returning=_qualified_returning()), params)
-    fetched = cursor.fetchall()
-    inserted = int(fetched[0][-1]) if fetched else 0
-    return _states([row[:-1] for row in fetched]), inserted
+    return params
 
 
 def _value_date_text(request: TransferRequest | None, today: str) -> str:
@@ -865,4 +878,24 @@ def view_of(row: Row, *, client: str, now: dt.datetime) -> TransferView:
         reverses_id=row.reference_id if row.reverses_pk is not None else None,
         expires_at=row.expires_at,
         created_at=now,
+    )
+
+
+def event_content(rows: list[Row], *, client: str) -> dict[str, object]:
+    """The payload of the ``ledger.transfers_created`` event for ``rows``."""
+    accounts = sorted({ref for row in rows for ref in (row.debit_ref, row.credit_ref)})
+    return {
+        "client": client,
+        "transfer_ids": [row.public_id for row in rows],
+        "account_ids": accounts,
+    }
+
+
+def audit_content(rows: list[Row], *, client: str) -> tuple[str, list[str], dict[str, object]]:
+    """(target, after, details) of the ``ledger.transfers_created`` audit record."""
+    transfer_ids = [row.public_id for row in rows]
+    return (
+        transfer_ids[0],
+        transfer_ids,
+        {"client": client, "count": len(rows), "first_key": rows[0].key},
     )

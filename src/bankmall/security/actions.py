@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass
 from importlib import import_module
@@ -21,25 +22,29 @@ from django.utils import timezone
 from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.models import Device
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from bankmall.core.ids import is_valid_id
 from bankmall.core.outbox import record_event
 from bankmall.security.errors import (
     InvalidCredentials,
     InvalidOneTimeCode,
+    LastAuthenticator,
     SignInLocked,
     UnknownRole,
     UsernameTaken,
 )
 from bankmall.security.models import (
+    Authenticator,
+    BackupCode,
+    BackupCodeSet,
     LoginEvent,
     PartnerApplication,
     User,
     UserKind,
     UserSession,
+    backup_code_hash,
 )
 from bankmall.security.roles import role_named
 from bankmall.security.scopes import unknown_scopes
@@ -279,33 +284,51 @@ def sign_out_everywhere(user: User, *, actor: str) -> int:
     return len(live)
 
 
-# ------------------------------------------------------------------ two-factor enrolment
+# ------------------------------------------------------------------ two-factor devices
+
+AUTHENTICATOR_NAME_LENGTH_MAX: Final = 64
+DEFAULT_AUTHENTICATOR_NAME: Final = "authenticator"
+BACKUP_CODE_BYTES: Final = 5  # 8 base32 characters, as django-otp's static tokens.
 
 
-def start_totp_enrolment(user: User) -> TOTPDevice:
-    """The user's unconfirmed authenticator (created once), to show as a QR code.
+def _new_totp_key_hex() -> str:
+    return secrets.token_hex(20)
 
-    Errors: ``conflict`` when the user already has a confirmed authenticator.
+
+def start_totp_enrolment(user: User) -> Authenticator:
+    """The user's unconfirmed authenticator (created once), to show as a QR code at sign-in.
+
+    Errors: ``conflict`` when the user already has a confirmed authenticator (adding another
+    one is ``start_additional_authenticator``, behind a step-up).
     """
-    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+    if Authenticator.objects.filter(user=user, confirmed=True).exists():
         raise Conflict("Two-factor sign-in is already set up")
-    device: TOTPDevice | None = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    return _pending_authenticator(user)
+
+
+def _pending_authenticator(user: User) -> Authenticator:
+    device: Authenticator | None = Authenticator.objects.filter(user=user, confirmed=False).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+        device = Authenticator.objects.create(
+            user=user,
+            name=DEFAULT_AUTHENTICATOR_NAME,
+            key=_new_totp_key_hex(),
+            confirmed=False,
+        )
     return device
 
 
-def confirm_totp_enrolment(user: User, code: str) -> tuple[TOTPDevice, list[str]]:
+def confirm_totp_enrolment(user: User, code: str) -> tuple[Authenticator, list[str]]:
     """Confirm the pending authenticator with a first code; return it and new backup codes.
 
     Effects: the device confirmed, ``BACKUP_CODE_COUNT`` single-use backup codes (replacing
     any old ones), audit ``security.totp_enrolled``. Errors: ``invalid_otp`` (nothing changes),
     ``conflict`` (no enrolment in progress).
     """
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    device = Authenticator.objects.filter(user=user, confirmed=False).first()
     if device is None:
         raise Conflict("No two-factor enrolment is in progress")
-    if not device.verify_token(code.strip().replace(" ", "")):
+    if not device.verify_token(_compact(code)):
         raise InvalidOneTimeCode()
     # After this point the operation must succeed.
     with transaction.atomic():
@@ -316,23 +339,157 @@ def confirm_totp_enrolment(user: User, code: str) -> tuple[TOTPDevice, list[str]
     return device, codes
 
 
+def _compact(code: str) -> str:
+    return "".join(code.split())
+
+
 def _replace_backup_codes(user: User) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    backup = StaticDevice.objects.create(user=user, name="backup codes", confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=backup, token=code) for code in codes)
+    BackupCodeSet.objects.filter(user=user).delete()
+    code_set = BackupCodeSet.objects.create(user=user, name="backup codes", confirmed=True)
+    codes = [
+        base64.b32encode(secrets.token_bytes(BACKUP_CODE_BYTES)).decode("ascii").lower()
+        for _ in range(BACKUP_CODE_COUNT)
+    ]
+    BackupCode.objects.bulk_create(
+        BackupCode(code_set=code_set, code_hash=backup_code_hash(code)) for code in codes
+    )
     return codes
 
 
-def set_up_totp_directly(user: User, *, key_hex: str, actor: str) -> TOTPDevice:
+def set_up_totp_directly(user: User, *, key_hex: str, actor: str) -> Authenticator:
     """Give ``user`` a confirmed authenticator with a known secret (demo seeding only)."""
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
-        device: TOTPDevice = TOTPDevice.objects.create(
-            user=user, name="authenticator", key=key_hex, confirmed=True
+        Authenticator.objects.filter(user=user).delete()
+        device: Authenticator = Authenticator.objects.create(
+            user=user, name=DEFAULT_AUTHENTICATOR_NAME, key=key_hex, confirmed=True
         )
         record_audit("security.totp_enrolled", target=user.public_id, actor=actor)
     return device
+
+
+def access_authenticator(user: User, device_id: str, *, confirmed: bool = True) -> Authenticator:
+    """The user's own authenticator ``device_id``; another user's or a malformed id is
+    ``not_found``."""
+    if not is_valid_id("mfa", device_id):
+        raise NotFound("No such authenticator")
+    device: Authenticator | None = Authenticator.objects.filter(
+        public_id=device_id, user=user, confirmed=confirmed
+    ).first()
+    if device is None:
+        raise NotFound("No such authenticator")
+    return device
+
+
+def start_additional_authenticator(user: User) -> Authenticator:
+    """The user's pending (unconfirmed) authenticator for the device page, created once.
+
+    Signing in does not accept it until ``confirm_additional_authenticator`` confirms it.
+    """
+    return _pending_authenticator(user)
+
+
+def _authenticator_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= AUTHENTICATOR_NAME_LENGTH_MAX:
+        raise InvalidInput(
+            "The name must be 1 to 64 characters",
+            errors=[FieldError("name", "must be 1 to 64 characters")],
+        )
+    return name
+
+
+def confirm_additional_authenticator(
+    user: User, *, device_id: str, name: str, code: str, replaces: str | None, actor: str
+) -> Authenticator:
+    """Confirm a pending authenticator with its first code, optionally removing another.
+
+    ``replaces`` names the user's confirmed authenticator that the new one replaces: it is
+    deleted in the same transaction that confirms the new one, so the user always has at least
+    one authenticator. Effects: audit ``security.authenticator_added`` (or
+    ``security.authenticator_replaced``), event ``security.two_factor_changed``. Errors:
+    ``not_found`` (either id is not the user's), ``validation_error`` (name), ``invalid_otp``
+    (the code is wrong; nothing changes).
+    """
+    device = access_authenticator(user, device_id, confirmed=False)
+    old = access_authenticator(user, replaces) if replaces else None
+    clean_name = _authenticator_name(name)
+    if not device.verify_token(_compact(code)):
+        raise InvalidOneTimeCode()
+    # After this point the operation must succeed.
+    with transaction.atomic():
+        device.confirmed = True
+        device.name = clean_name
+        device.save(update_fields=["confirmed", "name"])
+        details = {"authenticator": device.public_id}
+        if old is not None:
+            details["replaced"] = old.public_id
+            old.delete()
+        action = "replaced" if old is not None else "added"
+        record_audit(
+            f"security.authenticator_{action}", target=user.public_id, details=details, actor=actor
+        )
+        record_event(
+            "security.two_factor_changed",
+            aggregate_id=user.public_id,
+            payload={"user": user.public_id, "change": f"authenticator_{action}"},
+        )
+    return device
+
+
+def remove_authenticator(user: User, *, device_id: str, actor: str) -> None:
+    """Remove one of the user's authenticators.
+
+    Errors: ``not_found``; ``last_authenticator`` when it is the user's only authenticator and
+    their kind must sign in with two factors (replace it instead). Effects: the device deleted,
+    audit ``security.authenticator_removed``, event ``security.two_factor_changed``.
+    """
+    with transaction.atomic():
+        device = access_authenticator(user, device_id)
+        others = (
+            Authenticator.objects.select_for_update()
+            .filter(user=user, confirmed=True)
+            .exclude(pk=device.pk)
+        )
+        if user.kind in settings.TOTP_REQUIRED_KINDS and not others.exists():
+            raise LastAuthenticator()
+        # After this point the operation must succeed.
+        device.delete()
+        record_audit(
+            "security.authenticator_removed",
+            target=user.public_id,
+            details={"authenticator": device_id},
+            actor=actor,
+        )
+        record_event(
+            "security.two_factor_changed",
+            aggregate_id=user.public_id,
+            payload={"user": user.public_id, "change": "authenticator_removed"},
+        )
+
+
+def regenerate_backup_codes(user: User, *, actor: str) -> list[str]:
+    """Replace the user's backup codes with ``BACKUP_CODE_COUNT`` new ones, returned once.
+
+    Effects: every old code stops working; audit ``security.backup_codes_regenerated``, event
+    ``security.two_factor_changed``. Errors: ``conflict`` when the user has no authenticator
+    (backup codes back up an authenticator, they do not replace it).
+    """
+    if not Authenticator.objects.filter(user=user, confirmed=True).exists():
+        raise Conflict("Set up an authenticator first")
+    with transaction.atomic():
+        codes = _replace_backup_codes(user)
+        record_audit(
+            "security.backup_codes_regenerated",
+            target=user.public_id,
+            details={"count": len(codes)},
+            actor=actor,
+        )
+        record_event(
+            "security.two_factor_changed",
+            aggregate_id=user.public_id,
+            payload={"user": user.public_id, "change": "backup_codes_regenerated"},
+        )
+    return codes
 
 
 # ------------------------------------------------------------------ passwords and roles
@@ -381,12 +538,10 @@ def grant_role(*, user_id: str, role: str, actor: str) -> User:
     return user
 
 
-def note_audit_export(*, after_sequence: int, actor: str) -> None:
-    """Record that someone exported the audit log (who, and from which sequence)."""
+def note_audit_export(*, after: str, actor: str) -> None:
+    """Record that someone exported the audit log (who, and after which cursor)."""
     with transaction.atomic():
-        record_audit(
-            "security.audit_exported", details={"after_sequence": after_sequence}, actor=actor
-        )
+        record_audit("security.audit_exported", details={"after": after}, actor=actor)
 
 
 # ------------------------------------------------------------------ partner applications

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankmall.security.models import User
 
@@ -19,8 +17,5 @@ class BankmallUserAdmin(UserAdmin):  # type: ignore[type-arg]
     )
 
 
-# Authenticator secrets and backup codes are never shown, not even to superusers: people enrol
-# their own authenticator at sign-in. The admin pages django-otp brings are removed.
-for _model in (TOTPDevice, StaticDevice):
-    if admin.site.is_registered(_model):
-        admin.site.unregister(_model)
+# Authenticators and backup codes are deliberately not in the admin: secrets are never shown,
+# and people manage their own second factors at /security/two-factor/.

@@ -59,6 +59,14 @@ class InvalidOneTimeCode(InvalidInput):
     title = "The one-time code is not valid"
 
 
+class LastAuthenticator(Conflict):
+    """This is the user's only authenticator and they must sign in with two factors: set up
+    its replacement instead of removing it."""
+
+    code = "last_authenticator"
+    title = "Your only authenticator cannot be removed"
+
+
 class SelfApprovalForbidden(PermissionDenied):
     """The maker of a request can never approve or reject it themselves."""
 

@@ -1,4 +1,8 @@
-"""Idle timeout: a signed-in session unused for longer than its kind allows is ended."""
+"""Idle timeout: a signed-in session unused for longer than its kind allows is ended.
+
+Every request of a signed-in user counts as activity, except the session-status poll of the
+timeout warning (``PASSIVE_PATH_NAMES``): asking how long is left must not extend the session.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Final
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from bankmall.security.actions import LAST_ACTIVITY_SESSION_KEY, sign_out
@@ -15,6 +20,22 @@ from bankmall.security.models import LoginEvent, User, UserSession
 
 TIMED_OUT_SESSION_KEY: Final = "security.timed_out"
 LAST_SEEN_RESOLUTION: Final = dt.timedelta(minutes=1)
+PASSIVE_PATH_NAMES: Final = ("security-session-status",)
+
+
+def idle_limit_seconds(kind: str) -> int:
+    """How long a session of this kind of principal may stay unused."""
+    limits: dict[str, int] = settings.SESSION_IDLE_SECONDS
+    return limits.get(kind, min(limits.values()))
+
+
+def idle_seconds_left(request: HttpRequest, user: User) -> float:
+    """Seconds until this signed-in session times out (at most the kind's limit)."""
+    last = request.session.get(LAST_ACTIVITY_SESSION_KEY)
+    limit = idle_limit_seconds(user.kind)
+    if last is None:
+        return float(limit)
+    return max(0.0, limit - (timezone.now().timestamp() - float(last)))
 
 
 class IdleTimeoutMiddleware:
@@ -35,13 +56,11 @@ class IdleTimeoutMiddleware:
 
     def _check(self, request: HttpRequest, user: User) -> None:
         now = timezone.now()
-        last = request.session.get(LAST_ACTIVITY_SESSION_KEY)
-        limit = settings.SESSION_IDLE_SECONDS.get(
-            user.kind, min(settings.SESSION_IDLE_SECONDS.values())
-        )
-        if last is not None and now.timestamp() - float(last) > limit:
+        if idle_seconds_left(request, user) <= 0:
             sign_out(request, outcome=LoginEvent.Outcome.TIMED_OUT)
             request.session[TIMED_OUT_SESSION_KEY] = True
+            return
+        if request.path in {reverse(name) for name in PASSIVE_PATH_NAMES}:
             return
         request.session[LAST_ACTIVITY_SESSION_KEY] = now.timestamp()
         UserSession.objects.filter(

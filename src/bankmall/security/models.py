@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import time
+from base64 import b32encode
+from typing import Any, ClassVar, Final
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.oath import TOTP
 
 from bankmall.core.fields import public_id_field
-from bankmall.security.crypto import BlindIndexField, EncryptedTextField, normalise_digits
+from bankmall.security.crypto import (
+    BlindIndexField,
+    EncryptedTextField,
+    blind_index,
+    normalise_digits,
+)
+
+BACKUP_CODE_CONTEXT: Final = "security.backupcode.code"
 
 
 class UserKind(models.TextChoices):
@@ -288,3 +300,126 @@ class PartnerApplication(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# ------------------------------------------------------------------ second factors
+# django-otp is untyped: its mixins' methods are called through their classes below, so mypy
+# sees calls into the library (allowed by ``untyped_calls_exclude``) rather than untyped self
+# calls.
+
+
+def _is_throttled(device: Any) -> bool:
+    is_allowed, _details = ThrottlingMixin.verify_is_allowed(device)
+    return not is_allowed
+
+
+def _note_attempt(device: Any, *, is_verified: bool) -> bool:
+    """Reset the throttle and note the use after a good code; count a failure otherwise."""
+    if is_verified:
+        ThrottlingMixin.throttle_reset(device, commit=False)
+        TimestampMixin.set_last_used_timestamp(device, commit=False)
+        device.save()
+    else:
+        ThrottlingMixin.throttle_increment(device, commit=True)
+    return is_verified
+
+
+class Authenticator(TimestampMixin, ThrottlingMixin, Device):
+    """An authenticator app (TOTP, RFC 6238): a django-otp device whose secret is encrypted.
+
+    django-otp's own ``TOTPDevice`` keeps the secret in clear; this device keeps the same
+    algorithm and parameters but stores ``key`` (hex) in an ``EncryptedTextField``, so a
+    database copy holds no usable secret and ``bankmall keys rotate`` re-encrypts it.
+    Guarantees: a code is accepted once (``last_t``), failures throttle the device
+    (``ThrottlingMixin``). ``confirmed`` is false while an enrolment waits for its first code.
+    """
+
+    public_id = public_id_field("mfa")
+    key = EncryptedTextField()
+    step = models.PositiveSmallIntegerField(default=30)
+    t0 = models.BigIntegerField(default=0)
+    digits = models.PositiveSmallIntegerField(default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    drift = models.SmallIntegerField(default=0)
+    last_t = models.BigIntegerField(default=-1)
+
+    class Meta:
+        verbose_name = _("authenticator")
+
+    @property
+    def bin_key(self) -> bytes:
+        return bytes.fromhex(self.key)
+
+    def get_throttle_factor(self) -> int:
+        return int(getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1))
+
+    def verify_token(self, token: object) -> bool:
+        """Whether ``token`` is the code for now (within ``tolerance`` steps), used once."""
+        if _is_throttled(self):
+            return False
+        try:
+            number = int(str(token))
+        except ValueError:
+            number = -1
+        totp = TOTP(self.bin_key, self.step, self.t0, self.digits, self.drift)
+        totp.time = time.time()
+        is_verified = number >= 0 and bool(totp.verify(number, self.tolerance, self.last_t + 1))
+        if is_verified:
+            self.last_t = totp.t()
+            self.drift = totp.drift
+        return _note_attempt(self, is_verified=is_verified)
+
+    @property
+    def config_url(self) -> str:
+        """The ``otpauth://`` URL an authenticator app reads from the QR code."""
+        issuer = str(getattr(settings, "OTP_TOTP_ISSUER", "bankmall")).replace(":", "")
+        label = f"{issuer}:{self.user.get_username()}"
+        params = {
+            "secret": b32encode(self.bin_key).decode("ascii"),
+            "algorithm": "SHA1",
+            "digits": self.digits,
+            "period": self.step,
+        }
+        return f"otpauth://totp/{quote(label)}?{urlencode(params)}&issuer={quote(issuer)}"
+
+
+class BackupCodeSet(TimestampMixin, ThrottlingMixin, Device):
+    """A user's single-use backup codes (a django-otp device). Only keyed hashes are stored.
+
+    A code is shown once when it is made; ``verify_token`` hashes what the user typed with the
+    blind-index key (kept outside the database) and deletes the matching code, so each works
+    once and a database copy reveals none of them.
+    """
+
+    class Meta:
+        verbose_name = _("backup codes")
+
+    def get_throttle_factor(self) -> int:
+        return int(getattr(settings, "OTP_STATIC_THROTTLE_FACTOR", 1))
+
+    def verify_token(self, token: object) -> bool:
+        if _is_throttled(self):
+            return False
+        deleted, _rows = BackupCode.objects.filter(
+            code_set=self, code_hash=backup_code_hash(str(token))
+        ).delete()
+        return _note_attempt(self, is_verified=deleted > 0)
+
+
+def backup_code_hash(code: str) -> str:
+    """The stored form of a backup code: a keyed hash of it, trimmed and lower-cased."""
+    normalised = "".join(code.split()).replace("-", "").casefold()
+    return blind_index(normalised, context=BACKUP_CODE_CONTEXT)
+
+
+class BackupCode(models.Model):
+    """One unused backup code, as ``backup_code_hash`` of it (never the code)."""
+
+    code_set = models.ForeignKey(BackupCodeSet, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["code_set", "code_hash"], name="backup_code_lookup_idx")]
+
+    def __str__(self) -> str:
+        return f"backup code of {self.code_set_id}"

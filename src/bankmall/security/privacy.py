@@ -16,8 +16,6 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankmall.core.audit import record_audit
 from bankmall.core.canonical import to_jsonable
@@ -27,6 +25,8 @@ from bankmall.core.models import AuditRecord
 from bankmall.core.outbox import record_event
 from bankmall.security.models import (
     ApiToken,
+    Authenticator,
+    BackupCodeSet,
     Consent,
     LoginEvent,
     StepUpChallenge,
@@ -183,12 +183,14 @@ def _security_data(user: User) -> dict[str, Any]:
             )
         ),
         "two_factor_devices": list(
-            TOTPDevice.objects.filter(user=user).values("name", "confirmed", "created_at")
+            Authenticator.objects.filter(user=user).values(
+                "public_id", "name", "confirmed", "created_at", "last_used_at"
+            )
         ),
         "audit_records_about_you": list(
             AuditRecord.objects.filter(target=user.public_id)
-            .order_by("sequence")
-            .values("sequence", "occurred_at", "action")[:AUDIT_EXPORT_MAX]
+            .order_by("id")
+            .values("lane", "sequence", "occurred_at", "action")[:AUDIT_EXPORT_MAX]
         ),
     }
 
@@ -256,8 +258,8 @@ def erase_personal_data(*, user_id: str, actor: str) -> User:
         user.erased_at = now
         user.save()
         user.groups.set(Group.objects.none())
-        TOTPDevice.objects.filter(user=user).delete()
-        StaticDevice.objects.filter(user=user).delete()
+        Authenticator.objects.filter(user=user).delete()
+        BackupCodeSet.objects.filter(user=user).delete()
         StepUpChallenge.objects.filter(user=user).delete()
         LoginEvent.objects.filter(user=user).update(ip_address=None, user_agent="")
         UserSession.objects.filter(user=user).update(ip_address=None, user_agent="")

@@ -27,7 +27,30 @@ urlpatterns = [
         views.RESET_VIEWS["complete"],
         name="security-password-reset-complete",
     ),
+    path("security/", views.security_hub, name="security-hub"),
+    path("security/two-factor/", views.two_factor_page, name="security-two-factor"),
+    path(
+        "security/two-factor/authenticators/new/",
+        views.add_authenticator_page,
+        name="security-authenticator-add",
+    ),
+    path(
+        "security/two-factor/authenticators/<str:device_id>/remove",
+        views.remove_authenticator_page,
+        name="security-authenticator-remove",
+    ),
+    path(
+        "security/two-factor/backup-codes",
+        views.regenerate_backup_codes_page,
+        name="security-backup-codes-regenerate",
+    ),
     path("security/backup-codes/", views.backup_codes_page, name="security-backup-codes"),
+    path("security/session/status", views.session_status, name="security-session-status"),
+    path(
+        "security/session/keep-alive",
+        views.session_keep_alive,
+        name="security-session-keep-alive",
+    ),
     path("security/sessions/", views.sessions_page, name="security-sessions"),
     path(
         "security/sign-out-everywhere/",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from typing import Any, Final
 
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -29,7 +30,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from qrcode.main import make as make_qr_code
 
 from bankmall.core.errors import BankmallError, Conflict, NotFound
@@ -41,20 +41,33 @@ from bankmall.security.access import (
     public_view,
 )
 from bankmall.security.actions import (
+    access_authenticator,
     check_one_time_code,
     check_password,
     complete_sign_in,
+    confirm_additional_authenticator,
     confirm_totp_enrolment,
     needs_second_factor,
+    regenerate_backup_codes,
+    remove_authenticator,
     reset_password,
     sign_out,
     sign_out_everywhere,
+    start_additional_authenticator,
     start_totp_enrolment,
 )
 from bankmall.security.errors import InvalidOneTimeCode, SignInLocked, StepUpRequired
-from bankmall.security.middleware import TIMED_OUT_SESSION_KEY
-from bankmall.security.models import Consent, LoginEvent, User, UserKind, UserSession
+from bankmall.security.middleware import TIMED_OUT_SESSION_KEY, idle_seconds_left
+from bankmall.security.models import (
+    Authenticator,
+    Consent,
+    LoginEvent,
+    User,
+    UserKind,
+    UserSession,
+)
 from bankmall.security.privacy import export_subject_data, grant_consent, withdraw_consent
+from bankmall.security.queries import live_api_tokens, two_factor_overview
 from bankmall.security.stepup import (
     access_challenge,
     confirm_step_up,
@@ -62,6 +75,7 @@ from bankmall.security.stepup import (
     require_step_up,
     step_up_redirect,
 )
+from bankmall.security.tokens import TOKEN_KINDS
 
 PENDING_USER_KEY: Final = "security.pending_user"
 PENDING_AT_KEY: Final = "security.pending_at"
@@ -104,7 +118,7 @@ def _landing_page(user: User, next_url: str | None) -> str:
         return reverse("backoffice-dashboard")
     if user.kind == UserKind.MERCHANT:
         # The merchant console comes with the mall; until then their own security page.
-        return reverse("security-sessions")
+        return reverse("security-hub")
     return str(settings.LOGIN_REDIRECT_URL)
 
 
@@ -153,7 +167,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
             request.session[PENDING_USER_KEY] = user.pk
             request.session[PENDING_AT_KEY] = time.time()
             request.session[PENDING_NEXT_KEY] = next_url
-            has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+            has_device = Authenticator.objects.filter(user=user, confirmed=True).exists()
             return redirect("security-login-verify" if has_device else "security-login-enrol")
     context = {"form": form, "timed_out": timed_out, "next": request.GET.get("next", "")}
     return render(request, "security/login.html", context)
@@ -441,3 +455,183 @@ def privacy_export(request: HttpRequest) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="bankmall-{user.public_id}.json"'
     return response
+
+
+# ------------------------------------------------------------------ security hub and two factors
+
+TWO_FACTOR_PURPOSE: Final = "security.two_factor"
+
+
+@principal_view()
+@require_GET
+def security_hub(request: HttpRequest) -> HttpResponse:
+    """The user's security overview: links to every security page, with their state."""
+    user: User = request.user  # type: ignore[assignment]
+    context = {
+        "two_factor": two_factor_overview(user),
+        "active_sessions": UserSession.objects.filter(user=user, ended_at__isnull=True).count(),
+        "active_consents": Consent.objects.filter(user=user, withdrawn_at__isnull=True).count(),
+        "api_tokens": live_api_tokens(user) if user.kind in TOKEN_KINDS else None,
+    }
+    return render(request, "security/hub.html", context)
+
+
+def _two_factor_step_up(request: HttpRequest) -> HttpResponse | None:
+    """None when this session confirmed a code for two-factor changes in the last minutes;
+    otherwise the redirect to the step-up page, coming back to the two-factor page (a POST
+    cannot be repeated by a redirect)."""
+    try:
+        require_step_up(request, TWO_FACTOR_PURPOSE)
+    except StepUpRequired as error:
+        if request.method == "GET":
+            return step_up_redirect(request, error)
+        url = reverse("security-step-up", args=[error.extra["challenge_id"]])
+        query = urlencode({"next": reverse("security-two-factor")})
+        return HttpResponseRedirect(f"{url}?{query}")
+    return None
+
+
+@principal_view()
+@require_GET
+@never_cache
+def two_factor_page(request: HttpRequest) -> HttpResponse:
+    """Authenticators (name, added, last used) and backup codes left, behind a step-up."""
+    if (challenge := _two_factor_step_up(request)) is not None:
+        return challenge
+    user: User = request.user  # type: ignore[assignment]
+    return render(request, "security/two_factor.html", {"overview": two_factor_overview(user)})
+
+
+class AuthenticatorForm(forms.Form):
+    name = forms.CharField(
+        label=gettext_lazy("Name (for example, the phone it is on)"),
+        max_length=64,
+        initial=gettext_lazy("Authenticator app"),
+    )
+    code = CodeForm.base_fields["code"]
+    device = forms.CharField(widget=forms.HiddenInput, max_length=40)
+    replaces = forms.CharField(widget=forms.HiddenInput, max_length=40, required=False)
+
+
+@principal_view()
+@require_http_methods(["GET", "POST"])
+@never_cache
+def add_authenticator_page(request: HttpRequest) -> HttpResponse:
+    """Set up another authenticator (QR code and first code), optionally replacing one.
+
+    ``?replaces=<id>`` names the user's authenticator to remove once the new one works, so the
+    user is never left without one. Another user's id answers 404.
+    """
+    user: User = request.user  # type: ignore[assignment]
+    replaces = request.POST.get("replaces") or request.GET.get("replaces") or ""
+    try:
+        replaced = access_authenticator(user, replaces) if replaces else None
+    except NotFound:
+        raise Http404(replaces) from None
+    if (challenge := _two_factor_step_up(request)) is not None:
+        return challenge
+    device = start_additional_authenticator(user)
+    initial = {"device": device.public_id, "replaces": replaces}
+    form = AuthenticatorForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            confirm_additional_authenticator(
+                user,
+                device_id=form.cleaned_data["device"],
+                name=form.cleaned_data["name"],
+                code=form.cleaned_data["code"],
+                replaces=form.cleaned_data["replaces"] or None,
+                actor=f"user:{user.pk}",
+            )
+        except NotFound:
+            raise Http404(form.cleaned_data["device"]) from None
+        except InvalidOneTimeCode:
+            form.add_error("code", WRONG_CODE)
+        except BankmallError as error:
+            form.add_error("name", error.detail)
+        else:
+            done = _("Authenticator replaced.") if replaced else _("Authenticator added.")
+            messages.success(request, done)
+            return redirect("security-two-factor")
+    secret = base64.b32encode(device.bin_key).decode("ascii")
+    context = {
+        "form": form,
+        "replaced": replaced,
+        "qr_code": qr_code_svg(device.config_url),
+        "secret": _secret_groups(secret),
+    }
+    return render(request, "security/add_authenticator.html", context)
+
+
+@principal_view()
+@require_POST
+def remove_authenticator_page(request: HttpRequest, device_id: str) -> HttpResponse:
+    """Remove one authenticator; never the last one where two factors are mandatory."""
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        access_authenticator(user, device_id)
+    except NotFound:
+        raise Http404(device_id) from None
+    if (challenge := _two_factor_step_up(request)) is not None:
+        return challenge
+    try:
+        remove_authenticator(user, device_id=device_id, actor=f"user:{user.pk}")
+    except NotFound:
+        raise Http404(device_id) from None
+    except BankmallError:
+        messages.error(
+            request,
+            _("This is your only authenticator. Set up its replacement instead of removing it."),
+        )
+    else:
+        messages.success(request, _("Authenticator removed."))
+    return redirect("security-two-factor")
+
+
+@principal_view()
+@require_POST
+def regenerate_backup_codes_page(request: HttpRequest) -> HttpResponse:
+    """Make new backup codes (the old ones stop working) and show them once."""
+    user: User = request.user  # type: ignore[assignment]
+    if (challenge := _two_factor_step_up(request)) is not None:
+        return challenge
+    try:
+        codes = regenerate_backup_codes(user, actor=f"user:{user.pk}")
+    except BankmallError:
+        messages.error(request, _("Set up an authenticator first."))
+        return redirect("security-two-factor")
+    request.session[BACKUP_CODES_KEY] = codes
+    query = urlencode({"next": reverse("security-two-factor")})
+    return HttpResponseRedirect(f"{reverse('security-backup-codes')}?{query}")
+
+
+# ------------------------------------------------------------------ idle timeout warning
+
+
+@public_view
+@require_GET
+@never_cache
+def session_status(request: HttpRequest) -> JsonResponse:
+    """How long this session has before it times out; asking does not extend it.
+
+    ``{"signed_in": false}`` once it has ended (or for a visitor who never signed in), so the
+    page's timeout warning (``web/session.js``) knows when to go to the sign-in page.
+    """
+    user = request.user
+    if not isinstance(user, User) or not is_fully_signed_in(user):
+        return JsonResponse({"signed_in": False})
+    return JsonResponse({"signed_in": True, "seconds_left": _seconds_left(request, user)})
+
+
+@principal_view()
+@require_POST
+@never_cache
+def session_keep_alive(request: HttpRequest) -> JsonResponse:
+    """ "Stay signed in": the request itself is the activity that restarts the idle timer."""
+    user: User = request.user  # type: ignore[assignment]
+    return JsonResponse({"signed_in": True, "seconds_left": _seconds_left(request, user)})
+
+
+def _seconds_left(request: HttpRequest, user: User) -> int:
+    # Rounded up: 0 must mean that the session has ended, never "a fraction of a second left".
+    return math.ceil(idle_seconds_left(request, user))

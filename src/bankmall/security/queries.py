@@ -1,0 +1,44 @@
+"""Reads for the security pages: second factors and API tokens of one user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from bankmall.security.models import ApiToken, Authenticator, BackupCode, User
+
+
+@dataclass(frozen=True, slots=True)
+class TwoFactorOverview:
+    """What the two-factor page shows: confirmed authenticators and backup codes left."""
+
+    authenticators: list[Authenticator]
+    backup_codes_left: int
+    is_required: bool
+
+    @property
+    def may_remove(self) -> bool:
+        """Whether removing one authenticator still leaves the user able to sign in."""
+        return not self.is_required or len(self.authenticators) > 1
+
+
+def two_factor_overview(user: User) -> TwoFactorOverview:
+    authenticators = list(
+        Authenticator.objects.filter(user=user, confirmed=True).order_by("created_at", "pk")
+    )
+    return TwoFactorOverview(
+        authenticators=authenticators,
+        backup_codes_left=BackupCode.objects.filter(code_set__user=user).count(),
+        is_required=user.kind in settings.TOTP_REQUIRED_KINDS,
+    )
+
+
+def live_api_tokens(user: User) -> list[ApiToken]:
+    """The user's API token pairs that still work (refresh not expired, not revoked)."""
+    return list(
+        ApiToken.objects.filter(
+            user=user, revoked_at__isnull=True, refresh_expires_at__gt=timezone.now()
+        ).order_by("-created_at")
+    )

@@ -1,0 +1,189 @@
+"""The one-statement write on PostgreSQL: it commits plain batches, and for everything else it
+writes nothing and leaves the error to the transactional path — the same codes, nothing changed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from bankmall.core import audit
+from bankmall.core.audit import verify_chain
+from bankmall.core.errors import BankmallError
+from bankmall.core.models import AuditRecord, OutboxEvent
+from bankmall.ledger import coalescing, fastpath, posting
+from bankmall.ledger.actions import (
+    TransferRequest,
+    close_account,
+    create_transfers,
+    freeze_account,
+)
+from bankmall.ledger.models import Transfer
+from tests.ledger.conftest import cny, open_account, snapshot, transfer
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _postgres(requires_postgres: None) -> Iterator[None]:
+    yield
+    coalescing.stop_writer()
+
+
+@pytest.fixture
+def funded() -> dict[str, str]:
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    alice = open_account("liability:alice")
+    bob = open_account("liability:bob")
+    transfer(bank.id, alice.id, 10_000, key="fund")
+    return {"bank": bank.id, "alice": alice.id, "bob": bob.id}
+
+
+def _rows(*requests: TransferRequest) -> list[posting.Row]:
+    return [posting.prepare(index, request) for index, request in enumerate(requests)]
+
+
+def _request(debit: str, credit: str, amount_minor: int, key: str, **fields: Any) -> Any:
+    return TransferRequest(
+        key=key, debit_account=debit, credit_account=credit, amount=cny(amount_minor), **fields
+    )
+
+
+def test_a_plain_batch_commits_in_one_statement_with_its_event_and_audit_record(
+    funded: dict[str, str],
+) -> None:
+    rows = _rows(
+        _request(funded["alice"], funded["bob"], 300, "a"),
+        _request(funded["alice"], funded["bob"], 200, "b", pending=True, timeout_seconds=60),
+    )
+    assert fastpath.applies(rows)
+    events, records = OutboxEvent.objects.count(), AuditRecord.objects.count()
+
+    assert fastpath.try_post(rows, client="test", actor="tester", now=timezone.now())
+
+    stored = {t.key: t for t in Transfer.objects.filter(client="test", key__in=["a", "b"])}
+    assert stored["a"].amount_minor == 300
+    assert stored["b"].kind == "pending"
+    assert OutboxEvent.objects.count() == events + 1
+    assert AuditRecord.objects.count() == records + 1
+    record = AuditRecord.objects.order_by("-id").first()
+    assert record is not None
+    assert record.actor == "tester"
+    assert record.action == "ledger.transfers_created"
+    assert verify_chain().is_intact
+
+
+def test_inside_a_transaction_or_with_references_the_fast_path_does_not_apply(
+    funded: dict[str, str],
+) -> None:
+    plain = _rows(_request(funded["alice"], funded["bob"], 1, "x"))
+    with transaction.atomic():
+        assert not fastpath.applies(plain)
+    pending = transfer(funded["alice"], funded["bob"], 5, pending=True)
+    assert not fastpath.applies(_rows(TransferRequest(key="p", post_pending=pending.id)))
+    by_code = _rows(_request("liability:alice", funded["bob"], 1, "c"))
+    assert not fastpath.applies(by_code)
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("insufficient_funds", "insufficient_funds"),
+        ("frozen", "account_frozen"),
+        ("closed", "account_closed"),
+        ("currency", "currency_mismatch"),
+        ("missing", "account_not_found"),
+        ("reused_key", "idempotency_key_reused"),
+    ],
+)
+def test_every_broken_precondition_writes_nothing_and_names_the_same_error(
+    funded: dict[str, str], case: str, code: str
+) -> None:
+    debit, credit, amount = funded["alice"], funded["bob"], 100
+    if case == "insufficient_funds":
+        amount = 10_002  # the batch first adds 1 to alice
+    elif case == "frozen":
+        freeze_account(credit, reason="test", actor="test")
+    elif case == "closed":
+        close_account(credit, reason="test", actor="test")
+    elif case == "currency":
+        credit = open_account("liability:usd", currency="USD").id
+    elif case == "missing":
+        credit = "lac_00000000000000000000000000"
+    elif case == "reused_key":
+        transfer(debit, credit, 1, key="taken")
+    before = snapshot()
+
+    with pytest.raises(BankmallError) as raised:
+        create_transfers(
+            [
+                _request(funded["bank"], debit, 1, "ok"),
+                _request(debit, credit, amount, "taken" if case == "reused_key" else "bad"),
+            ],
+            client="test",
+        )
+
+    assert raised.value.code == code
+    assert raised.value.extra["transfer_index"] == 1
+    assert snapshot() == before
+    assert verify_chain().is_intact
+
+
+def test_a_retry_returns_the_original_transfer_and_writes_nothing_more(
+    funded: dict[str, str],
+) -> None:
+    first = transfer(funded["alice"], funded["bob"], 250, key="retry")
+    before = snapshot()
+
+    again = transfer(funded["alice"], funded["bob"], 250, key="retry")
+
+    assert again.id == first.id
+    assert snapshot() == before
+
+
+def test_a_stale_lane_head_is_read_again_and_the_chain_stays_intact(
+    funded: dict[str, str],
+) -> None:
+    transfer(funded["alice"], funded["bob"], 1)
+    lane = audit.current_lane()
+    assert lane.sequence is not None
+    lane.sequence -= 1  # As if another connection had appended to this lane meanwhile.
+
+    transfer(funded["alice"], funded["bob"], 2)
+
+    assert verify_chain().is_intact
+    assert Transfer.objects.filter(amount_minor=2).count() == 1
+
+
+def test_connections_sharing_one_lane_keep_it_gap_free(
+    funded: dict[str, str], settings: Any
+) -> None:
+    # One lane for everybody: every append meets the others' and must re-read the head.
+    settings.AUDIT_LANES = 1
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work(n: int) -> None:
+        try:
+            barrier.wait()
+            for k in range(10):
+                transfer(funded["bank"], funded["bob"], 1, key=f"shared:{n}:{k}")
+        except BaseException as error:  # noqa: BLE001  (reported below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert Transfer.objects.filter(key__startswith="shared:").count() == 40
+    report = verify_chain()
+    assert report.is_intact, report.problems
