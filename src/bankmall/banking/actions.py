@@ -51,6 +51,7 @@ from bankmall.banking.models import (
     NumberSequence,
     Payee,
     RiskRating,
+    StandingOrder,
     Transfer,
     TransferKind,
     TransferStatus,
@@ -1206,3 +1207,37 @@ def remove_payee(*, payee: Payee, actor: str) -> None:
     with transaction.atomic():
         record_audit("banking.payee_removed", target=payee.public_id, actor=actor)
         payee.delete()
+
+
+# ---------------------------------------------------------------- erasure
+
+ERASED_NAME: Final = "erased"
+
+
+def erase_customer_data(*, user_id: int, actor: str) -> None:
+    """Anonymise what core banking holds about the customer of user ``user_id`` (called by
+    ``security.privacy.erase_personal_data`` inside its transaction).
+
+    Kept, as the law requires of a bank: accounts, their numbers and the ledger; transfers
+    with their amounts, dates and account numbers; card payments' amounts. Anonymised: the
+    KYC data (legal name → ``erased``; national ID, date of birth, phone, address, occupation
+    emptied, so the blind indexes no longer find the person) and the payee names and free-text
+    references of the customer's transfers and standing orders. Card payments' merchants stay
+    (they name businesses). Saved payees are deleted, standing orders cancelled and cards
+    blocked (nobody may act for an erased person). Audit ``banking.customer_erased``.
+    """
+    customer = Customer.objects.select_for_update().filter(user_id=user_id).first()
+    if customer is None:
+        return
+    customer.legal_name = ERASED_NAME
+    customer.national_id = customer.date_of_birth = customer.phone = ""
+    customer.address = customer.occupation = ""
+    customer.save()
+    for record in Transfer.objects.filter(customer=customer).exclude(to_name="", reference=""):
+        Transfer.objects.filter(pk=record.pk).update(to_name="", reference="")
+    Payee.objects.filter(customer=customer).delete()
+    StandingOrder.objects.filter(customer=customer).update(
+        is_active=False, next_date=None, to_name="", reference=""
+    )
+    Card.objects.filter(account__customer=customer).update(status=CardStatus.BLOCKED)
+    record_audit("banking.customer_erased", target=customer.public_id, actor=actor)

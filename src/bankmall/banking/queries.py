@@ -8,7 +8,7 @@ import hashlib
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from django.db import models
 from django.db.models import Q
@@ -19,6 +19,7 @@ from bankmall.banking.errors import PayeeNameCloseMatch, PayeeNameMismatch, Stat
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
 from bankmall.banking.models import (
     Card,
+    CardAuthorisation,
     Customer,
     DepositAccount,
     Payee,
@@ -397,3 +398,132 @@ def confirm_payee(account: DepositAccount, entered_name: str, *, field: str = "t
         )
     message = gettext("The name does not match the holder of this account.")
     raise PayeeNameMismatch(message, errors=[FieldError(field, message)])
+
+
+# ---------------------------------------------------------------- data-subject export
+
+
+def subject_data(user_id: int) -> dict[str, Any] | None:
+    """Everything core banking holds about the customer signed in as user ``user_id``, for
+    their data-subject export (``security.privacy``): KYC data in full (the export is for the
+    person it describes), accounts with balances, cards (last four only — the number stays in
+    the vault), payees, standing orders, transfers they made and received, card payments.
+    ``None`` when the user is no customer of the bank."""
+    customer = Customer.objects.filter(user_id=user_id).first()
+    if customer is None:
+        return None
+    accounts = customer_accounts(customer)
+    received = (
+        Transfer.objects.filter(to_account__customer=customer)
+        .exclude(customer=customer)
+        .select_related("to_account")
+        .order_by("created_at")
+    )
+    return {
+        "customer": {
+            "id": customer.public_id,
+            "kind": customer.kind,
+            "legal_name": customer.legal_name,
+            "national_id": customer.national_id,
+            "date_of_birth": customer.date_of_birth,
+            "phone": customer.phone,
+            "address": customer.address,
+            "occupation_or_business_scope": customer.occupation,
+            "kyc_status": customer.kyc_status,
+            "kyc_reviewed_at": customer.kyc_reviewed_at,
+            "risk_rating": customer.risk_rating,
+            "created_at": customer.created_at,
+        },
+        "accounts": [
+            {
+                "id": account.public_id,
+                "number": account.number,
+                "product": account.product,
+                "currency": account.currency,
+                "status": account.status,
+                "balance": account_balance(account).balance,
+                "opened_at": account.opened_at,
+            }
+            for account in accounts
+        ],
+        "cards": [
+            {
+                "id": card.public_id,
+                "account": card.account.public_id,
+                "last_four": card.last_four,
+                "expiry": f"{card.expiry_year:04d}-{card.expiry_month:02d}",
+                "status": card.status,
+                "issued_at": card.issued_at,
+            }
+            for card in Card.objects.filter(account__customer=customer)
+            .select_related("account")
+            .order_by("public_id")
+        ],
+        "payees": [
+            {
+                "id": payee.public_id,
+                "name": payee.name,
+                "account_number": payee.account_number,
+                "bank_code": payee.bank_code,
+                "created_at": payee.created_at,
+            }
+            for payee in customer.payees.order_by("public_id")
+        ],
+        "standing_orders": [
+            {
+                "id": order.public_id,
+                "from_account": order.from_account.public_id,
+                "to_account_number": order.to_account_number,
+                "to_name": order.to_name,
+                "to_bank_code": order.to_bank_code,
+                "amount": order.amount,
+                "reference": order.reference,
+                "frequency": order.frequency,
+                "next_date": order.next_date,
+                "is_active": order.is_active,
+                "created_at": order.created_at,
+            }
+            for order in customer.standing.select_related("from_account").order_by("public_id")
+        ],
+        "transfers_made": [
+            {
+                "id": transfer.public_id,
+                "from_account": transfer.from_account.number,
+                "to_account_number": transfer.to_account_number,
+                "to_name": transfer.to_name,
+                "to_bank_code": transfer.to_bank_code,
+                "amount": Money(transfer.amount_minor, transfer.currency),
+                "reference": transfer.reference,
+                "kind": transfer.kind,
+                "status": transfer.status,
+                "channel": transfer.channel,
+                "business_date": transfer.business_date,
+                "created_at": transfer.created_at,
+            }
+            for transfer in customer.transfers.select_related("from_account").order_by("created_at")
+        ],
+        "transfers_received": [
+            {
+                "id": transfer.public_id,
+                "to_account": transfer.to_account.number if transfer.to_account else "",
+                "amount": Money(transfer.amount_minor, transfer.currency),
+                "reference": transfer.reference,
+                "business_date": transfer.business_date,
+            }
+            for transfer in received
+        ],
+        "card_payments": [
+            {
+                "id": payment.public_id,
+                "card": payment.card.public_id,
+                "merchant": payment.merchant,
+                "amount": payment.amount,
+                "captured": Money(payment.captured_minor, payment.currency),
+                "status": payment.status,
+                "business_date": payment.business_date,
+            }
+            for payment in CardAuthorisation.objects.filter(account__customer=customer)
+            .select_related("card")
+            .order_by("created_at")
+        ],
+    }
