@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bankmall.banking import actions, standing
 from bankmall.banking.actions import business_date
 from bankmall.banking.models import Card, DepositAccount, Frequency, Payee, StandingOrder
 from bankmall.core.money import Money
+from bankmall.security.models import Authenticator
 from tests.banking.conftest import OpenAccount, new_customer
 from tests.banking.test_api import Caller
 from tests.signed_in import current_code, make_user
@@ -30,7 +30,7 @@ def bob(client: Client, open_account: OpenAccount) -> tuple[Caller, DepositAccou
 def step_up(caller: Caller, challenged: Any) -> None:
     assert challenged.status_code == 401
     assert challenged.json()["code"] == "step_up_required"
-    TOTPDevice.objects.filter(user=caller.user).update(last_t=-1)
+    Authenticator.objects.filter(user=caller.user).update(last_t=-1)
     confirmed = caller.post(
         "/auth/step-up",
         {"challenge_id": challenged.json()["challenge_id"], "otp": current_code(caller.user)},
