@@ -45,3 +45,49 @@ def test_the_warning_keeps_the_session_alive_and_the_timeout_returns_to_sign_in(
     page.locator(f"{WARNING}[open]").wait_for(timeout=6_000)
     page.wait_for_url(f"{base}/login/?next=%2Fsecurity%2F", timeout=10_000)
     assert "signed out after a period of inactivity" in page.locator("main").inner_text()
+
+
+def test_replace_the_authenticator_and_make_new_backup_codes_from_the_security_menu(
+    live_server: Any,
+    page: Any,  # noqa: F811 - the shared fixture imported above
+) -> None:
+    import base64
+
+    from django_otp.oath import totp
+
+    from bankmall.security.models import Authenticator
+    from tests.signed_in import allow_code_reuse
+
+    user = make_user("ops.chen", kind="staff", roles=("teller",))
+    old = Authenticator.objects.get(user=user)
+    base = live_server.url
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", "ops.chen")
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.fill("#id_code", current_code(user))
+    page.click("main button[type=submit]")
+    page.locator("h1", has_text="Back office").wait_for()
+
+    page.click("#security-menu summary")
+    page.click("#security-menu >> text=Two-factor sign-in")
+    page.locator("h1", has_text="Confirm it is you").wait_for()
+    allow_code_reuse(user)
+    page.fill("#id_code", current_code(user))
+    page.click("main button[type=submit]")
+    page.locator("h1", has_text="Two-factor sign-in").wait_for()
+
+    page.click(f"tr[data-device='{old.public_id}'] >> text=Replace")
+    secret = page.locator("code.secret").inner_text().replace(" ", "")
+    page.fill("#id_name", "new phone")
+    page.fill("#id_code", f"{totp(base64.b32decode(secret)):06d}")
+    page.click("main button[type=submit]")
+    page.locator(".notice", has_text="Authenticator replaced.").wait_for()
+    assert page.locator("#authenticators tbody tr").count() == 1
+    assert "new phone" in page.locator("#authenticators").inner_text()
+    assert not Authenticator.objects.filter(pk=old.pk).exists()
+
+    page.click("text=Make new backup codes")
+    assert page.locator("ul.backup-codes li").count() == 10
+    page.click("main a[role=button]")
+    assert "You have 10 unused backup codes." in page.locator("#backup-codes-left").inner_text()

@@ -64,6 +64,8 @@ def test_the_page_needs_a_fresh_step_up_and_comes_back_after_it() -> None:
 
     assert first.status_code == 302
     assert challenge_url.startswith("/security/step-up/stp_")
+    cancel = '<a href="/security/" class="secondary" role="button">'
+    assert cancel in client.get(challenge_url).content.decode()
     assert confirmed["Location"] == PAGE
     assert page.status_code == 200
 
@@ -209,7 +211,7 @@ def test_a_post_without_a_step_up_goes_to_the_step_up_and_changes_nothing() -> N
 
     assert response.status_code == 302
     assert response["Location"].startswith("/security/step-up/")
-    assert response["Location"].endswith("?next=%2Fsecurity%2Ftwo-factor%2F")
+    assert "?next=%2Fsecurity%2Ftwo-factor%2F&cancel=%2Fsecurity%2F" in response["Location"]
     assert BackupCode.objects.count() == len(codes)
 
 
@@ -243,3 +245,52 @@ def test_staff_get_the_security_menu_without_api_tokens() -> None:
 
 def test_anonymous_pages_have_no_security_menu(client: Client) -> None:
     assert 'id="security-menu"' not in client.get("/").content.decode()
+
+
+def test_replacing_keeps_this_session_signed_in_and_ends_sessions_of_the_old_device() -> None:
+    client, user = _signed_in("li.lei")
+    elsewhere = sign_in(Client(), user)
+    old = authenticator(user)
+    url = f"{ADD}?replaces={old.public_id}"
+    client.get(url)
+    pending = Authenticator.objects.get(user=user, confirmed=False)
+
+    client.post(
+        url,
+        {
+            "device": pending.public_id,
+            "name": "new phone",
+            "replaces": old.public_id,
+            "code": _code_for(pending),
+        },
+    )
+
+    assert client.get("/security/").status_code == 200
+    assert elsewhere.get("/security/").status_code == 302
+
+
+def test_removing_the_device_this_session_used_keeps_the_session_signed_in() -> None:
+    client, user = _signed_in("li.lei")
+    used = authenticator(user)
+    Authenticator.objects.create(user=user, name="spare", key="00" * 20, confirmed=True)
+
+    response = client.post(f"/security/two-factor/authenticators/{used.public_id}/remove")
+
+    assert response.status_code == 302
+    assert not Authenticator.objects.filter(pk=used.pk).exists()
+    assert client.get("/security/").status_code == 200
+
+
+def test_new_backup_codes_keep_a_session_that_signed_in_with_a_backup_code() -> None:
+    user = make_user("li.lei")
+    code = _replace_backup_codes(user)[0]
+    client = Client()
+    client.post("/login/", {"username": "li.lei", "password": PASSWORD})
+    client.post("/login/verify/", {"code": code})
+    _stepped_up(client, user)
+
+    response = client.post("/security/two-factor/backup-codes")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/security/backup-codes/")
+    assert client.get("/security/").status_code == 200

@@ -344,8 +344,13 @@ def _compact(code: str) -> str:
 
 
 def _replace_backup_codes(user: User) -> list[str]:
-    BackupCodeSet.objects.filter(user=user).delete()
-    code_set = BackupCodeSet.objects.create(user=user, name="backup codes", confirmed=True)
+    # The set itself stays: a session that signed in with a backup code names it, and would
+    # otherwise count as unverified once the set is gone.
+    code_set: BackupCodeSet | None = BackupCodeSet.objects.filter(user=user).order_by("pk").first()
+    if code_set is None:
+        code_set = BackupCodeSet.objects.create(user=user, name="backup codes", confirmed=True)
+    BackupCode.objects.filter(code_set__user=user).delete()
+    BackupCodeSet.objects.filter(user=user).exclude(pk=code_set.pk).delete()
     codes = [
         base64.b32encode(secrets.token_bytes(BACKUP_CODE_BYTES)).decode("ascii").lower()
         for _ in range(BACKUP_CODE_COUNT)
@@ -436,21 +441,23 @@ def confirm_additional_authenticator(
     return device
 
 
-def remove_authenticator(user: User, *, device_id: str, actor: str) -> None:
+def remove_authenticator(user: User, *, device_id: str, actor: str) -> Authenticator:
     """Remove one of the user's authenticators.
 
-    Errors: ``not_found``; ``last_authenticator`` when it is the user's only authenticator and
-    their kind must sign in with two factors (replace it instead). Effects: the device deleted,
-    audit ``security.authenticator_removed``, event ``security.two_factor_changed``.
+    Errors: ``not_found``; ``last_authenticator`` when it is the user's only authenticator
+    (replace it instead). Effects: the device deleted, audit ``security.authenticator_removed``,
+    event ``security.two_factor_changed``. Returns an authenticator the user still has.
     """
     with transaction.atomic():
         device = access_authenticator(user, device_id)
-        others = (
+        remaining: Authenticator | None = (
             Authenticator.objects.select_for_update()
             .filter(user=user, confirmed=True)
             .exclude(pk=device.pk)
+            .order_by("pk")
+            .first()
         )
-        if user.kind in settings.TOTP_REQUIRED_KINDS and not others.exists():
+        if remaining is None:
             raise LastAuthenticator()
         # After this point the operation must succeed.
         device.delete()
@@ -465,6 +472,7 @@ def remove_authenticator(user: User, *, device_id: str, actor: str) -> None:
             aggregate_id=user.public_id,
             payload={"user": user.public_id, "change": "authenticator_removed"},
         )
+    return remaining
 
 
 def regenerate_backup_codes(user: User, *, actor: str) -> list[str]:

@@ -60,8 +60,8 @@ class InvalidOneTimeCode(InvalidInput):
 
 
 class LastAuthenticator(Conflict):
-    """This is the user's only authenticator and they must sign in with two factors: set up
-    its replacement instead of removing it."""
+    """This is the user's only authenticator: set up its replacement instead of removing it
+    (two-factor sign-in is never switched off from the security pages)."""
 
     code = "last_authenticator"
     title = "Your only authenticator cannot be removed"

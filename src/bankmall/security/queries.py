@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.utils import timezone
 
 from bankmall.security.models import ApiToken, Authenticator, BackupCode, User
@@ -16,12 +15,11 @@ class TwoFactorOverview:
 
     authenticators: list[Authenticator]
     backup_codes_left: int
-    is_required: bool
 
     @property
     def may_remove(self) -> bool:
-        """Whether removing one authenticator still leaves the user able to sign in."""
-        return not self.is_required or len(self.authenticators) > 1
+        """Whether one may go: the last authenticator is only ever replaced, never removed."""
+        return len(self.authenticators) > 1
 
 
 def two_factor_overview(user: User) -> TwoFactorOverview:
@@ -31,7 +29,6 @@ def two_factor_overview(user: User) -> TwoFactorOverview:
     return TwoFactorOverview(
         authenticators=authenticators,
         backup_codes_left=BackupCode.objects.filter(code_set__user=user).count(),
-        is_required=user.kind in settings.TOTP_REQUIRED_KINDS,
     )
 
 

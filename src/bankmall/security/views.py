@@ -30,6 +30,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp import login as otp_login
 from qrcode.main import make as make_qr_code
 
 from bankmall.core.errors import BankmallError, Conflict, NotFound
@@ -325,7 +327,8 @@ def step_up_page(request: HttpRequest, challenge_id: str) -> HttpResponse:
         else:
             messages.success(request, _("Confirmed. You can continue."))
             return HttpResponseRedirect(next_url)
-    context = {"form": form, "challenge": challenge, "next": next_url}
+    cancel_url = _safe_next(request, request.GET.get("cancel")) or next_url
+    context = {"form": form, "challenge": challenge, "next": next_url, "cancel": cancel_url}
     return render(request, "security/step_up.html", context)
 
 
@@ -483,10 +486,12 @@ def _two_factor_step_up(request: HttpRequest) -> HttpResponse | None:
     try:
         require_step_up(request, TWO_FACTOR_PURPOSE)
     except StepUpRequired as error:
-        if request.method == "GET":
-            return step_up_redirect(request, error)
         url = reverse("security-step-up", args=[error.extra["challenge_id"]])
-        query = urlencode({"next": reverse("security-two-factor")})
+        back = request.get_full_path() if request.method == "GET" else None
+        # "Cancel" goes to the hub: the two-factor page itself would only ask again.
+        query = urlencode(
+            {"next": back or reverse("security-two-factor"), "cancel": reverse("security-hub")}
+        )
         return HttpResponseRedirect(f"{url}?{query}")
     return None
 
@@ -535,7 +540,7 @@ def add_authenticator_page(request: HttpRequest) -> HttpResponse:
     form = AuthenticatorForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            confirm_additional_authenticator(
+            added = confirm_additional_authenticator(
                 user,
                 device_id=form.cleaned_data["device"],
                 name=form.cleaned_data["name"],
@@ -550,6 +555,9 @@ def add_authenticator_page(request: HttpRequest) -> HttpResponse:
         except BankmallError as error:
             form.add_error("name", error.detail)
         else:
+            if replaced is not None:
+                # The user just proved the new device: this session stays verified with it.
+                _keep_session_verified(request, gone=replaced.persistent_id, remaining=added)
             done = _("Authenticator replaced.") if replaced else _("Authenticator added.")
             messages.success(request, done)
             return redirect("security-two-factor")
@@ -569,13 +577,13 @@ def remove_authenticator_page(request: HttpRequest, device_id: str) -> HttpRespo
     """Remove one authenticator; never the last one where two factors are mandatory."""
     user: User = request.user  # type: ignore[assignment]
     try:
-        access_authenticator(user, device_id)
+        gone = access_authenticator(user, device_id).persistent_id
     except NotFound:
         raise Http404(device_id) from None
     if (challenge := _two_factor_step_up(request)) is not None:
         return challenge
     try:
-        remove_authenticator(user, device_id=device_id, actor=f"user:{user.pk}")
+        remaining = remove_authenticator(user, device_id=device_id, actor=f"user:{user.pk}")
     except NotFound:
         raise Http404(device_id) from None
     except BankmallError:
@@ -584,8 +592,22 @@ def remove_authenticator_page(request: HttpRequest, device_id: str) -> HttpRespo
             _("This is your only authenticator. Set up its replacement instead of removing it."),
         )
     else:
+        _keep_session_verified(request, gone=gone, remaining=remaining)
         messages.success(request, _("Authenticator removed."))
     return redirect("security-two-factor")
+
+
+def _keep_session_verified(request: HttpRequest, *, gone: str, remaining: Authenticator) -> None:
+    """Move this session's second factor off a device that no longer exists.
+
+    django-otp remembers which device verified a session; once that device is deleted, the
+    session would count as unverified and be sent to the sign-in page in the middle of the
+    change. The user passed a step-up on this session just before, so it stays verified with a
+    device that exists. Other sessions verified with the deleted device do end: a replaced or
+    removed authenticator signs out whoever used it.
+    """
+    if request.session.get(DEVICE_ID_SESSION_KEY) == gone:
+        otp_login(request, remaining)
 
 
 @principal_view()
