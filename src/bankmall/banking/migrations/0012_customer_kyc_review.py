@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('banking', '0007_standing_orders'),
+        ('banking', '0011_api_idempotency'),
     ]
 
     operations = [
