@@ -142,7 +142,12 @@ def test_an_account_of_this_bank_needs_no_bank_code(
     spaced = " ".join(payee_account.number[i : i + 4] for i in range(0, 20, 4))
 
     asked = client.post(
-        "/bank/payees/", {"name": "王芳", "account_number": spaced, "bank_code": "BKCHCNBJ"}
+        "/bank/payees/",
+        {
+            "name": payee_account.customer.legal_name,
+            "account_number": spaced,
+            "bank_code": "BKCHCNBJ",
+        },
     )
     confirm_step_up(user)
     client.get("/bank/payees/")

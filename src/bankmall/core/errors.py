@@ -59,10 +59,13 @@ class BankmallError(Exception):
         return problem_slug(self.code)
 
     def for_people(self) -> str:
-        """The message a page shows: the specific ``detail`` on an English page, else the
-        problem's translated title (details are written in English for the API and logs)."""
+        """The message a page shows: the specific ``detail`` on an English page or when the
+        action already wrote it for people (not plain ASCII: translated); otherwise the
+        problem's translated title (most details are English, for the API and logs)."""
         translated = gettext(self.title)
-        return self.detail if translated == self.title else translated
+        if translated == self.title or not self.detail.isascii():
+            return self.detail
+        return translated
 
 
 def problem_slug(code: str) -> str:
