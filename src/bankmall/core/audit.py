@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from bankmall.core.canonical import canonical_json, digest, to_jsonable
@@ -78,7 +78,26 @@ class OutsideTransactionError(RuntimeError):
     """A programming error: audit records and events must share the action's transaction."""
 
 
-def _chain_fields(record: AuditRecord) -> dict[str, Any]:
+@dataclass(slots=True)
+class PendingRecord:
+    """An audit record's fields before it is written (the ORM model costs more to build)."""
+
+    lane: int
+    sequence: int
+    occurred_at: Any
+    actor: str
+    action: str
+    target: str
+    before_digest: str
+    after_digest: str
+    details: dict[str, Any]
+    request_id: str
+    ip_address: str | None
+    previous_hash: str
+    record_hash: str = ""
+
+
+def _chain_fields(record: AuditRecord | PendingRecord) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "sequence": record.sequence,
         "occurred_at": record.occurred_at,
@@ -97,7 +116,7 @@ def _chain_fields(record: AuditRecord) -> dict[str, Any]:
     return fields
 
 
-def compute_hash(previous_hash: str, record: AuditRecord) -> str:
+def compute_hash(previous_hash: str, record: AuditRecord | PendingRecord) -> str:
     key = settings.AUDIT_CHAIN_KEY.encode("utf-8")
     message = previous_hash.encode("ascii") + b"|" + canonical_json(_chain_fields(record))
     return hmac.new(key, message, hashlib.sha256).hexdigest()
@@ -129,10 +148,11 @@ _lanes: weakref.WeakKeyDictionary[Any, Lane] = weakref.WeakKeyDictionary()
 
 def current_lane() -> Lane:
     """This connection's lane, leased on first use (PostgreSQL) or lane 1 (SQLite)."""
-    connection.ensure_connection()
-    if connection.vendor != "postgresql":
+    database = connections[DEFAULT_DB_ALIAS]  # One lookup through the thread-local proxy.
+    database.ensure_connection()
+    if database.vendor != "postgresql":
         return Lane(number=1, leased=True)
-    raw = connection.connection
+    raw = database.connection
     lane = _lanes.get(raw)
     if lane is None:
         lanes = max(1, int(settings.AUDIT_LANES))
@@ -197,7 +217,7 @@ _APPEND_SQL: Final = (
 )
 
 
-def _record_values(record: AuditRecord) -> list[Any]:
+def _record_values(record: AuditRecord | PendingRecord) -> list[Any]:
     return [
         record.lane,
         record.sequence,
@@ -218,10 +238,21 @@ def _record_values(record: AuditRecord) -> list[Any]:
 def _append(record: AuditRecord) -> None:
     """Insert ``record`` and move its lane's head to it: one statement on PostgreSQL."""
     if connection.vendor != "postgresql":
-        record.save(force_insert=True)
-        AuditChainHead.objects.filter(pk=record.lane).update(
-            sequence=record.sequence, record_hash=record.record_hash
-        )
+        values = _record_values(record)
+        values[2] = connection.ops.adapt_datetimefield_value(record.occurred_at)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO core_auditrecord ({_RECORD_COLUMNS}) VALUES"  # noqa: S608
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                values,
+            )
+            record.id = cursor.lastrowid
+            cursor.execute(
+                "UPDATE core_auditchainhead SET sequence = %s, record_hash = %s WHERE id = %s",
+                [record.sequence, record.record_hash, record.lane],
+            )
+        record._state.adding = False
+        record._state.db = connection.alias
         return
     with connection.cursor() as cursor:
         cursor.execute(
@@ -243,9 +274,9 @@ def _new_record(
     after: Any,
     details: dict[str, Any] | None,
     actor: str | None,
-) -> AuditRecord:
+) -> PendingRecord:
     context = current_context()
-    record = AuditRecord(
+    record = PendingRecord(
         lane=lane,
         sequence=head[0] + 1,
         occurred_at=timezone.now(),
@@ -295,11 +326,14 @@ def record_audit(
         details=details,
         actor=actor,
     )
-    _append(record)
+    stored = AuditRecord(**{name: getattr(record, name) for name in _MODEL_FIELDS})
+    _append(stored)
     # The transaction may still roll back: the one-statement path must read the head again.
     lane.sequence = None
-    return record
+    return stored
 
+
+_MODEL_FIELDS: Final = tuple(PendingRecord.__dataclass_fields__)
 
 # ------------------------------------------------------------------ one-statement appends
 
@@ -315,7 +349,7 @@ class LaneAppend:
 
     sql: str
     params: list[Any]
-    record: AuditRecord
+    record: PendingRecord
     lane: Lane
 
     def confirm(self) -> None:
@@ -352,7 +386,8 @@ def prepare_lane_append(
     statement that carries it needs no lock round trip before it. Only for callers outside any
     transaction; inside one, use ``record_audit``.
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor != "postgresql" or database.in_atomic_block:
         raise OutsideTransactionError("prepare_lane_append is for autocommit PostgreSQL writes")
     lane = current_lane()
     if lane.sequence is None:

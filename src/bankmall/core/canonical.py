@@ -17,9 +17,19 @@ def to_jsonable(value: Any) -> Any:
     ``Money`` becomes ``{"amount": int, "currency": str}`` (API.md), ``Decimal`` a string
     (never a float), aware datetimes RFC 3339 UTC strings and dates ``YYYY-MM-DD``.
     """
+    kind = type(value)
+    # The common shapes first, by exact type: this runs for every audit record and event.
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict or kind is list:
+        return _container_to_jsonable(value)
+    return _scalar_to_jsonable(value)
+
+
+def _scalar_to_jsonable(value: Any) -> Any:
     if isinstance(value, Money):
         return {"amount": value.amount_minor, "currency": value.currency}
-    if isinstance(value, bool | int | str) or value is None:
+    if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         raise TypeError("floats are not allowed in canonical JSON; use int or Decimal")

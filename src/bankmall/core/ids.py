@@ -23,12 +23,13 @@ _BODY_PATTERN: Final = re.compile(rf"^[{_ALPHABET}]{{{_BODY_LENGTH}}}$")
 ID_MAX_LENGTH: Final = 5 + 1 + _BODY_LENGTH
 
 
+#: Every 10-bit value as its two characters, most significant first.
+_PAIRS: Final = tuple(high + low for high in _ALPHABET for low in _ALPHABET)
+_PAIR_SHIFTS: Final = tuple(range(120, -1, -10))  # 13 pairs = 26 characters = 130 bits
+
+
 def _encode(value: int) -> str:
-    characters = []
-    for _ in range(_BODY_LENGTH):
-        characters.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(characters))
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def new_id(prefix: str, *, now_ms: int | None = None) -> str:

@@ -29,15 +29,25 @@ def record_event(event_type: str, *, aggregate_id: str = "", payload: dict[str, 
     ``OutsideTransactionError`` when there is no transaction to join: an event written on its own
     could announce a change that then rolls back.
     """
-    if not transaction.get_connection().in_atomic_block:
+    database = transaction.get_connection()
+    if not database.in_atomic_block:
         raise OutsideTransactionError("record_event must run inside the action's transaction")
-    event = OutboxEvent.objects.create(
-        event_type=event_type,
-        aggregate_id=aggregate_id,
-        payload=to_jsonable(payload),
-        created_at=timezone.now(),
-    )
-    return event.public_id
+    # One plain INSERT: the ORM's save costs more than the rest of a ledger transfer.
+    public_id = new_id("evt")
+    cast = "::jsonb" if database.vendor == "postgresql" else ""
+    with database.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO core_outboxevent (public_id, event_type, aggregate_id, payload,"  # noqa: S608
+            f" created_at, publish_attempts) VALUES (%s, %s, %s, %s{cast}, %s, 0)",
+            [
+                public_id,
+                event_type,
+                aggregate_id,
+                json.dumps(to_jsonable(payload)),
+                database.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+    return public_id
 
 
 _EVENT_SQL: Final = (

@@ -24,7 +24,7 @@ import re
 from typing import Any, Final
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg.types.numeric import Int8
 
 from bankmall.core.audit import prepare_lane_append
@@ -78,7 +78,7 @@ def _execute(statement: str, params: list[Any]) -> None:
     a threshold nothing reaches, and ``prepare=True`` here. Integers go as ``int8`` so the
     prepared statement's parameter types do not change with the values' sizes.
     """
-    raw = connection.connection
+    raw = connections[DEFAULT_DB_ALIAS].connection
     if raw.prepare_threshold is None:
         raw.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
     typed = [Int8(value) if type(value) is int else value for value in params]
@@ -88,9 +88,10 @@ def _execute(statement: str, params: list[Any]) -> None:
 
 def applies(rows: list[posting.Row]) -> bool:
     """Whether ``rows`` can be written by one autocommit statement."""
+    database = connections[DEFAULT_DB_ALIAS]
     return (
-        connection.vendor == "postgresql"
-        and not connection.in_atomic_block
+        database.vendor == "postgresql"
+        and not database.in_atomic_block
         and len(rows) <= FAST_BATCH_MAX
         and all(
             row.kind in {"single", "pending"}

@@ -226,9 +226,11 @@ def _check_text(index: int, request: TransferRequest) -> None:
     for name in ("code", "reference"):
         if len(getattr(request, name)) > TEXT_MAX_LENGTH:
             raise _invalid(index, name, f"at most {TEXT_MAX_LENGTH} characters")
-    for name in _TEXT_FIELDS:
-        if _CONTROL_CHARACTER.search(getattr(request, name)):
-            raise _invalid(index, name, "control characters are not allowed")
+    texts = [getattr(request, name) for name in _TEXT_FIELDS]
+    if _CONTROL_CHARACTER.search("".join(texts)):  # One search; name the field only on a hit.
+        for name, text in zip(_TEXT_FIELDS, texts, strict=True):
+            if _CONTROL_CHARACTER.search(text):
+                raise _invalid(index, name, "control characters are not allowed")
     if not request.metadata:
         return
     try:
