@@ -21,6 +21,13 @@ from tests.authz import (
 )
 
 GUESSED_TRANSFER = "trf_00000000000000000000000000"
+GUESSED_CARD = "dbc_00000000000000000000000000"
+GUESSED_PAYEE = "pye_00000000000000000000000000"
+GUESSED_ORDER = "sto_00000000000000000000000000"
+LIMITS = {
+    "per_transaction_limit": {"amount": 100, "currency": "CNY"},
+    "daily_limit": {"amount": 200, "currency": "CNY"},
+}
 
 
 def prepare(world: World) -> None:
@@ -36,6 +43,7 @@ def prepare(world: World) -> None:
         )
         world.ids[f"account_{principal}"] = account.public_id
         world.ids[f"customer_{principal}"] = customer.public_id
+        world.ids[f"card_{principal}"] = actions.issue_card(account=account, actor="test").public_id
 
 
 def _account(suffix: str = "") -> PathOf:
@@ -69,6 +77,58 @@ ENDPOINTS = [
         "api/v1/transfers/<transfer_id>",
         owned_by(CUSTOMER_A, 404, api_for("customer")),
         path=f"api/v1/transfers/{GUESSED_TRANSFER}",
+    ),
+    # Cards, payees and standing orders. Reads of A's card answer A and 404 for everyone
+    # else; changes are tried on ids nobody owns (404), bodies valid so ownership decides.
+    Endpoint("GET", "api/v1/cards", api_for("customer")),
+    Endpoint(
+        "GET",
+        "api/v1/cards/<card_id>",
+        owned_by(CUSTOMER_A, 200, api_for("customer")),
+        path=lambda world: f"api/v1/cards/{world.ids['card_' + CUSTOMER_A]}",
+    ),
+    Endpoint(
+        "POST",
+        "api/v1/cards/<card_id>/freeze",
+        owned_by("nobody", 404, api_for("customer")),
+        path=f"api/v1/cards/{GUESSED_CARD}/freeze",
+        body={},
+        is_json=True,
+    ),
+    Endpoint(
+        "POST",
+        "api/v1/cards/<card_id>/unfreeze",
+        owned_by("nobody", 404, api_for("customer")),
+        path=f"api/v1/cards/{GUESSED_CARD}/unfreeze",
+        body={},
+        is_json=True,
+    ),
+    Endpoint(
+        "POST",
+        "api/v1/cards/<card_id>/limits",
+        owned_by("nobody", 404, api_for("customer")),
+        path=f"api/v1/cards/{GUESSED_CARD}/limits",
+        body=LIMITS,
+        is_json=True,
+    ),
+    Endpoint("GET", "api/v1/payees", api_for("customer")),
+    # Input is validated before the kind check, so every signed-in caller sees the 422.
+    Endpoint("POST", "api/v1/payees", api_for(ok=422), body={}, is_json=True),
+    Endpoint(
+        "DELETE",
+        "api/v1/payees/<payee_id>",
+        owned_by("nobody", 404, api_for("customer")),
+        path=f"api/v1/payees/{GUESSED_PAYEE}",
+    ),
+    Endpoint("GET", "api/v1/standing-orders", api_for("customer")),
+    Endpoint("POST", "api/v1/standing-orders", api_for(ok=422), body={}, is_json=True),
+    Endpoint(
+        "POST",
+        "api/v1/standing-orders/<order_id>/cancel",
+        owned_by("nobody", 404, api_for("customer")),
+        path=f"api/v1/standing-orders/{GUESSED_ORDER}/cancel",
+        body={},
+        is_json=True,
     ),
     # The net bank's pages.
     Endpoint("GET", "bank/", page_for("customer")),

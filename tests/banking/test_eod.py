@@ -22,7 +22,9 @@ from bankmall.banking.models import (
     TransferStatus,
 )
 from bankmall.core.actions import open_business_day, run_end_of_day
+from bankmall.core.models import BusinessDay
 from bankmall.core.money import Money
+from bankmall.ledger.models import Transfer as LedgerTransfer
 from tests.banking.conftest import OpenAccount, fund
 from tests.banking.test_transfers import send
 
@@ -118,3 +120,30 @@ def test_end_of_day_sends_interbank_transfers_in_one_valid_pain001(
     assert document.xpath("//p:EndToEndId/text()", namespaces=namespaces) == [made.public_id]
     assert Transfer.objects.get(pk=made.pk).status == TransferStatus.SENT
     assert Transfer.objects.get(pk=internal.pk).status == TransferStatus.COMPLETED
+
+
+def test_a_catch_up_accrues_each_past_date_on_that_dates_closing_balance(
+    open_account: OpenAccount,
+) -> None:
+    """End of day did not run for three days: each of them accrues on its own balance."""
+    account = savings(open_account, 100_000_000)  # 1,000,000.00 at 3.65%: 100.00 a day
+    today = timezone.localdate()
+    first = today - dt.timedelta(days=3)
+    three_days_ago = timezone.now() - dt.timedelta(days=3)
+    LedgerTransfer.objects.filter(credit_account__public_id=account.ledger_account_id).update(
+        created_at=three_days_ago
+    )
+    BusinessDay.objects.filter(pk=open_business_day().pk).update(business_date=first)
+    fund(account, 100_000_000)  # today: the balance doubles
+
+    run_end_of_day(through=today, actor="test")
+
+    accrued = dict(
+        InterestAccrual.objects.filter(account=account).values_list(
+            "business_date", "balance_minor"
+        )
+    )
+    days = [first + dt.timedelta(days=offset) for offset in range(4)]
+    assert [accrued[day] for day in days[:3]] == [100_000_000] * 3
+    # Today closes on today's balance (plus any month-end interest posted during the run).
+    assert accrued[today] >= 200_000_000

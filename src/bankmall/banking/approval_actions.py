@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from bankmall.banking import actions
@@ -39,26 +40,32 @@ def _int(parameters: dict[str, Any], name: str) -> int:
 
 
 def _validate_cash(parameters: dict[str, Any]) -> None:
+    """At proposal time: the amount, the account's status and, for a withdrawal, the money
+    available now (checked again when the request is approved)."""
     account = _account(parameters)
-    if _int(parameters, "amount_minor") <= 0:
-        raise InvalidInput(errors=[FieldError("amount_minor", "Must be positive.")])
+    amount_minor = _int(parameters, "amount_minor")
     if not isinstance(parameters.get("is_deposit"), bool):
         raise InvalidInput(errors=[FieldError("is_deposit", "true or false.")])
     if not str(parameters.get("reference", "")).strip():
-        raise InvalidInput(errors=[FieldError("reference", "The slip number is required.")])
-    del account
+        message = gettext("The slip number is required.")
+        raise InvalidInput(message, errors=[FieldError("reference", message)])
+    actions.cash_problems(
+        account,
+        Money(amount_minor, account.currency),
+        is_deposit=bool(parameters["is_deposit"]),
+    )
 
 
 def _run_cash(parameters: dict[str, Any], actor: str) -> dict[str, Any]:
     account = _account(parameters)
-    ledger_id = actions.teller_cash(
+    entry_id = actions.teller_cash(
         account=account,
         amount=Money(_int(parameters, "amount_minor"), account.currency),
         is_deposit=bool(parameters["is_deposit"]),
         reference=str(parameters["reference"]),
         actor=actor,
     )
-    return {"ledger_transfer_id": ledger_id}
+    return {"entry_id": entry_id, "reference": str(parameters["reference"])}
 
 
 def _validate_status(parameters: dict[str, Any]) -> None:

@@ -9,10 +9,16 @@ class BankingConfig(AppConfig):
     verbose_name = "Core banking"
 
     def ready(self) -> None:
-        from bankmall.banking import approval_actions, clearing, eod, standing
+        from bankmall.banking import actions, approval_actions, clearing, eod, queries, standing
         from bankmall.core.eod import register_eod_step
+        from bankmall.security.privacy import register_personal_data
 
         approval_actions.register()
+        register_personal_data(
+            "banking",
+            export=lambda user: queries.subject_data(user.pk),
+            erase=lambda user, actor: actions.erase_customer_data(user_id=user.pk, actor=actor),
+        )
         register_eod_step(
             "banking.standing_orders",
             standing.execute_due_orders,

@@ -8,6 +8,7 @@
 | ``fee_income`` | income | fees charged to customers |
 | ``suspense`` | liability | money received that cannot be booked yet (unknown beneficiary) |
 | ``escrow`` | liability | money held for a third party until a condition is met (mall orders) |
+| ``card_settlement`` | liability | card payments captured and owed to the card scheme / acquirers |
 | ``capital`` | equity | the owners' funds (the demo bank's opening vault cash comes from here) |
 
 Customer deposit accounts are liability accounts coded ``deposit:<account number>``.
@@ -26,6 +27,7 @@ CHART: Final = {
     "fee_income": ("income", "Fee income"),
     "suspense": ("liability", "Suspense"),
     "escrow": ("liability", "Escrow"),
+    "card_settlement": ("liability", "Card payments owed to acquirers"),
     "capital": ("equity", "Capital"),
 }
 CURRENCIES: Final = ("CNY", "USD", "EUR", "HKD")

@@ -3,10 +3,12 @@
 Each step does the work of the ``business_date`` it is given, inside the runner's transaction
 (see ``core.eod``), so it runs once per date and a failure keeps nothing.
 
-- ``banking.accrue_interest`` (200): each active savings account with a positive balance
-  accrues ``balance × rate / 100 / 365`` (Decimal, six places, half-even) for the date; on the
-  last day of the month the month's accruals are summed, rounded half-even to minor units and
-  posted from interest expense to the account.
+- ``banking.accrue_interest`` (200): each active savings account with a positive closing
+  balance for the date (the ledger's balance at the end of that day, so a catch-up over
+  several dates uses each date's own balance) accrues ``balance × rate / 100 / 365``
+  (Decimal, six places, half-even) for the date; on the last day of the month the month's
+  accruals are summed, rounded half-even to minor units and posted from interest expense to
+  the account.
 - ``banking.mark_dormant`` (300): active accounts without activity for
   ``BANKING_DORMANT_AFTER_DAYS`` (default 365) become dormant.
 - ``banking.monthly_statements`` (400): on the last day of the month, one ``MonthlyStatement``
@@ -35,6 +37,7 @@ from bankmall.banking.models import (
 from bankmall.core.audit import record_audit
 from bankmall.core.eod import StepProgress, StepSummary
 from bankmall.core.money import Money
+from bankmall.ledger import queries as ledger_queries
 from bankmall.ledger.actions import TransferRequest, create_transfers
 
 LEDGER_CLIENT: Final = "banking.eod"
@@ -47,8 +50,18 @@ def _is_month_end(day: dt.date) -> bool:
     return day.day == calendar.monthrange(day.year, day.month)[1]
 
 
+def closing_instant(business_date: dt.date) -> dt.datetime:
+    """When ``business_date`` closed for interest: the end of that day in the bank's time zone,
+    or now when that is still ahead (end of day run for the current or a future date)."""
+    zone = timezone.get_default_timezone()
+    end = dt.datetime.combine(business_date + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+    return min(timezone.now(), end - dt.timedelta(microseconds=1))
+
+
 def accrue_interest(business_date: dt.date, progress: StepProgress) -> StepSummary:
-    """Accrue the day's interest; at month end post the month's rounded interest."""
+    """Accrue the day's interest on that date's closing balance (``closing_instant``: a run
+    that catches up several past dates accrues each on its own balance, not today's); at month
+    end post the month's rounded interest."""
     accounts = list(
         DepositAccount.objects.filter(
             product=AccountProduct.SAVINGS,
@@ -57,8 +70,9 @@ def accrue_interest(business_date: dt.date, progress: StepProgress) -> StepSumma
         ).order_by("pk")
     )
     rows = []
+    close = closing_instant(business_date)
     for index, account in enumerate(accounts, start=1):
-        balance = queries.account_balance(account).balance.amount_minor
+        balance = ledger_queries.balance(account.ledger_account_id, as_of=close).posted.amount_minor
         if balance > 0:
             daily = Decimal(balance) * account.interest_rate_percent / 100 / DAYS_PER_YEAR
             rows.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bankmall.core.errors import Conflict, InvalidInput
+from bankmall.ledger import errors as ledger_errors
 
 
 class InvalidIdentifier(InvalidInput):
@@ -45,3 +46,31 @@ class PayeeAccountInvalid(InvalidInput):
 
     code = "payee_account_invalid"
     title = "The payee account cannot receive this transfer"
+
+
+class InsufficientFunds(ledger_errors.InsufficientFunds):
+    """Core banking's own check found too little money available (same code as the ledger's:
+    the check only answers earlier and in the customer's words)."""
+
+
+class PayeeNameMismatch(PayeeAccountInvalid):
+    """Confirmation of payee: the name entered is not the account holder's name."""
+
+    code = "payee_name_mismatch"
+    title = "The name does not match the account holder"
+
+
+class PayeeNameCloseMatch(PayeeAccountInvalid):
+    """Confirmation of payee: the name entered is close to the holder's but not the same;
+    ``extra["account_name"]`` is the holder's name, masked, for the customer to check."""
+
+    code = "payee_name_close_match"
+    title = "The name is close to the account holder's name"
+
+
+class CardNotUsable(Conflict):
+    """The card is frozen by its holder, blocked by the bank or expired
+    (``extra["reason"]``: ``card_frozen``, ``card_blocked``, ``card_expired``)."""
+
+    code = "card_not_usable"
+    title = "The card cannot be used"

@@ -132,6 +132,9 @@ class Channel(models.TextChoices):
     API = "api", _("API")
     TELLER = "teller", _("Branch teller")
     CARD = "card", _("Card")
+    # Not a channel money moves through: the row holding the account's daily total across
+    # every channel (transfers and card payments).
+    ALL = "all", _("All channels (daily total)")
 
 
 class AccountLimit(models.Model):
@@ -199,7 +202,8 @@ class Transfer(models.Model):
         related_name="incoming_transfers",
     )
     to_account_number = models.CharField(max_length=34)
-    to_name = models.CharField(max_length=140, blank=True, default="")
+    # The payee's name is personal data: encrypted at rest (migration 0009 encrypted old rows).
+    to_name = EncryptedTextField(blank=True, default="")
     to_bank_code = models.CharField(max_length=12, blank=True, default="")
     kind = models.CharField(max_length=16, choices=TransferKind.choices)
     status = models.CharField(max_length=20, choices=TransferStatus.choices)
@@ -382,6 +386,9 @@ class StandingOrder(models.Model):
     reference = models.CharField(max_length=140, blank=True, default="")
     frequency = models.CharField(max_length=8, choices=Frequency.choices)
     next_date = models.DateField(null=True, blank=True)
+    # The first date's day of the month: every monthly date is computed from it (clamped to
+    # the month's end), never from the previous date, so the 31st comes back after February.
+    anchor_day = models.PositiveSmallIntegerField(default=0)
     is_active = models.BooleanField(default=True)
     last_error = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField()
@@ -395,3 +402,89 @@ class StandingOrder(models.Model):
     @property
     def amount(self) -> Money:
         return Money(self.amount_minor, self.currency)
+
+
+class CardAuthorisationStatus(models.TextChoices):
+    AUTHORISED = "authorised", _("Authorised")
+    CAPTURED = "captured", _("Captured")
+    VOIDED = "voided", _("Voided")
+
+
+class CardAuthorisation(models.Model):
+    """A card payment approved by the bank: a pending ledger hold on the card's account.
+
+    Guarantees: a row exists only with its ledger hold (``ledger_hold_id``, key
+    ``card:<id>:hold``) written in the same transaction; ``captured`` posts at most the
+    authorised amount (``captured_minor``, key ``card:<id>:capture``), ``voided`` releases it
+    (``card:<id>:void``); ``(card, idempotency_key)`` is unique, so a retried authorisation
+    holds money once. Customers see ``public_id`` (``cau_…``) for every posting of it.
+    """
+
+    public_id = public_id_field("cau")
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="authorisations")
+    account = models.ForeignKey(
+        DepositAccount, on_delete=models.PROTECT, related_name="card_authorisations"
+    )
+    amount_minor = models.BigIntegerField()
+    captured_minor = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    merchant = models.CharField(max_length=140)
+    status = models.CharField(
+        max_length=12,
+        choices=CardAuthorisationStatus.choices,
+        default=CardAuthorisationStatus.AUTHORISED,
+    )
+    idempotency_key = models.CharField(max_length=128)
+    request_digest = models.CharField(max_length=64)
+    ledger_hold_id = models.CharField(max_length=LEDGER_ID_LENGTH)
+    business_date = models.DateField()
+    created_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["card", "idempotency_key"], name="card_authorisation_idempotency_key"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_minor__gt=0), name="card_authorisation_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "business_date"]),
+            models.Index(fields=["card", "business_date"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.amount_minor, self.currency)
+
+
+class ApiIdempotencyRecord(models.Model):
+    """The first response to a customer's API call that carried an ``Idempotency-Key``.
+
+    Guarantees: one row per (customer, key); the same key with the same operation and body
+    replays ``status_code`` and ``response``; with anything else it is refused
+    (``idempotency_key_reused``). Rows are kept (API.md asks for at least 24 hours).
+    Transfers keep their own key on ``Transfer``; this table serves the other creating calls.
+    """
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="api_idempotency_records"
+    )
+    key = models.CharField(max_length=128)
+    request_digest = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "key"], name="one_api_response_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.key}"

@@ -3,30 +3,51 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import hashlib
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from bankmall.banking.errors import StatementInvalid
+from bankmall.banking.errors import PayeeNameCloseMatch, PayeeNameMismatch, StatementInvalid
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
-from bankmall.banking.models import Card, Customer, DepositAccount, Payee, Transfer
+from bankmall.banking.models import (
+    Card,
+    CardAuthorisation,
+    Customer,
+    DepositAccount,
+    Payee,
+    StandingOrder,
+    Transfer,
+)
 from bankmall.banking.payment_files import CNAPS_CODE_LENGTH
 from bankmall.banking.statements import Statement, StatementAccount, StatementEntry
-from bankmall.core.errors import FieldError, NotFound
+from bankmall.core.errors import FieldError, InvalidInput, NotFound
 from bankmall.core.ids import is_valid_id, new_id
 from bankmall.core.money import Money
 from bankmall.core.pagination import Page
 from bankmall.ledger import queries as ledger
 from bankmall.ledger.values import TransferView
+from bankmall.security.masking import mask_text
 
 HISTORY_PAGES_MAX: Final = 10_000
 POSTING_KINDS: Final = frozenset({"single", "post"})
 EXTERNAL_ACCOUNT_MAX_LENGTH: Final = 34
 NAME_MAX_LENGTH: Final = 140
 BIC_LENGTHS: Final = (8, 11)
+CLOSE_NAME_RATIO: Final = 0.75
+# Ledger idempotency keys of postings that belong to a banking object with its own public id:
+# ``transfer:<trf_…>`` (a customer's transfer), ``card:<cau_…>:<step>`` (a card payment).
+PUBLIC_KEY_PREFIXES: Final = {"transfer": "trf", "card": "cau"}
+ENTRY_PREFIX: Final = "ent"
+_ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
+_ID_BODY_LENGTH: Final = 26
 
 
 _M = TypeVar("_M", bound=models.Model)
@@ -66,6 +87,12 @@ def access_payee(customer: Customer, payee_id: str) -> Payee:
     return _owned(Payee.objects.filter(customer=customer), "pye", payee_id, "No such payee.")
 
 
+def access_standing_order(customer: Customer, order_id: str) -> StandingOrder:
+    """``customer``'s standing order ``order_id``; anyone else's is ``not_found``."""
+    orders = StandingOrder.objects.select_related("from_account").filter(customer=customer)
+    return _owned(orders, "sto", order_id, "No such standing order.")
+
+
 def lock_account(account: DepositAccount) -> DepositAccount:
     """The account row re-read under a row lock (call inside a transaction)."""
     return DepositAccount.objects.select_for_update().get(pk=account.pk)
@@ -91,9 +118,38 @@ def account_balance(account: DepositAccount) -> AccountBalance:
     )
 
 
+def entry_public_id(view: TransferView) -> str:
+    """The one id a customer sees for a posting, everywhere (history, statements, API).
+
+    A posting made for a customer's transfer carries that transfer's id (``trf_…``, the id on
+    the receipt, for the payer and for a payee of this bank alike); a card payment its
+    authorisation's id (``cau_…``). Any other posting (cash, incoming payments, interest) gets
+    ``ent_…``, derived one-way from the ledger id: stable, and the ledger id stays internal.
+    """
+    head, _sep, rest = view.key.partition(":")
+    prefix = PUBLIC_KEY_PREFIXES.get(head)
+    if view.client == "banking" and prefix is not None:
+        candidate = rest.split(":", 1)[0]
+        if is_valid_id(prefix, candidate):
+            return candidate
+    digest = int.from_bytes(hashlib.sha256(f"banking.entry:{view.id}".encode()).digest()[:17])
+    body = "".join(
+        _ID_ALPHABET[(digest >> (5 * position)) & 31] for position in range(_ID_BODY_LENGTH)
+    )
+    return f"{ENTRY_PREFIX}_{body}"
+
+
+def is_entry_id(value: str) -> bool:
+    """True when ``value`` is syntactically an id a history entry can have."""
+    return any(
+        is_valid_id(prefix, value) for prefix in (*PUBLIC_KEY_PREFIXES.values(), ENTRY_PREFIX)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AccountEntry:
-    """One ledger transfer as the account holder sees it."""
+    """One ledger transfer as the account holder sees it; ``id`` is its public id
+    (``entry_public_id``), never the ledger's."""
 
     id: str
     created_at: dt.datetime
@@ -133,7 +189,7 @@ def _entry(
     metadata = view.metadata
     external = str(metadata.get("counterparty_account", ""))
     return AccountEntry(
-        id=view.id,
+        id=entry_public_id(view),
         created_at=view.created_at,
         value_date=view.value_date,
         amount=view.amount,
@@ -149,16 +205,45 @@ def _entry(
 def account_entries(
     account: DepositAccount, *, limit: int = 20, starting_after: str | None = None
 ) -> Page[AccountEntry]:
-    """The account's history, oldest first, cursor-paginated as the ledger pages it."""
-    page = ledger.account_history(
-        account.ledger_account_id, limit=limit, starting_after=starting_after
-    )
+    """The account's history, oldest first, cursor-paginated as the ledger pages it.
+
+    ``starting_after`` is the public id of an entry of this account (the previous page's
+    ``next_cursor``). Errors: ``validation_error`` for any other id.
+    """
+    cursor = None if starting_after is None else _ledger_cursor(account, starting_after)
+    page = ledger.account_history(account.ledger_account_id, limit=limit, starting_after=cursor)
     counterparties = _Counterparties()
+    data = [_entry(account, view, counterparties) for view in page.data]
     return Page(
-        data=[_entry(account, view, counterparties) for view in page.data],
-        has_more=page.has_more,
-        next_cursor=page.next_cursor,
+        data=data, has_more=page.has_more, next_cursor=data[-1].id if page.has_more else None
     )
+
+
+def _ledger_cursor(account: DepositAccount, public_id: str) -> str:
+    """The ledger id of ``account``'s entry with public id ``public_id``."""
+    if is_valid_id("trf", public_id):
+        found = (
+            Transfer.objects.filter(public_id=public_id)
+            .filter(Q(from_account=account) | Q(to_account=account))
+            .values_list("ledger_transfer_id", flat=True)
+            .first()
+        )
+        if found is not None:
+            return found
+    if is_entry_id(public_id):
+        cursor: str | None = None
+        for _page in range(HISTORY_PAGES_MAX):
+            page = ledger.account_history(
+                account.ledger_account_id, limit=100, starting_after=cursor
+            )
+            for view in page.data:
+                if entry_public_id(view) == public_id:
+                    return view.id
+            if not page.has_more:
+                break
+            cursor = page.next_cursor
+    message = "Not an entry of this account."
+    raise InvalidInput(message, errors=[FieldError("starting_after", message)])
 
 
 def all_entries(account: DepositAccount) -> Iterator[AccountEntry]:
@@ -253,3 +338,192 @@ def interbank_payee_problems(number: str, name: str, bank_code: str) -> list[Fie
             FieldError("to_bank_code", "The payee's bank: a 12-digit CNAPS code or a BIC.")
         )
     return problems
+
+
+# ---------------------------------------------------------------- confirmation of payee
+
+
+def normalised_name(name: str) -> str:
+    """A name for comparison: Unicode NFKC (full-width → half-width), case-folded, letters and
+    digits only (spaces, dots, middle dots and hyphens dropped)."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(character for character in folded if character.isalnum())
+
+
+def _edit_distance_at_most_one(first: str, second: str) -> bool:
+    if abs(len(first) - len(second)) > 1:
+        return False
+    if len(first) == len(second):
+        return sum(a != b for a, b in zip(first, second, strict=True)) <= 1
+    shorter, longer = sorted((first, second), key=len)
+    return any(longer[:index] + longer[index + 1 :] == shorter for index in range(len(longer)))
+
+
+def name_match(entered: str, holder: str) -> str:
+    """``match``, ``close`` or ``mismatch`` between a name a customer typed and the holder's.
+
+    Equal after ``normalised_name`` is a match. Close: one letter added, dropped or changed in
+    a name of at least three letters, or a ``difflib`` ratio of at least 0.75 (``Zhang Wie``
+    for ``Zhang Wei``). Anything else is a mismatch.
+    """
+    typed, actual = normalised_name(entered), normalised_name(holder)
+    if typed and typed == actual:
+        return "match"
+    if not typed or not actual:
+        return "mismatch"
+    one_off = min(len(typed), len(actual)) >= 3 and _edit_distance_at_most_one(typed, actual)  # noqa: PLR2004
+    if one_off or difflib.SequenceMatcher(None, typed, actual).ratio() >= CLOSE_NAME_RATIO:
+        return "close"
+    return "mismatch"
+
+
+def confirm_payee(account: DepositAccount, entered_name: str, *, field: str = "to_name") -> None:
+    """Confirmation of payee for an account of this bank: ``entered_name`` must be its holder's.
+
+    Errors (translated): ``payee_name_close_match`` with the holder's name masked in the detail
+    and in ``extra["account_name"]``; ``payee_name_mismatch``.
+    """
+    holder = account.customer.legal_name
+    outcome = name_match(entered_name, holder)
+    if outcome == "match":
+        return
+    masked = mask_text(holder)
+    if outcome == "close":
+        message = gettext(
+            "The name is close but not the same: the account is held by %(name)s. "
+            "Enter the name exactly as on the account."
+        ) % {"name": masked}
+        raise PayeeNameCloseMatch(
+            message, errors=[FieldError(field, message)], extra={"account_name": masked}
+        )
+    message = gettext("The name does not match the holder of this account.")
+    raise PayeeNameMismatch(message, errors=[FieldError(field, message)])
+
+
+# ---------------------------------------------------------------- data-subject export
+
+
+def subject_data(user_id: int) -> dict[str, Any] | None:
+    """Everything core banking holds about the customer signed in as user ``user_id``, for
+    their data-subject export (``security.privacy``): KYC data in full (the export is for the
+    person it describes), accounts with balances, cards (last four only — the number stays in
+    the vault), payees, standing orders, transfers they made and received, card payments.
+    ``None`` when the user is no customer of the bank."""
+    customer = Customer.objects.filter(user_id=user_id).first()
+    if customer is None:
+        return None
+    accounts = customer_accounts(customer)
+    received = (
+        Transfer.objects.filter(to_account__customer=customer)
+        .exclude(customer=customer)
+        .select_related("to_account")
+        .order_by("created_at")
+    )
+    return {
+        "customer": {
+            "id": customer.public_id,
+            "kind": customer.kind,
+            "legal_name": customer.legal_name,
+            "national_id": customer.national_id,
+            "date_of_birth": customer.date_of_birth,
+            "phone": customer.phone,
+            "address": customer.address,
+            "occupation_or_business_scope": customer.occupation,
+            "kyc_status": customer.kyc_status,
+            "kyc_reviewed_at": customer.kyc_reviewed_at,
+            "risk_rating": customer.risk_rating,
+            "created_at": customer.created_at,
+        },
+        "accounts": [
+            {
+                "id": account.public_id,
+                "number": account.number,
+                "product": account.product,
+                "currency": account.currency,
+                "status": account.status,
+                "balance": account_balance(account).balance,
+                "opened_at": account.opened_at,
+            }
+            for account in accounts
+        ],
+        "cards": [
+            {
+                "id": card.public_id,
+                "account": card.account.public_id,
+                "last_four": card.last_four,
+                "expiry": f"{card.expiry_year:04d}-{card.expiry_month:02d}",
+                "status": card.status,
+                "issued_at": card.issued_at,
+            }
+            for card in Card.objects.filter(account__customer=customer)
+            .select_related("account")
+            .order_by("public_id")
+        ],
+        "payees": [
+            {
+                "id": payee.public_id,
+                "name": payee.name,
+                "account_number": payee.account_number,
+                "bank_code": payee.bank_code,
+                "created_at": payee.created_at,
+            }
+            for payee in customer.payees.order_by("public_id")
+        ],
+        "standing_orders": [
+            {
+                "id": order.public_id,
+                "from_account": order.from_account.public_id,
+                "to_account_number": order.to_account_number,
+                "to_name": order.to_name,
+                "to_bank_code": order.to_bank_code,
+                "amount": order.amount,
+                "reference": order.reference,
+                "frequency": order.frequency,
+                "next_date": order.next_date,
+                "is_active": order.is_active,
+                "created_at": order.created_at,
+            }
+            for order in customer.standing.select_related("from_account").order_by("public_id")
+        ],
+        "transfers_made": [
+            {
+                "id": transfer.public_id,
+                "from_account": transfer.from_account.number,
+                "to_account_number": transfer.to_account_number,
+                "to_name": transfer.to_name,
+                "to_bank_code": transfer.to_bank_code,
+                "amount": Money(transfer.amount_minor, transfer.currency),
+                "reference": transfer.reference,
+                "kind": transfer.kind,
+                "status": transfer.status,
+                "channel": transfer.channel,
+                "business_date": transfer.business_date,
+                "created_at": transfer.created_at,
+            }
+            for transfer in customer.transfers.select_related("from_account").order_by("created_at")
+        ],
+        "transfers_received": [
+            {
+                "id": transfer.public_id,
+                "to_account": transfer.to_account.number if transfer.to_account else "",
+                "amount": Money(transfer.amount_minor, transfer.currency),
+                "reference": transfer.reference,
+                "business_date": transfer.business_date,
+            }
+            for transfer in received
+        ],
+        "card_payments": [
+            {
+                "id": payment.public_id,
+                "card": payment.card.public_id,
+                "merchant": payment.merchant,
+                "amount": payment.amount,
+                "captured": Money(payment.captured_minor, payment.currency),
+                "status": payment.status,
+                "business_date": payment.business_date,
+            }
+            for payment in CardAuthorisation.objects.filter(account__customer=customer)
+            .select_related("card")
+            .order_by("created_at")
+        ],
+    }

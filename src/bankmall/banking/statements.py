@@ -72,7 +72,8 @@ class StatementAccount:
 class StatementEntry:
     """One booked movement: a positive ``amount`` that is a credit or a debit to the account.
 
-    ``entry_id`` is the ledger transfer id (at most 35 characters, ISO 20022 Max35Text);
+    ``entry_id`` is the entry's public id (``queries.entry_public_id``: the transfer's
+    ``trf_…`` as on its receipt; at most 35 characters, ISO 20022 Max35Text);
     ``kind`` a short bank transaction code (``TRANSFER``, ``CASH``, ``INTEREST``, ``FEE``…).
     """
 

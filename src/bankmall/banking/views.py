@@ -482,6 +482,10 @@ def standing_cancel(request: HttpRequest, order_id: str) -> HttpResponse:
     found = StandingOrder.objects.filter(public_id=order_id, customer=customer).first()
     if found is None or not is_valid_id("sto", order_id):
         raise Http404(order_id)
-    standing.cancel_standing_order(standing=found, actor=acting_user(request).public_id)
-    messages.success(request, _("Order cancelled."))
+    try:
+        standing.cancel_standing_order(standing=found, actor=acting_user(request).public_id)
+    except BankmallError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, _("Order cancelled."))
     return HttpResponseRedirect(reverse("banking-standing"))
