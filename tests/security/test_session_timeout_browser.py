@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bankmall.security.models import User
 from tests.signed_in import PASSWORD, current_code, make_user
 from tests.web.test_browser import CHROMIUM, browser, page  # noqa: F401 - shared fixtures
 
@@ -17,6 +18,16 @@ pytestmark = [
 WARNING = "#session-timeout-warning"
 
 
+def _sign_in(browser_page: Any, url: str, user: User) -> None:
+    """Open ``url``, which asks for the sign-in, and pass both steps as ``user``."""
+    browser_page.goto(url)
+    browser_page.fill("#id_username", user.username)
+    browser_page.fill("#id_password", PASSWORD)
+    browser_page.click("main button[type=submit]")
+    browser_page.fill("#id_code", current_code(user))
+    browser_page.click("main button[type=submit]")
+
+
 def test_the_warning_keeps_the_session_alive_and_the_timeout_returns_to_sign_in(
     live_server: Any,
     page: Any,  # noqa: F811 - the shared fixture imported above
@@ -26,12 +37,7 @@ def test_the_warning_keeps_the_session_alive_and_the_timeout_returns_to_sign_in(
     settings.SESSION_TIMEOUT_WARNING_SECONDS = 5
     user = make_user("zhang.wei")
     base = live_server.url
-    page.goto(f"{base}/security/")
-    page.fill("#id_username", "zhang.wei")
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.fill("#id_code", current_code(user))
-    page.click("main button[type=submit]")
+    _sign_in(page, f"{base}/security/", user)
     page.locator("h1", has_text="Security").wait_for()
 
     # About 3 seconds in, the warning counts down; "Stay signed in" restarts the timer.
@@ -61,12 +67,7 @@ def test_replace_the_authenticator_and_make_new_backup_codes_from_the_security_m
     user = make_user("ops.chen", kind="staff", roles=("teller",))
     old = Authenticator.objects.get(user=user)
     base = live_server.url
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", "ops.chen")
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.fill("#id_code", current_code(user))
-    page.click("main button[type=submit]")
+    _sign_in(page, f"{base}/login/", user)
     page.locator("h1", has_text="Back office").wait_for()
 
     page.click("#security-menu summary")

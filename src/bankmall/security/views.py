@@ -574,7 +574,7 @@ def add_authenticator_page(request: HttpRequest) -> HttpResponse:
 @principal_view()
 @require_POST
 def remove_authenticator_page(request: HttpRequest, device_id: str) -> HttpResponse:
-    """Remove one authenticator; never the last one where two factors are mandatory."""
+    """Remove one authenticator; never the last one (that is replaced instead)."""
     user: User = request.user  # type: ignore[assignment]
     try:
         gone = access_authenticator(user, device_id).persistent_id
@@ -603,8 +603,9 @@ def _keep_session_verified(request: HttpRequest, *, gone: str, remaining: Authen
     django-otp remembers which device verified a session; once that device is deleted, the
     session would count as unverified and be sent to the sign-in page in the middle of the
     change. The user passed a step-up on this session just before, so it stays verified with a
-    device that exists. Other sessions verified with the deleted device do end: a replaced or
-    removed authenticator signs out whoever used it.
+    device that exists. Other sessions verified with the deleted device no longer count as
+    signed in (their next page asks for the sign-in): a replaced or removed authenticator
+    signs out whoever used it.
     """
     if request.session.get(DEVICE_ID_SESSION_KEY) == gone:
         otp_login(request, remaining)
