@@ -21,7 +21,7 @@ from django.db import transaction
 
 from bankmall.banking.demo import seed_bank
 from bankmall.core.audit import record_audit
-from bankmall.core.errors import Conflict
+from bankmall.core.errors import SeedRefused
 from bankmall.core.models import AuditRecord
 from bankmall.security.actions import create_principal, create_staff, set_up_totp_directly
 from bankmall.security.models import User
@@ -47,13 +47,6 @@ DEMO_STAFF: Final = [
 
 # Retail customers of the demo bank who can sign in (with an authenticator, like staff).
 DEMO_CUSTOMERS: Final = ("wang.wei", "li.na")
-
-
-class SeedRefused(Conflict):
-    """The demo bank is never seeded into a production deployment."""
-
-    code = "seed_refused"
-    title = "Demo data cannot be seeded here"
 
 
 @dataclass(frozen=True, slots=True)

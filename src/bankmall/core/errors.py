@@ -142,3 +142,10 @@ class EndOfDayFailed(BankmallError):
     code = "end_of_day_failed"
     status = 409
     title = "End of day stopped at a failed step"
+
+
+class SeedRefused(Conflict):
+    """The demo bank is never seeded into a production deployment."""
+
+    code = "seed_refused"
+    title = "Demo data cannot be seeded here"
