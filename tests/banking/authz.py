@@ -228,6 +228,12 @@ ENDPOINTS = [
         path="bank/cards/dbc_00000000000000000000000000/limits",
         body={},
     ),
+    Endpoint(
+        "GET",
+        "bank/cards/<str:card_id>/limits",
+        owned_by("nobody", 404, page_for("customer")),
+        path="bank/cards/dbc_00000000000000000000000000/limits",
+    ),
     Endpoint("GET", "bank/payees/", page_for("customer")),
     Endpoint(
         "POST",

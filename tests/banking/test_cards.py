@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from stdnum import luhn
 
 from bankmall.banking import actions
 from bankmall.banking.models import Card, CardStatus
 from bankmall.core.errors import Conflict
-from bankmall.security.models import VaultedCard
+from bankmall.security.models import StepUpChallenge, VaultedCard
 from bankmall.security.vault import reveal_card_number
 from tests.banking.conftest import OpenAccount, new_customer
 from tests.signed_in import make_user, sign_in
@@ -46,6 +47,8 @@ def test_the_holder_freezes_unfreezes_and_limits_a_card(
     client.post(f"/bank/cards/{card.public_id}/limits", {"per_transaction": "300", "daily": "100"})
     assert Card.objects.get(pk=card.pk).daily_limit_minor == 5_000_000  # refused: per > daily
     client.post(f"/bank/cards/{card.public_id}/limits", {"per_transaction": "100", "daily": "300"})
+    StepUpChallenge.objects.filter(user=user).update(confirmed_at=timezone.now())
+    client.get(f"/bank/cards/{card.public_id}/limits")
     assert Card.objects.get(pk=card.pk).daily_limit_minor == 30_000
 
 

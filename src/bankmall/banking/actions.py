@@ -910,6 +910,8 @@ def set_card_limits(
 ) -> Card:
     """The holder sets the card's spending limits (at most 1,000,000.00 a day).
 
+    Effects: the card's limits; audit ``banking.card_limits_changed`` (before and after).
+    Callers ask for a one-time code first (purpose ``banking.card_limits``).
     Errors: ``validation_error`` (negative, per transaction above daily, above the maximum).
     """
     problems = []
@@ -928,6 +930,7 @@ def set_card_limits(
         record_audit(
             "banking.card_limits_changed",
             target=card.public_id,
+            before={"per": card.per_transaction_limit_minor, "daily": card.daily_limit_minor},
             after={"per": per_transaction_minor, "daily": daily_minor},
             actor=actor,
         )

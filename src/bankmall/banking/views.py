@@ -21,10 +21,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from bankmall.banking import actions, queries, standing, statements
-from bankmall.banking.api import statement_response
+from bankmall.banking.api import CARD_LIMITS_STEP_UP, statement_response
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE, is_account_number
 from bankmall.banking.models import (
     Card,
@@ -36,7 +36,7 @@ from bankmall.banking.models import (
 )
 from bankmall.core.errors import BankmallError, NotFound
 from bankmall.core.ids import is_valid_id
-from bankmall.core.money import Money
+from bankmall.core.money import InexactAmount, Money
 from bankmall.security.access import acting_user, principal_view
 from bankmall.security.errors import StepUpRequired
 from bankmall.security.stepup import (
@@ -302,6 +302,10 @@ def transfer_receipt(request: HttpRequest, transfer_id: str) -> HttpResponse:
 
 
 class CardLimitForm(forms.Form):
+    """New limits for one card, in its account's currency, checked as
+    ``actions.set_card_limits`` checks them before a code is asked for (a mistake found after
+    the code would waste it). ``limits()`` gives a valid form's amounts in minor units."""
+
     per_transaction = forms.DecimalField(
         label=_("Per purchase"), min_value=Decimal(0), max_digits=12, decimal_places=2
     )
@@ -309,28 +313,64 @@ class CardLimitForm(forms.Form):
         label=_("Per day"), min_value=Decimal(0), max_digits=12, decimal_places=2
     )
 
+    def __init__(self, data: Any = None, *, card: Card) -> None:
+        currency = card.account.currency
+        initial = {
+            "per_transaction": Money(card.per_transaction_limit_minor, currency).to_decimal(),
+            "daily": Money(card.daily_limit_minor, currency).to_decimal(),
+        }
+        # Several cards share the page: each form's inputs get ids of their own.
+        super().__init__(data, initial=initial, auto_id=f"id_{card.public_id}_%s")
+        self.card = card
 
-@principal_view("customer")
-def cards(request: HttpRequest) -> HttpResponse:
-    """The customer's debit cards: freeze or unfreeze, change limits."""
-    customer = _customer(request)
-    rows = [
+    def _minor(self, field: str, value: Decimal) -> int | None:
+        try:
+            return Money.from_decimal(value, self.card.account.currency).amount_minor
+        except InexactAmount:
+            self.add_error(field, _("The amount has more decimal places than the currency."))
+            return None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("per_transaction") is None or data.get("daily") is None:
+            return data  # the field's own message says what is wrong
+        per = self._minor("per_transaction", data["per_transaction"])
+        daily = self._minor("daily", data["daily"])
+        if per is None or daily is None:
+            return data
+        if per > daily:
+            self.add_error("per_transaction", _("The limit per purchase is above the daily limit."))
+        elif daily > actions.CARD_LIMIT_MAX_MINOR:
+            self.add_error("daily", _("The daily limit is above the bank's maximum."))
+        else:
+            data["limits"] = {"per_transaction_minor": per, "daily_minor": daily}
+        return data
+
+    def limits(self) -> dict[str, int]:
+        limits: dict[str, int] = self.cleaned_data["limits"]
+        return limits
+
+
+CARD_LIMITS_DRAFT_KEY: Final = "banking.card_limits_draft"
+
+
+def _card_rows(customer: Customer, refused: CardLimitForm | None = None) -> list[dict[str, Any]]:
+    """One row per card with its limit form (``refused``: one card's form with its errors)."""
+    return [
         {
             "card": card,
-            "form": CardLimitForm(
-                initial={
-                    "per_transaction": Money(
-                        card.per_transaction_limit_minor, card.account.currency
-                    ).to_decimal(),
-                    "daily": Money(card.daily_limit_minor, card.account.currency).to_decimal(),
-                }
-            ),
+            "form": refused if refused and refused.card == card else CardLimitForm(card=card),
         }
         for card in Card.objects.filter(account__customer=customer)
         .select_related("account")
         .order_by("public_id")
     ]
-    return render(request, "banking/cards.html", {"rows": rows})
+
+
+@principal_view("customer")
+def cards(request: HttpRequest) -> HttpResponse:
+    """The customer's debit cards: freeze or unfreeze, change limits (with a one-time code)."""
+    return render(request, "banking/cards.html", {"rows": _card_rows(_customer(request))})
 
 
 def _card(customer: Customer, card_id: str) -> Card:
@@ -357,24 +397,53 @@ def card_freeze(request: HttpRequest, card_id: str) -> HttpResponse:
     return HttpResponseRedirect(reverse("banking-cards"))
 
 
-@require_POST
+def _confirmed_card_limits(request: HttpRequest, card: Card) -> dict[str, int] | None:
+    """The limits entered for ``card`` before the code page, if the code was confirmed.
+
+    The draft leaves the session whatever happens, so a cancelled or failed code page never
+    loops and a draft is used at most once.
+    """
+    draft = request.session.pop(CARD_LIMITS_DRAFT_KEY, None)
+    if not isinstance(draft, dict) or draft.get("card") != card.public_id:
+        return None
+    user, credential = acting_user(request), credential_of(request)
+    if not has_step_up(user, credential=credential, purpose=CARD_LIMITS_STEP_UP):
+        return None
+    return {"per_transaction_minor": draft["per"], "daily_minor": draft["daily"]}
+
+
+@require_http_methods(["GET", "POST"])
 @principal_view("customer")
 def card_limits(request: HttpRequest, card_id: str) -> HttpResponse:
-    card = _card(_customer(request), card_id)
-    form = CardLimitForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Enter both limits."))
-        return HttpResponseRedirect(reverse("banking-cards"))
-    currency = card.account.currency
+    """Change a card's limits; needs a one-time code, as the API does (``banking.card_limits``).
+
+    A POST with valid limits asks for the code first: the limits wait in the session and the
+    code page comes back here with a GET, which saves them only once the code is confirmed.
+    """
+    customer = _customer(request)
+    card = _card(customer, card_id)
+    if request.method == "GET":
+        limits = _confirmed_card_limits(request, card)
+        if limits is None:
+            messages.info(request, _("The card limits were not changed."))
+            return HttpResponseRedirect(reverse("banking-cards"))
+    else:
+        form = CardLimitForm(request.POST, card=card)
+        if not form.is_valid():
+            context = {"rows": _card_rows(customer, refused=form)}
+            return render(request, "banking/cards.html", context)
+        limits = form.limits()
+        try:
+            require_step_up(request, CARD_LIMITS_STEP_UP)
+        except StepUpRequired as challenge:
+            request.session[CARD_LIMITS_DRAFT_KEY] = {
+                "card": card.public_id,
+                "per": limits["per_transaction_minor"],
+                "daily": limits["daily_minor"],
+            }
+            return step_up_redirect(request, challenge)
     try:
-        actions.set_card_limits(
-            card=card,
-            per_transaction_minor=Money.from_decimal(
-                form.cleaned_data["per_transaction"], currency
-            ).amount_minor,
-            daily_minor=Money.from_decimal(form.cleaned_data["daily"], currency).amount_minor,
-            actor=acting_user(request).public_id,
-        )
+        actions.set_card_limits(card=card, **limits, actor=acting_user(request).public_id)
     except BankmallError as error:
         messages.error(request, error.for_people())
     else:
