@@ -261,6 +261,13 @@ BANKING_STEP_UP_AMOUNT_MINOR = int(os.environ.get("BANKING_STEP_UP_AMOUNT_MINOR"
 # API bearer tokens (API.md): short-lived access tokens, longer-lived single-use refresh tokens.
 API_ACCESS_TOKEN_SECONDS = int(os.environ.get("API_ACCESS_TOKEN_SECONDS", "900"))
 API_REFRESH_TOKEN_SECONDS = int(os.environ.get("API_REFRESH_TOKEN_SECONDS", str(7 * 86400)))
+# A replayable API response (Idempotency-Key) is kept this many days, then deleted by the
+# scheduled job "api-idempotency-cleanup"; API.md promises at least 24 hours.
+API_IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("API_IDEMPOTENCY_RETENTION_DAYS", "7"))
+if API_IDEMPOTENCY_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        "API_IDEMPOTENCY_RETENTION_DAYS must be at least 1 (API.md: 24 hours)"
+    )
 PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", "3600"))
 # Maker-checker thresholds per action type, in minor units (JSON), e.g. {"payments.refund": 100000};
 # an action without a threshold always needs a second member of staff.
@@ -380,6 +387,11 @@ CELERY_BEAT_SCHEDULE = {
     "integrity-checks": {
         "task": "core.run_integrity_checks",
         "schedule": crontab(hour=int(os.environ.get("INTEGRITY_CHECK_HOUR", "2")), minute=30),
+    },
+    # Replayable API responses older than API_IDEMPOTENCY_RETENTION_DAYS.
+    "api-idempotency-cleanup": {
+        "task": "banking.purge_api_idempotency_records",
+        "schedule": crontab(hour=3, minute=15),
     },
     # End of day after the evening cut-off (local time, CELERY_TIMEZONE).
     "end-of-day": {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
@@ -38,6 +39,7 @@ from bankmall.banking.identifiers import (
 from bankmall.banking.models import (
     AccountLimit,
     AccountProduct,
+    ApiIdempotencyRecord,
     Card,
     CardAuthorisation,
     CardAuthorisationStatus,
@@ -1260,3 +1262,40 @@ def erase_customer_data(*, user_id: int, actor: str) -> None:
     )
     Card.objects.filter(account__customer=customer).update(status=CardStatus.BLOCKED)
     record_audit("banking.customer_erased", target=customer.public_id, actor=actor)
+
+
+# ---------------------------------------------------------------- API idempotency retention
+
+IDEMPOTENCY_PURGE_BATCH: Final = 1000
+IDEMPOTENCY_PURGE_BATCHES_MAX: Final = 1000
+
+
+def purge_api_idempotency_records(*, actor: str, now: dt.datetime | None = None) -> int:
+    """Delete the replayable API responses (``ApiIdempotencyRecord``) created more than
+    ``API_IDEMPOTENCY_RETENTION_DAYS`` before ``now``; return how many went.
+
+    A key used again after its record went is a new request. Transfers keep their own
+    idempotency key for good (on ``Transfer`` and in the ledger); nothing here touches them.
+    Effects: deletes in batches of ``IDEMPOTENCY_PURGE_BATCH`` rows, each batch in its own
+    transaction with audit ``banking.api_idempotency_purged`` (its count), at most
+    ``IDEMPOTENCY_PURGE_BATCHES_MAX`` batches a call (the next call goes on). Never fails on
+    valid settings; a repeat deletes nothing more.
+    """
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.API_IDEMPOTENCY_RETENTION_DAYS)
+    expired = ApiIdempotencyRecord.objects.filter(created_at__lt=cutoff).order_by("pk")
+    purged = 0
+    for _batch in range(IDEMPOTENCY_PURGE_BATCHES_MAX):
+        with transaction.atomic():
+            ids = list(expired.values_list("pk", flat=True)[:IDEMPOTENCY_PURGE_BATCH])
+            if not ids:
+                break
+            deleted, _by_model = ApiIdempotencyRecord.objects.filter(pk__in=ids).delete()
+            record_audit(
+                "banking.api_idempotency_purged",
+                details={"count": deleted, "before": cutoff.isoformat()},
+                actor=actor,
+            )
+        purged += deleted
+        if len(ids) < IDEMPOTENCY_PURGE_BATCH:
+            break
+    return purged

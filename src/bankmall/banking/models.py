@@ -471,7 +471,8 @@ class ApiIdempotencyRecord(models.Model):
 
     Guarantees: one row per (customer, key); the same key with the same operation and body
     replays ``status_code`` and ``response``; with anything else it is refused
-    (``idempotency_key_reused``). Rows are kept (API.md asks for at least 24 hours).
+    (``idempotency_key_reused``). Rows are kept ``API_IDEMPOTENCY_RETENTION_DAYS`` (API.md asks
+    for at least 24 hours), then ``actions.purge_api_idempotency_records`` deletes them.
     Transfers keep their own key on ``Transfer``; this table serves the other creating calls.
     """
 
