@@ -116,20 +116,51 @@ class StatementForm(forms.Form):
         return data
 
 
-@principal_view("customer")
-def account_history(request: HttpRequest, account_id: str) -> HttpResponse:
-    """The account's postings, newest first, searchable and paginated; statement downloads."""
-    customer = _customer(request)
-    account = _account(customer, account_id)
-    search = request.GET.get("q", "").strip()[:100]
-    entries = [e for e in queries.all_entries(account) if e.kind in queries.POSTING_KINDS]
-    if search:
+# A search that starts like an entry's public id (``trf_``, ``cau_``, ``ent_``) looks for that id.
+ENTRY_ID_SEARCH: Final = re.compile(r"^(trf|cau|ent)_", re.IGNORECASE)
+
+
+def _search_history(
+    entries: list[queries.AccountEntry], search: str
+) -> tuple[list[queries.AccountEntry], str]:
+    """The entries matching ``search`` and, for an id search that finds nothing, why.
+
+    An id search is an exact match on the entry's public id (ids are lower case; a pasted
+    upper-case id is accepted). Any other search matches the description or the
+    counterparty's account number.
+    """
+    if not ENTRY_ID_SEARCH.match(search):
         needle = search.casefold()
-        entries = [
+        found = [
             e
             for e in entries
             if needle in e.description.casefold() or needle in e.counterparty_account
         ]
+        return found, ""
+    wanted = search.lower()
+    if not queries.is_entry_id(wanted):
+        problem = _(
+            "“%(search)s” is not an entry id: an entry id is trf_, cau_ or ent_ followed by "
+            "26 letters and digits."
+        ) % {"search": search}
+        return [], str(problem)
+    found = [e for e in entries if e.id == wanted]
+    if not found:
+        return [], str(_("No entry of this account has the id %(id)s.") % {"id": wanted})
+    return found, ""
+
+
+@principal_view("customer")
+def account_history(request: HttpRequest, account_id: str) -> HttpResponse:
+    """The account's postings, newest first, searchable (by text or by entry id) and
+    paginated; statement downloads."""
+    customer = _customer(request)
+    account = _account(customer, account_id)
+    search = request.GET.get("q", "").strip()[:100]
+    entries = [e for e in queries.all_entries(account) if e.kind in queries.POSTING_KINDS]
+    search_problem = ""
+    if search:
+        entries, search_problem = _search_history(entries, search)
     entries.reverse()
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     today = actions.business_date()  # end of day may be ahead of the calendar
@@ -145,6 +176,7 @@ def account_history(request: HttpRequest, account_id: str) -> HttpResponse:
         "balance": queries.account_balance(account),
         "page": page,
         "search": search,
+        "search_problem": search_problem,
         "statement_form": statement_form,
     }
     return render(request, "banking/account.html", context)
