@@ -8,9 +8,12 @@ import re
 import pytest
 from django.test import Client
 
+from bankmall.banking import actions
 from bankmall.banking.identifiers import mask_account_number
-from bankmall.banking.models import Customer, DepositAccount, KycStatus
+from bankmall.banking.models import Channel, ClearingBatch, Customer, DepositAccount, KycStatus
+from bankmall.core.actions import run_end_of_day
 from bankmall.core.models import AuditRecord
+from bankmall.core.money import Money
 from bankmall.security.models import ApprovalRequest, UserKind
 from tests.banking.conftest import OpenAccount
 from tests.signed_in import make_user, sign_in
@@ -155,3 +158,51 @@ def test_a_refused_decision_is_explained_in_the_page_language(
 
     assert "请求与当前状态冲突" in chinese.content.decode()
     assert "The customer&#x27;s KYC is verified, not pending." in english.content.decode()
+
+
+def pay_other_bank(source: DepositAccount, amount_minor: int, key: str) -> None:
+    actions.transfer(
+        customer=source.customer,
+        order=actions.TransferOrder(
+            from_account_id=source.public_id,
+            to_account_number="6222020200112233445",
+            amount=Money(amount_minor, source.currency),
+            to_name="李娜",
+            to_bank_code="102100099996",
+        ),
+        idempotency_key=key,
+        channel=Channel.NET_BANK,
+        actor="test",
+    )
+
+
+def test_a_clearing_batchs_control_sum_is_formatted_money(
+    client: Client, open_account: OpenAccount
+) -> None:
+    source = open_account(balance_minor=10_000_000)
+    pay_other_bank(source, 1_234_500, "k1")
+    pay_other_bank(source, 50, "k2")
+    run_end_of_day(actor="test")
+    staff(client, "s1", "settlement_officer")
+
+    html = client.get("/backoffice/banking/clearing/").content.decode()
+
+    assert ClearingBatch.objects.get().control_sum == "12345.50"
+    assert "¥12,345.50" in html
+    assert "12345.50" not in html
+
+
+def test_a_clearing_batch_in_two_currencies_shows_one_amount_per_currency(
+    client: Client, open_account: OpenAccount
+) -> None:
+    pay_other_bank(open_account(balance_minor=1_000_000), 10_000, "k1")
+    pay_other_bank(open_account(balance_minor=1_000_000, currency="USD"), 2_550, "k2")
+    run_end_of_day(actor="test")
+    staff(client, "s1", "settlement_officer")
+
+    html = client.get("/backoffice/banking/clearing/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    text = html.content.decode()
+    assert "¥100.00" in text
+    assert "US$25.50" in text
+    assert "125.50" not in text  # the file's control sum adds both currencies

@@ -354,8 +354,10 @@ def clearing(request: HttpRequest) -> HttpResponse:
                 % {"booked": result.booked, "suspense": result.to_suspense},
             )
             return redirect("backoffice-banking-clearing")
-    batches = ClearingBatch.objects.order_by("-created_at")[:RESULTS_MAX]
-    context = {"form": form, "batches": batches, "problems": problems}
+    batches = list(ClearingBatch.objects.order_by("-created_at")[:RESULTS_MAX])
+    totals = queries.clearing_batch_totals([batch.public_id for batch in batches])
+    rows = [{"batch": batch, "totals": totals[batch.public_id]} for batch in batches]
+    context = {"form": form, "rows": rows, "problems": problems}
     return render(request, "backoffice/banking/clearing.html", context)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -536,3 +536,21 @@ def subject_data(user_id: int) -> dict[str, Any] | None:
             .order_by("created_at")
         ],
     }
+
+
+def clearing_batch_totals(batch_ids: list[str]) -> dict[str, list[Money]]:
+    """Each clearing batch's amount per currency, from the transfers it sent (by batch id).
+
+    A batch's pain.001 control sum adds every amount whatever its currency; people read the
+    same total as money, one amount per currency (one, unless the day had several).
+    """
+    totals: dict[str, list[Money]] = {batch_id: [] for batch_id in batch_ids}
+    rows = (
+        Transfer.objects.filter(clearing_batch__in=batch_ids)
+        .values("clearing_batch", "currency")
+        .annotate(total_minor=Sum("amount_minor"))
+        .order_by("clearing_batch", "currency")
+    )
+    for row in rows:
+        totals[row["clearing_batch"]].append(Money(row["total_minor"], row["currency"]))
+    return totals
