@@ -118,29 +118,23 @@ def test_a_replay_within_the_retention_still_gets_the_first_response(
     assert keys_left() == ["s1"]
 
 
-def test_the_cleanup_never_touches_the_keys_of_transfers(open_account: OpenAccount) -> None:
-    source = open_account(balance_minor=100_000)
+def transfer_with_key(source: DepositAccount, payee: DepositAccount, key: str) -> Transfer:
     order = actions.TransferOrder(
         from_account_id=source.public_id,
-        to_account_number=open_account().number,
+        to_account_number=payee.number,
         amount=Money(1_000, "CNY"),
     )
-    made = actions.transfer(
-        customer=source.customer,
-        order=order,
-        idempotency_key="t1",
-        channel=Channel.API,
-        actor="test",
+    return actions.transfer(
+        customer=source.customer, order=order, idempotency_key=key, channel=Channel.API, actor="t"
     )
 
+
+def test_the_cleanup_never_touches_the_keys_of_transfers(open_account: OpenAccount) -> None:
+    source, payee = open_account(balance_minor=100_000), open_account()
+    made = transfer_with_key(source, payee, "t1")
+
     purged = purge_api_idempotency_records(actor="test", now=timezone.now() + 400 * DAY)
-    again = actions.transfer(
-        customer=source.customer,
-        order=order,
-        idempotency_key="t1",
-        channel=Channel.API,
-        actor="test",
-    )
+    again = transfer_with_key(source, payee, "t1")
 
     assert purged == 0
     assert again.public_id == made.public_id
