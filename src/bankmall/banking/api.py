@@ -57,7 +57,12 @@ from bankmall.banking.schemas import (
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import FieldError, IdempotencyKeyReused, InvalidInput, NotFound
 from bankmall.core.money import Money
-from bankmall.core.pagination import PageParams, paginate_queryset, paginate_sequence
+from bankmall.core.pagination import (
+    PageParams,
+    page_by_public_id,
+    page_schema,
+    paginate_sequence,
+)
 from bankmall.core.schemas import MoneySchema, ProblemSchema
 from bankmall.security.access import acting_user, api_auth, principal_operation
 from bankmall.security.stepup import require_step_up
@@ -113,11 +118,7 @@ def list_accounts(request: HttpRequest, page: Query[PageParams]) -> AccountPage:
     found = paginate_sequence(
         accounts, key=lambda a: a.public_id, limit=page.limit, starting_after=page.starting_after
     )
-    return AccountPage(
-        data=[_account_schema(account) for account in found.data],
-        has_more=found.has_more,
-        next_cursor=found.next_cursor,
-    )
+    return page_schema(AccountPage, found, _account_schema)
 
 
 @router.get("/accounts/{account_id}", auth=api_auth, response={200: AccountSchema, **READ_ERRORS})
@@ -125,6 +126,19 @@ def list_accounts(request: HttpRequest, page: Query[PageParams]) -> AccountPage:
 def get_account(request: HttpRequest, account_id: str) -> AccountSchema:
     """One of the caller's accounts; another customer's id answers 404."""
     return _account_schema(queries.access_account(caller_customer(request), account_id))
+
+
+def _transaction_schema(entry: queries.AccountEntry) -> TransactionSchema:
+    return TransactionSchema(
+        id=entry.id,
+        created_at=entry.created_at,
+        value_date=entry.value_date,
+        amount=MoneySchema.of(entry.amount),
+        direction="credit" if entry.is_credit else "debit",
+        status=entry.status,
+        description=entry.description,
+        counterparty_account=entry.counterparty_account,
+    )
 
 
 @router.get(
@@ -139,23 +153,7 @@ def list_transactions(
     """The account's history, oldest first, cursor-paginated."""
     account = queries.access_account(caller_customer(request), account_id)
     found = queries.account_entries(account, limit=page.limit, starting_after=page.starting_after)
-    return TransactionPage(
-        data=[
-            TransactionSchema(
-                id=entry.id,
-                created_at=entry.created_at,
-                value_date=entry.value_date,
-                amount=MoneySchema.of(entry.amount),
-                direction="credit" if entry.is_credit else "debit",
-                status=entry.status,
-                description=entry.description,
-                counterparty_account=entry.counterparty_account,
-            )
-            for entry in found.data
-        ],
-        has_more=found.has_more,
-        next_cursor=found.next_cursor,
-    )
+    return page_schema(TransactionPage, found, _transaction_schema)
 
 
 @router.post(
@@ -314,14 +312,7 @@ def list_cards(request: HttpRequest, page: Query[PageParams]) -> CardPage:
     cards = Card.objects.select_related("account").filter(
         account__customer=caller_customer(request)
     )
-    found = paginate_queryset(
-        cards, field="public_id", limit=page.limit, starting_after=page.starting_after
-    )
-    return CardPage(
-        data=[card_schema(card) for card in found.data],
-        has_more=found.has_more,
-        next_cursor=found.next_cursor,
-    )
+    return page_schema(CardPage, page_by_public_id(cards, page), card_schema)
 
 
 def _card(request: HttpRequest, card_id: str) -> Card:
@@ -400,17 +391,8 @@ def payee_schema(payee: Payee) -> PayeeSchema:
 @principal_operation("customer")
 def list_payees(request: HttpRequest, page: Query[PageParams]) -> PayeePage:
     """The caller's saved payees, by id."""
-    found = paginate_queryset(
-        Payee.objects.filter(customer=caller_customer(request)),
-        field="public_id",
-        limit=page.limit,
-        starting_after=page.starting_after,
-    )
-    return PayeePage(
-        data=[payee_schema(payee) for payee in found.data],
-        has_more=found.has_more,
-        next_cursor=found.next_cursor,
-    )
+    payees = Payee.objects.filter(customer=caller_customer(request))
+    return page_schema(PayeePage, page_by_public_id(payees, page), payee_schema)
 
 
 @router.post("/payees", auth=api_auth, response={201: PayeeSchema, **WRITE_ERRORS})
@@ -482,14 +464,7 @@ def list_standing_orders(request: HttpRequest, page: Query[PageParams]) -> Stand
     orders = StandingOrder.objects.select_related("from_account").filter(
         customer=caller_customer(request)
     )
-    found = paginate_queryset(
-        orders, field="public_id", limit=page.limit, starting_after=page.starting_after
-    )
-    return StandingOrderPage(
-        data=[standing_order_schema(order) for order in found.data],
-        has_more=found.has_more,
-        next_cursor=found.next_cursor,
-    )
+    return page_schema(StandingOrderPage, page_by_public_id(orders, page), standing_order_schema)
 
 
 @router.post("/standing-orders", auth=api_auth, response={201: StandingOrderSchema, **WRITE_ERRORS})

@@ -7,7 +7,7 @@ from ninja import Query, Router, Schema
 
 from bankmall.core.errors import NotFound
 from bankmall.core.money import CurrencyInfo, UnknownCurrency, currency_info
-from bankmall.core.pagination import PageParams, paginate_sequence
+from bankmall.core.pagination import PageParams, page_schema, paginate_sequence
 from bankmall.core.schemas import ProblemSchema
 
 router = Router(tags=["reference"])
@@ -52,7 +52,7 @@ def list_currencies(request: object, page: Query[PageParams]) -> CurrencyPage:
         limit=page.limit,
         starting_after=page.starting_after,
     )
-    return CurrencyPage(data=result.data, has_more=result.has_more, next_cursor=result.next_cursor)
+    return page_schema(CurrencyPage, result, lambda row: row)
 
 
 @router.get("/currencies/{code}", response={200: CurrencySchema, 404: ProblemSchema})

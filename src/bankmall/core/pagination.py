@@ -2,6 +2,9 @@
 
 Requests take ``?limit=&starting_after=``; pages are ``{data, has_more, next_cursor}``.
 
+An API operation pages its rows (``page_by_public_id`` for a query set, ``paginate_sequence``
+for a list) and answers ``page_schema(XPage, page, item_schema)``.
+
 Public ids sort by creation time (see ``core.ids``), so "the page after id X" is simply
 "ids greater than X" in id order: stable while rows are added, and cheap on an index.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from django.db.models import Model, QuerySet
 from ninja import Schema
@@ -21,6 +24,7 @@ LIMIT_MAX: Final = 100
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Model)
+S = TypeVar("S", bound=Schema)
 
 
 class PageParams(Schema):
@@ -61,3 +65,20 @@ def paginate_queryset(
     data = window[:limit]
     cursor = str(getattr(data[-1], field)) if has_more else None
     return Page(data=data, has_more=has_more, next_cursor=cursor)
+
+
+def page_by_public_id(queryset: QuerySet[M], params: PageParams) -> Page[M]:
+    """``queryset`` paginated by ``public_id`` with the request's ``?limit=&starting_after=``."""
+    return paginate_queryset(
+        queryset, field="public_id", limit=params.limit, starting_after=params.starting_after
+    )
+
+
+def page_schema(schema: type[S], page: Page[T], item: Callable[[T], Any]) -> S:
+    """``page`` as the API's page body ``schema`` (``{data, has_more, next_cursor}``), each
+    row made into its item schema by ``item``."""
+    return schema(
+        data=[item(row) for row in page.data],
+        has_more=page.has_more,
+        next_cursor=page.next_cursor,
+    )
