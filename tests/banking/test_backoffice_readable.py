@@ -206,3 +206,22 @@ def test_a_clearing_batch_in_two_currencies_shows_one_amount_per_currency(
     assert "¥100.00" in text
     assert "US$25.50" in text
     assert "125.50" not in text  # the file's control sum adds both currencies
+
+
+def test_a_customers_name_is_labelled_as_a_persons_name_in_chinese(
+    client: Client, open_account: OpenAccount
+) -> None:
+    customer = open_account().customer
+    staff(client, "k1", "kyc_reviewer")
+
+    queue = client.get("/backoffice/banking/kyc/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    decide = client.get(
+        f"/backoffice/banking/kyc/{customer.public_id}/decide",
+        {"decision": "verify"},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+
+    assert '<th scope="col">姓名</th>' in queue.content.decode()
+    assert 'data-label="姓名"' in queue.content.decode()
+    assert "<dt>姓名</dt>" in decide.content.decode()
+    assert "名称" not in queue.content.decode()

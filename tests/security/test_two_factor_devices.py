@@ -294,3 +294,12 @@ def test_new_backup_codes_keep_a_session_that_signed_in_with_a_backup_code() -> 
     assert response.status_code == 302
     assert response["Location"].startswith("/security/backup-codes/")
     assert client.get("/security/").status_code == 200
+
+
+def test_an_authenticators_name_is_labelled_as_a_things_name_in_chinese() -> None:
+    client, _user = _signed_in("li.lei")
+
+    page = client.get(PAGE, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    assert "<th>名称</th>" in page
+    assert "姓名" not in page

@@ -194,8 +194,11 @@ def compile_all() -> list[str]:
 
 
 def check() -> list[str]:
-    """Problems that would show an English string on a Chinese page, one line each."""
+    """Problems that would show an English string, or another app's word, on a Chinese page,
+    one line each."""
     problems = []
+    for locale in TARGET_LOCALES:
+        problems.extend(_conflicts(locale))
     for app_dir in app_dirs():
         wanted = {
             (m.msgid if isinstance(m.msgid, str) else m.msgid[0], m.context): m
@@ -214,6 +217,33 @@ def check() -> list[str]:
             if not mo_path.exists() or mo_path.read_bytes() != _compiled(path, locale):
                 problems.append(f"{mo_path.relative_to(PACKAGE_DIR)} is stale; run compile")
     return problems
+
+
+def _conflicts(locale: str) -> list[str]:
+    """Messages two apps translate differently (same message id and context).
+
+    Django merges every app's catalogue into one at run time, so only one of the translations
+    is ever shown, on every page: a word that means two things needs a context
+    (``{% translate "Name" context "person" %}``, ``pgettext``).
+    """
+    translations: dict[tuple[str, str | None], dict[str, str]] = {}
+    for app_dir in app_dirs():
+        path = _po_path(app_dir, locale)
+        if not path.exists():
+            continue
+        for entry in _read_catalog(path, locale):
+            if entry.id and entry.string:
+                key = (entry.id if isinstance(entry.id, str) else entry.id[0], entry.context)
+                translations.setdefault(key, {})[app_dir.name] = str(entry.string)
+    return [
+        f"{locale}: {msgid!r}"
+        + (f" (context {context!r})" if context else "")
+        + " is translated differently by "
+        + ", ".join(f"{app} {text!r}" for app, text in sorted(by_app.items()))
+        + "; Django shows only one of them: use one translation or a context"
+        for (msgid, context), by_app in sorted(translations.items(), key=str)
+        if len(set(by_app.values())) > 1
+    ]
 
 
 def _catalog_problems(
