@@ -145,6 +145,41 @@ def test_a_retry_returns_the_original_transfer_and_writes_nothing_more(
     assert snapshot() == before
 
 
+def test_the_statement_is_prepared_once_and_runs_its_generic_plan(
+    funded: dict[str, str],
+) -> None:
+    # Custom plans won PostgreSQL's plan_cache_mode=auto comparison for this statement, so it
+    # was planned again on every call; the connection forces the generic plan.
+    for n in range(7):
+        transfer(funded["alice"], funded["bob"], 1, key=f"plan-{n}")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("force_generic_plan",)
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%INSERT INTO ledger_transfer%%'"
+        )
+        plans = cursor.fetchall()
+    assert len(plans) == 1
+    generic, custom = plans[0]
+    assert generic >= 6
+    assert custom == 0
+
+
+def test_a_reused_key_fails_the_statement_and_writes_nothing(funded: dict[str, str]) -> None:
+    # A plain INSERT (no ON CONFLICT): the unique index refuses the key, the statement rolls
+    # back whole, and the caller takes the transactional path that replays it.
+    transfer(funded["alice"], funded["bob"], 100, key="taken")
+    before = snapshot()
+
+    rows = _rows(_request(funded["alice"], funded["bob"], 100, "taken"))
+    assert not fastpath.try_post(rows, client="test", actor=None, now=timezone.now())
+
+    assert snapshot() == before
+    assert verify_chain().is_intact
+
+
 def test_a_stale_lane_head_is_read_again_and_the_chain_stays_intact(
     funded: dict[str, str],
 ) -> None:

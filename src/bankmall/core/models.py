@@ -15,7 +15,7 @@ class OutboxEvent(models.Model):
     one aggregate keep their insertion order (``id``).
     """
 
-    public_id = public_id_field("evt")
+    public_id = public_id_field("evt", unique=False)  # unique by Meta.constraints
     event_type = models.CharField(max_length=100)
     aggregate_id = models.CharField(max_length=64, blank=True, default="")
     payload = models.JSONField(default=dict)
@@ -24,6 +24,7 @@ class OutboxEvent(models.Model):
     publish_attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["public_id"], name="outbox_public_id")]
         indexes = [
             models.Index(
                 fields=["id"],

@@ -109,7 +109,7 @@ class Transfer(models.Model):
     - ``amount_minor > 0``; the debit and credit accounts differ and share ``currency``.
     """
 
-    public_id = public_id_field("trf")
+    public_id = public_id_field("trf", unique=False)  # unique by Meta.constraints
     client = models.CharField(max_length=CLIENT_MAX_LENGTH)
     key = models.CharField(max_length=KEY_MAX_LENGTH)
     request_digest = models.CharField(max_length=64)
@@ -149,6 +149,7 @@ class Transfer(models.Model):
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["public_id"], name="ledger_transfer_public_id"),
             models.UniqueConstraint(fields=["client", "key"], name="ledger_transfer_client_key"),
             # Partial, so the many rows without a pending transfer add nothing to the index.
             models.UniqueConstraint(

@@ -744,7 +744,8 @@ def _column(cast: str) -> str:
 
 
 #: The accounts' update (``u``) and the transfers' insert (``i``) as common table expressions;
-#: ``{where}`` may narrow the rows inserted.
+#: ``{where}`` may narrow the rows inserted, ``{conflict}`` is ``ON_CONFLICT_SKIP`` or empty
+#: (a reused key is then a unique violation that fails the statement).
 TRANSFER_CTES: Final = (
     "WITH d(ref, ddp, dcp, ddn, dcn) AS (SELECT * FROM unnest("
     + ", ".join([_column("text"), *[_column("bigint")] * 4])
@@ -780,10 +781,11 @@ TRANSFER_CTES: Final = (
     )
     + ") AS t(p, k, g, n, dr, cr, a, y, o, r, m, v, x)"
     " JOIN u da ON da.public_id = t.dr JOIN u ca ON ca.public_id = t.cr{where}"
-    " ON CONFLICT (client, key) DO NOTHING RETURNING 1)"
+    "{conflict} RETURNING 1)"
 )
+ON_CONFLICT_SKIP: Final = " ON CONFLICT (client, key) DO NOTHING"
 _UPDATE_AND_INSERT_SQL: Final = (
-    TRANSFER_CTES.format(returning="{returning}", where="")
+    TRANSFER_CTES.format(returning="{returning}", where="", conflict=ON_CONFLICT_SKIP)
     + " SELECT u.*, (SELECT count(*) FROM i) FROM u"
 )
 
