@@ -77,8 +77,10 @@ def page_by_public_id(queryset: QuerySet[M], params: PageParams) -> Page[M]:
 def page_schema(schema: type[S], page: Page[T], item: Callable[[T], Any]) -> S:
     """``page`` as the API's page body ``schema`` (``{data, has_more, next_cursor}``), each
     row made into its item schema by ``item``."""
-    return schema(
-        data=[item(row) for row in page.data],
-        has_more=page.has_more,
-        next_cursor=page.next_cursor,
+    return schema.model_validate(
+        {
+            "data": [item(row) for row in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
     )
