@@ -22,7 +22,7 @@ from bankmall.ledger.actions import (
     create_transfers,
     freeze_account,
 )
-from bankmall.ledger.models import Transfer
+from bankmall.ledger.models import Account, Transfer
 from tests.ledger.conftest import cny, open_account, snapshot, transfer
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -74,6 +74,37 @@ def test_a_plain_batch_commits_in_one_statement_with_its_event_and_audit_record(
     assert record is not None
     assert record.actor == "tester"
     assert record.action == "ledger.transfers_created"
+    assert verify_chain().is_intact
+
+
+@pytest.mark.parametrize("pending", [False, True])
+def test_one_transfer_takes_the_single_row_statement_and_moves_the_right_totals(
+    funded: dict[str, str], pending: bool
+) -> None:
+    rows = _rows(
+        _request(
+            funded["alice"], funded["bob"], 700, "one", pending=pending, code="c", reference="r"
+        )
+    )
+    events, records = OutboxEvent.objects.count(), AuditRecord.objects.count()
+
+    assert fastpath.try_post(rows, client="test", actor="tester", now=timezone.now())
+
+    alice, bob = (Account.objects.get(public_id=funded[name]) for name in ("alice", "bob"))
+    moved = (alice.debits_pending_minor, bob.credits_pending_minor)
+    posted = (alice.debits_posted_minor, bob.credits_posted_minor)
+    assert (moved, posted) == (((700, 700), (0, 0)) if pending else ((0, 0), (700, 700)))
+    assert (alice.credits_pending_minor, bob.debits_pending_minor) == (0, 0)
+    stored = Transfer.objects.get(client="test", key="one")
+    assert (stored.kind, stored.code, stored.reference, stored.currency) == (
+        "pending" if pending else "single",
+        "c",
+        "r",
+        "CNY",
+    )
+    assert stored.public_id == rows[0].public_id
+    assert OutboxEvent.objects.count() == events + 1
+    assert AuditRecord.objects.count() == records + 1
     assert verify_chain().is_intact
 
 

@@ -367,7 +367,7 @@ _LANE_APPEND_SQL: Final = (
     " WHERE id = %s AND sequence = %s AND record_hash = %s RETURNING sequence),"
     f" audit_row AS (INSERT INTO core_auditrecord ({_RECORD_COLUMNS}) VALUES (%s,"
     " COALESCE((SELECT sequence FROM audit_head), bankmall_abort('audit_lane')), %s, %s, %s,"
-    " %s, %s, %s, %s::jsonb, %s, %s::inet, %s, %s))"
+    " %s, %s, %s, %s::jsonb, %s, %s::inet, %s, %s) RETURNING sequence)"
 )
 
 

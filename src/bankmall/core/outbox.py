@@ -52,7 +52,7 @@ def record_event(event_type: str, *, aggregate_id: str = "", payload: dict[str, 
 
 _EVENT_SQL: Final = (
     "outbox_row AS (INSERT INTO core_outboxevent (public_id, event_type, aggregate_id,"
-    " payload, created_at, publish_attempts) VALUES (%s, %s, %s, %s::jsonb, %s, 0))"
+    " payload, created_at, publish_attempts) VALUES (%s, %s, %s, %s::jsonb, %s, 0) RETURNING id)"
 )
 
 

@@ -55,7 +55,7 @@ STATUS_BY_KIND: Final = {
     "void": "voided",
     "expire": "expired",
 }
-_TRANSFER_COLUMNS: Final = (
+TRANSFER_COLUMNS: Final = (
     "public_id, client, key, request_digest, kind, debit_account_id, credit_account_id,"
     " amount_minor, currency, code, reference, metadata, value_date, pending_id, reverses_id,"
     " expires_at, created_at"
@@ -682,7 +682,7 @@ def _insert(
             )
         values = ", ".join([_ROW_MARKS] * len(chunk))
         cursor.execute(
-            f"INSERT INTO ledger_transfer ({_TRANSFER_COLUMNS}) VALUES {values}"
+            f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES {values}"
             " ON CONFLICT (client, key) DO NOTHING RETURNING id",
             params,
         )
@@ -691,8 +691,8 @@ def _insert(
 
 
 def _row_values(row: Row, states: dict[str, AccountState], today: dt.date) -> tuple[Any, ...]:
-    """A row's columns in ``_TRANSFER_COLUMNS`` order, without ``client`` and ``created_at``."""
-    code, reference, metadata = _texts(row)
+    """A row's columns in ``TRANSFER_COLUMNS`` order, without ``client`` and ``created_at``."""
+    code, reference, metadata = row_texts(row)
     return (
         row.public_id,
         row.key,
@@ -712,7 +712,7 @@ def _row_values(row: Row, states: dict[str, AccountState], today: dt.date) -> tu
     )
 
 
-def _texts(row: Row) -> tuple[str, str, str]:
+def row_texts(row: Row) -> tuple[str, str, str]:
     request = row.request
     if request is None:
         return "", "", "{}"
@@ -723,7 +723,7 @@ def _texts(row: Row) -> tuple[str, str, str]:
 
 
 _INSERT_ARRAYS_SQL: Final = (
-    f"INSERT INTO ledger_transfer ({_TRANSFER_COLUMNS})"
+    f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS})"
     " SELECT p, %b, k, g, n, d, c, a, y, o, r, m::jsonb, v, pe, rv, x, %b FROM unnest("
     "%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::bigint[],"
     " %b::text[], %b::text[], %b::text[], %b::text[], %b::date[], %b::bigint[], %b::bigint[],"
@@ -758,7 +758,7 @@ TRANSFER_CTES: Final = (
     " debits_pending_minor = ledger_account.debits_pending_minor + v.ddn,"
     " credits_pending_minor = ledger_account.credits_pending_minor + v.dcn"
     " FROM v WHERE ledger_account.id = v.id RETURNING {returning}),"
-    f" i AS (INSERT INTO ledger_transfer ({_TRANSFER_COLUMNS})"
+    f" i AS (INSERT INTO ledger_transfer ({TRANSFER_COLUMNS})"
     " SELECT t.p, %s, t.k, t.g, t.n, da.id, ca.id, t.a, t.y, t.o, t.r, t.m::jsonb, t.v, NULL,"
     " NULL, NULLIF(t.x, '')::timestamptz, %s FROM unnest("
     + ", ".join(
@@ -813,7 +813,7 @@ def transfer_params(
     for n in range(4):
         params += _joined((deltas[ref][n] for ref in refs), len(refs))
     today = now.date().isoformat()
-    texts = [_texts(row) for row in rows]
+    texts = [row_texts(row) for row in rows]
     count = len(rows)
     params += [client, now]
     for column in (
@@ -828,14 +828,14 @@ def transfer_params(
         (code for code, _, _ in texts),
         (reference for _, reference, _ in texts),
         (metadata for _, _, metadata in texts),
-        (_value_date_text(row.request, today) for row in rows),
+        (value_date_text(row.request, today) for row in rows),
         (row.expires_at.isoformat() if row.expires_at else "" for row in rows),
     ):
         params += _joined(column, count)
     return params
 
 
-def _value_date_text(request: TransferRequest | None, today: str) -> str:
+def value_date_text(request: TransferRequest | None, today: str) -> str:
     if request is not None and request.value_date is not None:
         return request.value_date.isoformat()
     return today
