@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.utils import timezone
 
 from bankmall.banking import actions, queries, standing
 from bankmall.banking.actions import TransferOrder
 from bankmall.banking.models import (
+    ApiIdempotencyRecord,
     Card,
     Channel,
     Customer,
@@ -17,8 +19,10 @@ from bankmall.banking.models import (
     StandingOrder,
     Transfer,
 )
+from bankmall.core.models import AuditRecord
 from bankmall.core.money import Money
 from bankmall.ledger.models import Transfer as LedgerTransfer
+from bankmall.security import privacy
 from bankmall.security.crypto import search_hash
 from bankmall.security.privacy import erase_personal_data, export_subject_data
 from bankmall.security.vault import reveal_card_number
@@ -126,3 +130,52 @@ def test_erasure_anonymises_banking_personal_data_and_keeps_the_ledger(
     assert (made.to_name, made.reference, made.amount_minor) == ("", "", 2_000)
     assert LedgerTransfer.objects.count() == ledger_rows
     assert queries.account_balance(account).balance == balance
+
+
+def stored_response(customer: Customer, key: str) -> None:
+    ApiIdempotencyRecord.objects.create(
+        customer=customer,
+        key=key,
+        request_digest="0" * 64,
+        status_code=201,
+        response={"id": f"pye_{key}", "name": "李娜"},
+        created_at=timezone.now(),
+    )
+
+
+def test_erasure_deletes_the_customers_stored_api_responses_and_counts_them() -> None:
+    """Replayable API answers can hold payee names: the subject's go, another customer's stay."""
+    subject = make_user("subject")
+    customer = new_customer(user_id=subject.pk)
+    stored_response(customer, "p1")
+    stored_response(customer, "p2")
+    other = new_customer()
+    stored_response(other, "p1")
+
+    erase_personal_data(user_id=subject.public_id, actor="test")
+
+    left = ApiIdempotencyRecord.objects.values_list("customer_id", "key")
+    assert list(left) == [(other.pk, "p1")]
+    audit = AuditRecord.objects.get(action="banking.customer_erased")
+    assert (audit.target, audit.details) == (
+        customer.public_id,
+        {"api_idempotency_records_deleted": 2},
+    )
+
+
+def test_a_failed_erasure_keeps_the_stored_api_responses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The responses are deleted in the erasure's own transaction: all of it or nothing."""
+    subject = make_user("subject")
+    customer = new_customer(user_id=subject.pk)
+    stored_response(customer, "p1")
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(privacy, "record_audit", refuse)
+    with pytest.raises(RuntimeError):
+        erase_personal_data(user_id=subject.public_id, actor="test")
+
+    assert list(ApiIdempotencyRecord.objects.values_list("key", flat=True)) == ["p1"]
+    assert Customer.objects.get(pk=customer.pk).legal_name == customer.legal_name
+    assert not AuditRecord.objects.filter(action="banking.customer_erased").exists()

@@ -1245,7 +1245,9 @@ def erase_customer_data(*, user_id: int, actor: str) -> None:
     emptied, so the blind indexes no longer find the person) and the payee names and free-text
     references of the customer's transfers and standing orders. Card payments' merchants stay
     (they name businesses). Saved payees are deleted, standing orders cancelled and cards
-    blocked (nobody may act for an erased person). Audit ``banking.customer_erased``.
+    blocked (nobody may act for an erased person). The customer's replayable API responses
+    (``ApiIdempotencyRecord``, which can hold payee names) are deleted. Audit
+    ``banking.customer_erased`` with ``api_idempotency_records_deleted`` (their count).
     """
     customer = Customer.objects.select_for_update().filter(user_id=user_id).first()
     if customer is None:
@@ -1261,7 +1263,13 @@ def erase_customer_data(*, user_id: int, actor: str) -> None:
         is_active=False, next_date=None, to_name="", reference=""
     )
     Card.objects.filter(account__customer=customer).update(status=CardStatus.BLOCKED)
-    record_audit("banking.customer_erased", target=customer.public_id, actor=actor)
+    responses_deleted, _ = ApiIdempotencyRecord.objects.filter(customer=customer).delete()
+    record_audit(
+        "banking.customer_erased",
+        target=customer.public_id,
+        details={"api_idempotency_records_deleted": responses_deleted},
+        actor=actor,
+    )
 
 
 # ---------------------------------------------------------------- API idempotency retention
