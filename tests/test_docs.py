@@ -37,3 +37,19 @@ def test_every_cli_subcommand_is_named_in_the_readme() -> None:
     assert subcommands
     for name in subcommands:
         assert f"`{name}" in readme, name
+
+
+def test_every_environment_variable_of_the_settings_is_in_the_operations_table() -> None:
+    settings_source = (ROOT / "src" / "bankmall" / "settings.py").read_text(encoding="utf-8")
+    operations = (ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
+    table = operations.split("## Settings (environment variables)", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+
+    read = set(
+        re.findall(
+            r"(?:os\.environ\.get\(|os\.environ\[|_env_\w+\()\"([A-Z][A-Z0-9_]+)\"", settings_source
+        )
+    )
+
+    assert {"BANKING_STEP_UP_AMOUNT_MINOR", "API_IDEMPOTENCY_RETENTION_DAYS"} <= read
+    assert sorted(read - documented) == []
