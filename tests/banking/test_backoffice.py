@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from bankmall.ledger import queries as ledger
 from bankmall.security.approvals import decide
 from bankmall.security.models import ApprovalRequest, UserKind
 from tests.banking.conftest import OpenAccount
-from tests.banking.test_payment_files import camt054
+from tests.banking.test_payment_files import camt054, incoming_pain001
 from tests.signed_in import make_user, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -114,10 +115,11 @@ def test_freezing_is_proposed_then_approved_and_blocks_the_ledger_account(
     assert ledger.get_account(account.ledger_account_id).status == "frozen"
 
 
-def upload(client: Client, data: bytes) -> Any:
+def upload(client: Client, data: bytes, **headers: str) -> Any:
     return client.post(
         "/backoffice/banking/clearing/",
         {"document": SimpleUploadedFile("camt054.xml", data, content_type="application/xml")},
+        **headers,
     )
 
 
@@ -145,3 +147,45 @@ def test_a_teller_cannot_book_clearing_files(client: Client, open_account: OpenA
     staff(client, "t1", "teller")
     assert upload(client, camt054(creditor1=first.number)).status_code == 403
     assert balance(first) == 0
+
+
+def test_an_incoming_pain001_is_booked_from_the_back_office(
+    client: Client, open_account: OpenAccount
+) -> None:
+    account = open_account()
+    staff(client, "s1", "settlement_officer")
+
+    upload(client, incoming_pain001("03", creditor=account.number))
+
+    assert balance(account) == 50_000
+
+
+def pain001_breaking_its_schema(creditor: str) -> bytes:
+    """A pain.001 the bank's own checks accept whose group header lacks its creation time."""
+    return re.sub(rb"<CreDtTm>[^<]*</CreDtTm>", b"", incoming_pain001(creditor=creditor))
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", ("Nothing was booked: the file has 1 problem, listed below.", "line 7", "Schema: ")),
+        ("zh-hans", ("未入账：文件有 1 个问题，见下方列表。", "第 7 行", "XML 架构：")),
+    ],
+)
+def test_a_pain001_that_breaks_its_schema_is_refused_by_line_and_books_nothing(
+    client: Client, open_account: OpenAccount, language: str, expected: tuple[str, str, str]
+) -> None:
+    headline, where, label = expected
+    account = open_account()
+    staff(client, "s1", "settlement_officer")
+
+    page = upload(
+        client, pain001_breaking_its_schema(account.number), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+
+    assert headline in page
+    assert (
+        f"<code>{where}</code>: {label}Element &#x27;NbOfTxs&#x27;: This element is not expected."
+        in page
+    )
+    assert balance(account) == 0

@@ -1,4 +1,5 @@
-"""Payment files: outgoing pain.001.001.09 batches and incoming camt.054 / pain.001 parsing."""
+"""Payment files: outgoing pain.001.001.09 batches and incoming camt.054 / pain.001 parsing,
+each incoming file validated against its version's official XSD."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from bankmall.banking.payment_files import (
 from bankmall.core.money import Money
 
 BANK = BankIdentity(name="Bankmall Demo Bank", bic="BKMLCNSHXXX", cnaps_code="880129000017")
-PACKAGED_PAIN001_XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.09.xsd"
+SEPAXML_SCHEMAS = Path(sepaxml.__file__).parent / "schemas"
+PACKAGED_PAIN001_XSD = SEPAXML_SCHEMAS / "pain.001.001.09.xsd"
 CLEARING = make_account_number(branch=0, serial=2)
 CUSTOMER = make_account_number(branch=1, serial=42)
 OTHER_CUSTOMER = make_account_number(branch=1, serial=43)
@@ -61,9 +63,10 @@ def test_pain001_validates_against_the_official_schema_shipped_by_sepaxml() -> N
     assert official.validate(etree.fromstring(xml)), official.error_log
 
 
-def test_vendored_pain001_schema_is_the_official_file() -> None:
-    vendored = iso20022.SCHEMA_DIR / "pain.001.001.09.xsd"
-    assert vendored.read_bytes() == PACKAGED_PAIN001_XSD.read_bytes()
+@pytest.mark.parametrize("version", ["03", "09", "10", "11"])
+def test_the_vendored_pain001_schemas_are_the_official_ones(version: str) -> None:
+    vendored = iso20022.SCHEMA_DIR / f"pain.001.001.{version}.xsd"
+    assert vendored.read_bytes() == (SEPAXML_SCHEMAS / f"pain.001.001.{version}.xsd").read_bytes()
 
 
 def test_pain001_groups_by_currency_and_carries_count_and_control_sums() -> None:
@@ -115,6 +118,63 @@ def test_a_pain001_for_this_bank_parses_into_booking_instructions() -> None:
     assert instruction.reference == "E2E-9"
     assert instruction.remittance == "货款 invoice 42"
     assert instruction.value_date == dt.date(2026, 11, 27)
+
+
+def incoming_pain001(version: str = "09", *, creditor: str = OTHER_CUSTOMER) -> bytes:
+    """A pain.001 paying ``creditor`` 500.00 CNY in ``version`` (valid under its XSD)."""
+    incoming = dataclasses.replace(payment("E2E-9", 50_000), creditor_account=creditor)
+    xml = render_pain001(batch(incoming), bank=BANK)
+    xml = xml.replace(b"pain.001.001.09", f"pain.001.001.{version}".encode())
+    if version == "03":  # 001.03 has a plain execution date and calls the BIC "BIC"
+        xml = re.sub(
+            rb"<ReqdExctnDt>\s*<Dt>([^<]*)</Dt>\s*</ReqdExctnDt>",
+            rb"<ReqdExctnDt>\1</ReqdExctnDt>",
+            xml,
+        )
+        xml = xml.replace(b"BICFI>", b"BIC>")
+    return xml
+
+
+@pytest.mark.parametrize("version", ["03", "09", "10", "11"])
+def test_a_pain001_in_each_version_with_a_shipped_schema_is_read(version: str) -> None:
+    parsed = parse_incoming(incoming_pain001(version))
+
+    assert parsed.message_type == f"pain.001.001.{version}"
+    (instruction,) = parsed.instructions
+    assert (instruction.amount, instruction.creditor_account, instruction.reference) == (
+        Money(50_000, "CNY"),
+        OTHER_CUSTOMER,
+        "E2E-9",
+    )
+    assert instruction.value_date == dt.date(2026, 11, 27)
+
+
+def test_a_pain001_that_breaks_the_official_schema_is_refused_by_line() -> None:
+    # The bank's own checks pass (amount, account), but GrpHdr lacks its creation time and the
+    # payment block's method is not one the schema knows.
+    broken = re.sub(rb"<CreDtTm>[^<]*</CreDtTm>", b"", incoming_pain001(), count=1)
+    broken = broken.replace(b"<PmtMtd>TRF</PmtMtd>", b"<PmtMtd>CASH</PmtMtd>")
+
+    with pytest.raises(PaymentFileInvalid) as raised:
+        parse_incoming(broken)
+
+    assert [error.field for error in raised.value.errors] == ["line 7", "line 15"]
+    assert raised.value.errors[0].message == (
+        "Schema: Element 'NbOfTxs': This element is not expected. Expected is ( CreDtTm )."
+    )
+    assert raised.value.errors[1].message.startswith(
+        "Schema: Element 'PmtMtd': [facet 'enumeration']"
+    )
+    assert raised.value.detail.startswith("Nothing was booked: 2 problem(s), the first at line 7:")
+
+
+def test_a_pain001_version_without_a_shipped_schema_is_refused() -> None:
+    older = incoming_pain001().replace(b"pain.001.001.09", b"pain.001.001.08")
+    with pytest.raises(PaymentFileInvalid) as raised:
+        parse_incoming(older)
+    assert raised.value.detail == (
+        "pain.001.001.08 files are not accepted here; send pain.001 in version 03, 09, 10, 11."
+    )
 
 
 def test_a_pain001_paying_accounts_of_other_banks_is_refused() -> None:

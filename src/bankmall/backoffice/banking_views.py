@@ -12,17 +12,23 @@ from typing import Any, Final
 
 from django import forms
 from django.contrib import messages
+from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bankmall.banking import actions, queries
 from bankmall.banking.errors import PaymentFileInvalid
 from bankmall.banking.identifiers import is_account_number
 from bankmall.banking.models import Channel, ClearingBatch, Customer, DepositAccount, KycStatus
-from bankmall.banking.payment_files import parse_incoming
+from bankmall.banking.payment_files import (
+    LINE_FIELD_PREFIX,
+    SCHEMA_MESSAGE_PREFIX,
+    IncomingFile,
+    parse_incoming,
+)
 from bankmall.core.errors import BankmallError, FieldError
 from bankmall.core.ids import is_valid_id
 from bankmall.core.money import Money
@@ -340,10 +346,11 @@ def clearing(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["document"]
         try:
-            if upload.size > INCOMING_BYTES_MAX:
-                raise PaymentFileInvalid("The file is larger than 20 MiB.")
-            parsed = parse_incoming(upload.read())
+            parsed = _read_incoming(upload)
             result = actions.book_incoming(parsed, actor=acting_user(request).public_id)
+        except PaymentFileInvalid as error:
+            problems = _shown_problems(error.errors)
+            messages.error(request, _refused_file_message(error))
         except BankmallError as error:
             messages.error(request, error.for_people())
             problems = list(error.errors)
@@ -359,6 +366,43 @@ def clearing(request: HttpRequest) -> HttpResponse:
     rows = [{"batch": batch, "totals": totals[batch.public_id]} for batch in batches]
     context = {"form": form, "rows": rows, "problems": problems}
     return render(request, "backoffice/banking/clearing.html", context)
+
+
+def _read_incoming(upload: UploadedFile) -> IncomingFile:
+    if upload.size is not None and upload.size > INCOMING_BYTES_MAX:
+        raise PaymentFileInvalid("The file is larger than 20 MiB.")
+    return parse_incoming(upload.read())
+
+
+def _refused_file_message(error: PaymentFileInvalid) -> str:
+    """The page's headline for a refused file, in the page's language."""
+    if not error.errors:
+        return error.for_people()
+    count = len(error.errors)
+    return ngettext(
+        "Nothing was booked: the file has %(count)d problem, listed below.",
+        "Nothing was booked: the file has %(count)d problems, listed below.",
+        count,
+    ) % {"count": count}
+
+
+def _shown_problems(errors: list[FieldError]) -> list[FieldError]:
+    """A refused file's problems with a schema problem's line and label in the page's language
+    (the schema validator's own words stay English, like the element names they quote)."""
+    shown = []
+    for error in errors:
+        if not error.field.startswith(LINE_FIELD_PREFIX):
+            shown.append(error)
+            continue
+        line = error.field.removeprefix(LINE_FIELD_PREFIX)
+        detail = error.message.removeprefix(SCHEMA_MESSAGE_PREFIX)
+        shown.append(
+            FieldError(
+                _("line %(line)s") % {"line": line},
+                _("Schema: %(detail)s") % {"detail": detail},
+            )
+        )
+    return shown
 
 
 @require_GET

@@ -39,7 +39,7 @@ def namespace(message: str) -> str:
 
 @cache
 def schema(message: str) -> etree.XMLSchema:
-    """The compiled official XSD for ``message`` (``camt.053.001.08`` or ``pain.001.001.09``)."""
+    """The compiled official XSD for ``message`` (one of ``schemas/``, e.g. ``pain.001.001.09``)."""
     path = SCHEMA_DIR / f"{message}.xsd"
     return etree.XMLSchema(etree.parse(str(path), parser=safe_parser()))
 

@@ -7,11 +7,11 @@ each originating customer as ultimate debtor, the creditor bank by CNAPS code (o
 is validated against the official XSD before it is returned.
 
 Incoming: ``parse_incoming`` reads a ``camt.054`` debit/credit notification (versions
-``001.02``, ``001.04``, ``001.06``, ``001.08``, each validated against its official XSD) or a
-``pain.001`` (any version) and returns ``BookingInstruction``s, one per credit to an account of
-this bank. It checks everything first and raises one ``PaymentFileInvalid`` whose ``errors``
-list every problem with its location in the file (schema problems by line), so a bad file
-books nothing.
+``001.02``, ``001.04``, ``001.06``, ``001.08``) or a ``pain.001`` customer credit transfer
+initiation (versions ``001.03``, ``001.09``, ``001.10``, ``001.11``), each validated against its
+official XSD, and returns ``BookingInstruction``s, one per credit to an account of this bank.
+It checks everything first and raises one ``PaymentFileInvalid`` whose ``errors`` list every
+problem with its location in the file (schema problems by line), so a bad file books nothing.
 """
 
 from __future__ import annotations
@@ -43,7 +43,18 @@ CAMT054_VERSIONS: Final = (
     "camt.054.001.06",
     "camt.054.001.08",
 )
+# The pain.001 versions whose official XSD ships in ``schemas/`` (the same files as the
+# ``sepaxml`` package's); an incoming pain.001 must validate against its version's schema.
+PAIN001_VERSIONS: Final = (
+    "pain.001.001.03",
+    "pain.001.001.09",
+    "pain.001.001.10",
+    "pain.001.001.11",
+)
 SCHEMA_PROBLEMS_MAX: Final = 50
+# A schema problem's ``FieldError``: field ``line <n>``, message ``Schema: <lxml's message>``.
+LINE_FIELD_PREFIX: Final = "line "
+SCHEMA_MESSAGE_PREFIX: Final = "Schema: "
 
 
 # ---------------------------------------------------------------- outgoing
@@ -338,12 +349,16 @@ def _message_type(root: etree._Element) -> str:
     if not message_type.startswith((CAMT054_PREFIX, PAIN001_PREFIX)):
         message = f"{message_type} files are not accepted here; send camt.054 or pain.001."
         raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
-    if message_type.startswith(CAMT054_PREFIX) and message_type not in CAMT054_VERSIONS:
-        message = (
-            f"{message_type} files are not accepted here; send camt.054 in version "
-            f"{', '.join(version.removeprefix(CAMT054_PREFIX) for version in CAMT054_VERSIONS)}."
-        )
-        raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
+    for prefix, versions in (
+        (CAMT054_PREFIX, CAMT054_VERSIONS),
+        (PAIN001_PREFIX, PAIN001_VERSIONS),
+    ):
+        if message_type.startswith(prefix) and message_type not in versions:
+            message = (
+                f"{message_type} files are not accepted here; send {prefix.removesuffix('.001.')}"
+                f" in version {', '.join(version.removeprefix(prefix) for version in versions)}."
+            )
+            raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
     return message_type
 
 
@@ -355,7 +370,10 @@ def schema_problems(root: etree._Element, message_type: str) -> list[FieldError]
         return []
     namespace = "{" + iso.namespace(message_type) + "}"
     return [
-        FieldError(f"line {error.line}", f"Schema: {error.message.replace(namespace, '')}")
+        FieldError(
+            f"{LINE_FIELD_PREFIX}{error.line}",
+            SCHEMA_MESSAGE_PREFIX + error.message.replace(namespace, ""),
+        )
         # lxml's stubs leave the error log empty; at run time it iterates ``_LogEntry``s.
         for error in list(cast("Iterable[Any]", xsd.error_log))[:SCHEMA_PROBLEMS_MAX]
     ]
@@ -492,11 +510,11 @@ def parse_incoming(data: bytes) -> IncomingFile:
     reader = _Reader()
     if message_type.startswith(CAMT054_PREFIX):
         message_id, instructions = _camt054(root, reader)
-        # After the bank's own checks (their messages name the transaction), the official
-        # schema: anything else it refuses (a missing element, a wrong order) is listed too.
-        reader.problems.extend(schema_problems(root, message_type))
     else:
         message_id, instructions = _pain001(root, reader)
+    # After the bank's own checks (their messages name the transaction), the official schema:
+    # anything else it refuses (a missing element, a wrong order) is listed too.
+    reader.problems.extend(schema_problems(root, message_type))
     if not message_id:
         reader.problem("GrpHdr/MsgId", "The message id is missing.")
     if not instructions and not reader.problems:
