@@ -743,22 +743,30 @@ def _column(cast: str) -> str:
     return f"((string_to_array(%s, E'\\037'))[1:%s])::{cast}[]"
 
 
-#: The accounts' update (``u``) and the transfers' insert (``i``) as common table expressions;
-#: ``{where}`` may narrow the rows inserted, ``{conflict}`` is ``ON_CONFLICT_SKIP`` or empty
-#: (a reused key is then a unique violation that fails the statement).
-TRANSFER_CTES: Final = (
-    "WITH d(ref, ddp, dcp, ddn, dcn) AS (SELECT * FROM unnest("
+#: The per-account deltas (``d``), one row per account.
+DELTAS_CTE: Final = (
+    "d(ref, ddp, dcp, ddn, dcn) AS (SELECT * FROM unnest("
     + ", ".join([_column("text"), *[_column("bigint")] * 4])
-    + ")),"
-    " v AS MATERIALIZED (SELECT a.id, d.ddp, d.dcp, d.ddn, d.dcn FROM ledger_account a"
+    + "))"
+)
+#: The accounts locked in primary-key order (``v``) and updated by their deltas (``u``,
+#: returning ``{returning}``).
+LOCK_AND_UPDATE_CTES: Final = (
+    "v AS MATERIALIZED (SELECT a.id, d.ddp, d.dcp, d.ddn, d.dcn FROM ledger_account a"
     " JOIN d ON a.public_id = d.ref ORDER BY a.id FOR UPDATE OF a),"
     " u AS (UPDATE ledger_account SET"
     " debits_posted_minor = ledger_account.debits_posted_minor + v.ddp,"
     " credits_posted_minor = ledger_account.credits_posted_minor + v.dcp,"
     " debits_pending_minor = ledger_account.debits_pending_minor + v.ddn,"
     " credits_pending_minor = ledger_account.credits_pending_minor + v.dcn"
-    " FROM v WHERE ledger_account.id = v.id RETURNING {returning}),"
-    f" i AS (INSERT INTO ledger_transfer ({TRANSFER_COLUMNS})"
+    " FROM v WHERE ledger_account.id = v.id RETURNING {returning})"
+)
+#: The transfers' insert (``i``), taking account ids from ``{source}`` (a CTE with ``id`` and
+#: ``public_id``); ``{where}`` may narrow the rows inserted, ``{conflict}`` is
+#: ``ON_CONFLICT_SKIP`` or empty (a reused key is then a unique violation that fails the
+#: statement).
+INSERT_CTE: Final = (
+    f"i AS (INSERT INTO ledger_transfer ({TRANSFER_COLUMNS})"
     " SELECT t.p, %s, t.k, t.g, t.n, da.id, ca.id, t.a, t.y, t.o, t.r, t.m::jsonb, t.v, NULL,"
     " NULL, NULLIF(t.x, '')::timestamptz, %s FROM unnest("
     + ", ".join(
@@ -780,8 +788,13 @@ TRANSFER_CTES: Final = (
         )
     )
     + ") AS t(p, k, g, n, dr, cr, a, y, o, r, m, v, x)"
-    " JOIN u da ON da.public_id = t.dr JOIN u ca ON ca.public_id = t.cr{where}"
+    " JOIN {source} da ON da.public_id = t.dr JOIN {source} ca ON ca.public_id = t.cr{where}"
     "{conflict} RETURNING 1)"
+)
+#: The accounts' update (``u``) and then the transfers' insert (``i``, account ids from ``u``):
+#: the transactional path's statement. Its parameters: ``transfer_params``.
+TRANSFER_CTES: Final = f"WITH {DELTAS_CTE}, {LOCK_AND_UPDATE_CTES}, " + INSERT_CTE.replace(
+    "{source}", "u"
 )
 ON_CONFLICT_SKIP: Final = " ON CONFLICT (client, key) DO NOTHING"
 _UPDATE_AND_INSERT_SQL: Final = (

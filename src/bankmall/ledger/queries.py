@@ -254,10 +254,11 @@ SELECT account_id, SUM(dp), SUM(cp), SUM(dn), SUM(cn) FROM (
 
 _TRANSFER_SHAPE_SQL: Final = """
 SELECT t.public_id FROM ledger_transfer t
-  JOIN ledger_account d ON d.id = t.debit_account_id
-  JOIN ledger_account c ON c.id = t.credit_account_id
+  LEFT JOIN ledger_account d ON d.id = t.debit_account_id
+  LEFT JOIN ledger_account c ON c.id = t.credit_account_id
   LEFT JOIN ledger_transfer p ON p.id = t.pending_id
-WHERE t.currency <> d.currency OR t.currency <> c.currency OR t.amount_minor <= 0
+WHERE d.id IS NULL OR c.id IS NULL
+   OR t.currency <> d.currency OR t.currency <> c.currency OR t.amount_minor <= 0
    OR (t.pending_id IS NOT NULL AND (p.kind <> 'pending'
        OR p.debit_account_id <> t.debit_account_id OR p.credit_account_id <> t.credit_account_id
        OR t.amount_minor > p.amount_minor))
@@ -269,8 +270,8 @@ def invariant_problems() -> list[str]:
     """Every broken ledger invariant as one sentence (empty when the ledger is consistent).
 
     Checks: per currency, debits equal credits (posted and pending separately); each account's
-    stored totals equal the sums of its transfers; each transfer matches its accounts' currency
-    and its pending transfer; no account breaks its limit flag.
+    stored totals equal the sums of its transfers; each transfer's accounts exist and match its
+    currency, and it matches its pending transfer; no account breaks its limit flag.
     """
     problems = _currency_problems() + _total_problems() + _shape_problems() + _limit_problems()
     return problems[:PROBLEMS_MAX]
