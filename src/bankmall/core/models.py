@@ -24,6 +24,8 @@ class OutboxEvent(models.Model):
     publish_attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
+        # No index by aggregate: nothing here reads events by aggregate (consumers keep their
+        # own views), and every index is one more entry per committed transaction.
         constraints = [models.UniqueConstraint(fields=["public_id"], name="outbox_public_id")]
         indexes = [
             models.Index(
@@ -31,7 +33,6 @@ class OutboxEvent(models.Model):
                 name="outbox_unpublished_idx",
                 condition=models.Q(published_at__isnull=True),
             ),
-            models.Index(fields=["aggregate_id", "id"], name="outbox_aggregate_idx"),
         ]
 
     def __str__(self) -> str:
