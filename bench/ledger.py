@@ -251,14 +251,16 @@ def _setup_ledger() -> dict[str, Any]:
             ],
             client="bench",
         )
-    _analyze()
+    _vacuum()
     return {"customers": customers, "hot": hot.id}
 
 
-def _analyze() -> None:
-    """Statistics for the freshly loaded tables, as ``pgbench -i`` gathers them for its own
-    (a production database has autovacuum's): the ledger's prepared statement is planned once
-    per connection, from the statistics there are at that moment."""
+def _vacuum() -> None:
+    """VACUUM ANALYZE the ledger's tables before each workload, as pgbench vacuums its own
+    before every run (and gathers statistics after ``-i``). A production server's autovacuum
+    does this continuously; this machine's PostgreSQL runs with ``autovacuum = off``, where
+    every workload would otherwise start on the dead row versions the ones before it left
+    (the ledger's prepared statements are also planned from the statistics there are)."""
     from django.db import connection  # noqa: PLC0415
 
     with connection.cursor() as cursor:
@@ -393,6 +395,7 @@ def _workloads(
     for name, run in plans:
         if only and name not in only:
             continue
+        _vacuum()
         _log(f"ledger workload {name} for {seconds}s")
         tps, latencies = run()
         ok = _invariants_ok()
