@@ -79,6 +79,7 @@ def _pgbench(url: str, seconds: int) -> float:
     subprocess.run(
         ["pgbench", "-i", "-s", str(PGBENCH_SCALE), "-q", url], check=True, capture_output=True
     )
+    _psql(url, "CHECKPOINT")  # Each measurement starts right after a checkpoint (see _vacuum).
     _log(f"pgbench -M prepared -c 8 -j 2 -T {seconds}")
     result = subprocess.run(
         ["pgbench", "-M", "prepared", "-c", "8", "-j", "2", "-T", str(seconds), url],
@@ -260,11 +261,20 @@ def _vacuum() -> None:
     before every run (and gathers statistics after ``-i``). A production server's autovacuum
     does this continuously; this machine's PostgreSQL runs with ``autovacuum = off``, where
     every workload would otherwise start on the dead row versions the ones before it left
-    (the ledger's prepared statements are also planned from the statistics there are)."""
+    (the ledger's prepared statements are also planned from the statistics there are).
+    Needs a superuser or the ``pg_checkpoint`` role on PostgreSQL, like ``pgbench -i``'s
+    database creation needs its rights."""
     from django.db import connection  # noqa: PLC0415
 
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+        if connection.vendor != "postgresql":
+            cursor.execute("ANALYZE")
+            return
+        cursor.execute("VACUUM ANALYZE")
+        # And a checkpoint, as before pgbench's run: after one, the first change to each page
+        # writes the whole page to the WAL, so a workload that started late in a checkpoint
+        # cycle would be measured cheaper or dearer than one that started early.
+        cursor.execute("CHECKPOINT")
 
 
 def _requests(
