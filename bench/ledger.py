@@ -458,6 +458,37 @@ def _summary(database: str, baseline: float, figures: dict[str, Any]) -> dict[st
     }
 
 
+#: The issue's targets: (summary key, label, target) per database.
+TARGETS: Final = {
+    "postgresql": (
+        ("single_ratio", "single", 0.8),
+        ("batched_ratio", "batched", 10.0),
+        ("hot_ratio", "hot single", 0.5),
+        ("hot_ratio_to_batched", "hot batched", 1.0),
+    ),
+    "sqlite": (
+        ("single_ratio", "single", 0.7),
+        ("batched_ratio", "batched", 15.0),
+        ("hot_ratio_to_batched", "hot batched", 1.0),
+    ),
+}
+
+
+def chart(summary: dict[str, Any]) -> str:
+    """An SVG bar chart of this run's figures as a percentage of their targets (100 = met)."""
+    from bankmall.core.charts import Point, bar_chart  # noqa: PLC0415
+
+    database = str(summary["database"])
+    points = [
+        Point(f"{label} {summary[key]}/{target}", round(100 * summary[key] / target))
+        for key, label, target in TARGETS[database]
+        if summary.get(key) is not None
+    ]
+    title = f"Ledger on {database}: each figure as % of its target (100 = met)"
+    description = "; ".join(f"{point.label}: {point.value} %" for point in points)
+    return str(bar_chart(points, title=title, description=description))
+
+
 def _start_django(url: str, data_dir: Path) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["BANKMALL_DATA_DIR"] = str(data_dir)
@@ -508,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated workloads to run (default: all; a partial run is for development,"
         " its summary leaves the others out)",
     )
+    parser.add_argument(
+        "--chart", type=Path, help="also write this run's figures against the targets as SVG"
+    )
     args = parser.parse_args(argv)
     only = frozenset(name for name in args.only.split(",") if name)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
@@ -543,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work_dir, ignore_errors=True)
     print(json.dumps({"workloads": figures}))
     print(json.dumps(summary))
+    if args.chart:
+        args.chart.write_text(chart(summary) + "\n", encoding="utf-8")
     return 0 if summary["invariants_ok"] else 1
 
 

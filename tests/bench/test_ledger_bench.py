@@ -46,6 +46,8 @@ def test_a_short_sqlite_run_prints_the_summary_last(tmp_path: Path) -> None:
             "1",
             "--customers",
             "100",
+            "--chart",
+            str(tmp_path / "chart.svg"),
         ],
         capture_output=True,
         text=True,
@@ -58,6 +60,11 @@ def test_a_short_sqlite_run_prints_the_summary_last(tmp_path: Path) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) >= KEYS
     assert summary["database"] == "sqlite"
+    chart = (tmp_path / "chart.svg").read_text(encoding="utf-8")
+    assert chart.startswith("<svg")
+    assert "each figure as % of its target (100 = met)" in chart
+    percent = round(100 * summary["single_ratio"] / 0.7)
+    assert f"single {summary['single_ratio']}/0.7: {percent} %" in chart
     assert summary["invariants_ok"] is True
     assert summary["single_tps"] > 0
     assert summary["batched_tps"] > 0
