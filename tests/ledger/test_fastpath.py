@@ -108,6 +108,25 @@ def test_one_transfer_takes_the_single_row_statement_and_moves_the_right_totals(
     assert verify_chain().is_intact
 
 
+def test_one_pending_transfer_keeps_its_timeout_and_value_date(funded: dict[str, str]) -> None:
+    before = timezone.now()
+    hold = transfer(
+        funded["alice"],
+        funded["bob"],
+        300,
+        key="hold",
+        pending=True,
+        timeout_seconds=60,
+        value_date=before.date(),
+    )
+
+    stored = Transfer.objects.get(public_id=hold.id)
+    assert stored.expires_at is not None
+    assert 59 <= (stored.expires_at - before).total_seconds() <= 61 + 5
+    assert stored.value_date == before.date()
+    assert stored.metadata == {}
+
+
 def test_inside_a_transaction_or_with_references_the_fast_path_does_not_apply(
     funded: dict[str, str],
 ) -> None:
