@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -20,7 +21,7 @@ from hypothesis.stateful import (
 )
 
 from bankmall.core.errors import BankmallError
-from bankmall.ledger import actions, queries
+from bankmall.ledger import actions, fastpath, posting, queries
 from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
 from bankmall.ledger.models import Account
 from tests.ledger.conftest import cny
@@ -252,13 +253,35 @@ class LedgerMachine(RuleBasedStateMachine):
         assert queries.invariant_problems() == []
 
 
+_SETTINGS = settings(
+    max_examples=25,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
 def test_the_ledger_matches_its_model_under_random_operations() -> None:
-    run_state_machine_as_test(
-        LedgerMachine,
-        settings=settings(
-            max_examples=25,
-            stateful_step_count=25,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    # Inside the test's transaction: every call takes the transactional path.
+    run_state_machine_as_test(LedgerMachine, settings=_SETTINGS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_one_statement_path_matches_the_model_under_random_operations(
+    requires_postgres: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Outside any transaction on PostgreSQL, new movements take the one-statement write
+    # (fastpath.py) and everything else the transactional path: the same model, the same
+    # invariants after every step, whichever path each call took.
+    committed = []
+    original = fastpath.try_post
+
+    def counting(rows: list[posting.Row], **kwargs: Any) -> bool:
+        done = original(rows, **kwargs)
+        committed.append(done)
+        return done
+
+    monkeypatch.setattr(fastpath, "try_post", counting)
+    run_state_machine_as_test(LedgerMachine, settings=_SETTINGS)
+
+    assert any(committed), "the one-statement path never committed"
