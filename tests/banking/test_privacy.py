@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+from typing import Any
+
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from bankmall.banking import actions, queries, standing
@@ -27,6 +30,8 @@ from bankmall.security.crypto import search_hash
 from bankmall.security.privacy import erase_personal_data, export_subject_data
 from bankmall.security.vault import reveal_card_number
 from tests.banking.conftest import OpenAccount, new_customer
+from tests.banking.test_api import Caller
+from tests.banking.test_api_customer import step_up
 from tests.signed_in import make_user
 
 pytestmark = pytest.mark.django_db
@@ -141,6 +146,51 @@ def stored_response(customer: Customer, key: str) -> None:
         response={"id": f"pye_{key}", "name": "李娜"},
         created_at=timezone.now(),
     )
+
+
+def test_the_export_holds_the_customers_stored_api_responses_and_no_one_elses(
+    client: Client, open_account: OpenAccount
+) -> None:
+    """A kept API answer can hold a payee's name: the export shows when, which call, the key
+    and the body as stored; another customer's answers (even under the same key) stay out."""
+    subject = make_user("subject")
+    open_account(new_customer(user_id=subject.pk), balance_minor=1_000)
+    theirs = open_account()
+    caller = Caller(client, subject)
+    body: dict[str, Any] = {"name": theirs.customer.legal_name, "account_number": theirs.number}
+    step_up(caller, caller.post("/payees", body, HTTP_IDEMPOTENCY_KEY="p1"))
+    created = caller.post("/payees", body, HTTP_IDEMPOTENCY_KEY="p1")
+    assert created.status_code == 201
+    stored_response(new_customer(), "p1")
+
+    exported = export_subject_data(subject, actor="test")["banking"]["api_idempotency_responses"]
+
+    record = ApiIdempotencyRecord.objects.get(customer__user=subject)
+    when = record.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert exported == [
+        {
+            "created_at": when,
+            "method": "POST",
+            "endpoint": "/api/v1/payees",
+            "idempotency_key": "p1",
+            "status_code": 201,
+            "response": record.response,
+        }
+    ]
+    assert exported[0]["response"]["id"] == created.json()["id"]
+    assert exported[0]["response"]["name"] == theirs.customer.legal_name
+    assert "pye_p1" not in json.dumps(exported, default=str)
+
+
+def test_an_api_response_stored_before_its_call_was_recorded_is_exported_without_it() -> None:
+    subject = make_user("subject")
+    stored_response(new_customer(user_id=subject.pk), "old")
+
+    exported = export_subject_data(subject, actor="test")["banking"]["api_idempotency_responses"]
+
+    assert [(row["method"], row["endpoint"], row["response"]) for row in exported] == [
+        ("", "", {"id": "pye_old", "name": "李娜"})
+    ]
 
 
 def test_erasure_deletes_the_customers_stored_api_responses_and_counts_them() -> None:

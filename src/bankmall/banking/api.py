@@ -274,6 +274,7 @@ def _idempotent(
         ApiIdempotencyRecord.objects.create(
             customer=customer,
             key=key,
+            operation=operation,
             request_digest=digest,
             status_code=status,
             response=json.loads(result.model_dump_json()),

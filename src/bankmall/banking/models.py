@@ -466,6 +466,14 @@ class CardAuthorisation(models.Model):
         return Money(self.amount_minor, self.currency)
 
 
+# The creating API calls that keep their first answer per Idempotency-Key: operation →
+# (HTTP method, path under /api/v1/), as shown in the customer's data-subject export.
+API_IDEMPOTENT_OPERATIONS: dict[str, tuple[str, str]] = {
+    "create_payee": ("POST", "/api/v1/payees"),
+    "create_standing_order": ("POST", "/api/v1/standing-orders"),
+}
+
+
 class ApiIdempotencyRecord(models.Model):
     """The first response to a customer's API call that carried an ``Idempotency-Key``.
 
@@ -474,12 +482,15 @@ class ApiIdempotencyRecord(models.Model):
     (``idempotency_key_reused``). Rows are kept ``API_IDEMPOTENCY_RETENTION_DAYS`` (API.md asks
     for at least 24 hours), then ``actions.purge_api_idempotency_records`` deletes them.
     Transfers keep their own key on ``Transfer``; this table serves the other creating calls.
+    ``operation`` names the call (a key of ``API_IDEMPOTENT_OPERATIONS``; empty on rows stored
+    before it was recorded).
     """
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="api_idempotency_records"
     )
     key = models.CharField(max_length=128)
+    operation = models.CharField(max_length=64, blank=True, default="")
     request_digest = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()
     response = models.JSONField()

@@ -19,6 +19,8 @@ from bankmall.banking.chart import bank_purpose, counterparty_label
 from bankmall.banking.errors import PayeeNameCloseMatch, PayeeNameMismatch, StatementInvalid
 from bankmall.banking.identifiers import ACCOUNT_NUMBER_LENGTH, BANK_CODE
 from bankmall.banking.models import (
+    API_IDEMPOTENT_OPERATIONS,
+    ApiIdempotencyRecord,
     Card,
     CardAuthorisation,
     Customer,
@@ -416,8 +418,9 @@ def subject_data(user_id: int) -> dict[str, Any] | None:
     """Everything core banking holds about the customer signed in as user ``user_id``, for
     their data-subject export (``security.privacy``): KYC data in full (the export is for the
     person it describes), accounts with balances, cards (last four only — the number stays in
-    the vault), payees, standing orders, transfers they made and received, card payments.
-    ``None`` when the user is no customer of the bank."""
+    the vault), payees, standing orders, transfers they made and received, card payments, and
+    the API answers kept for their ``Idempotency-Key``s (the body as stored: it can hold payee
+    names). ``None`` when the user is no customer of the bank."""
     customer = Customer.objects.filter(user_id=user_id).first()
     if customer is None:
         return None
@@ -535,6 +538,25 @@ def subject_data(user_id: int) -> dict[str, Any] | None:
             .select_related("card")
             .order_by("created_at")
         ],
+        "api_idempotency_responses": [
+            _stored_api_response(record)
+            for record in customer.api_idempotency_records.order_by("created_at", "pk")
+        ],
+    }
+
+
+def _stored_api_response(record: ApiIdempotencyRecord) -> dict[str, Any]:
+    """One kept API answer as the customer sees it in their export: when, which call, the key
+    and status, the body exactly as stored (method and endpoint are empty on rows stored before
+    the operation was recorded)."""
+    method, endpoint = API_IDEMPOTENT_OPERATIONS.get(record.operation, ("", ""))
+    return {
+        "created_at": record.created_at,
+        "method": method,
+        "endpoint": endpoint,
+        "idempotency_key": record.key,
+        "status_code": record.status_code,
+        "response": record.response,
     }
 
 
