@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from bankmall.backoffice.banking_views import INCOMING_BYTES_MAX
 from bankmall.banking import queries
 from bankmall.banking.models import Customer, DepositAccount, KycStatus
 from bankmall.ledger import queries as ledger
@@ -188,4 +189,30 @@ def test_a_pain001_that_breaks_its_schema_is_refused_by_line_and_books_nothing(
         f"<code>{where}</code>: {label}Element &#x27;NbOfTxs&#x27;: This element is not expected."
         in page
     )
+    assert balance(account) == 0
+
+
+@pytest.mark.parametrize(
+    ("language", "headline", "problem"),
+    [
+        (
+            "en",
+            "Nothing was booked: the file has 1 problem, listed below.",
+            "The file is larger than 20 MiB.",
+        ),
+        ("zh-hans", "未入账：文件有 1 个问题，见下方列表。", "文件超过 20 MiB。"),
+    ],
+)
+def test_a_file_over_20_mib_is_refused_at_the_form_in_the_page_language(
+    client: Client, open_account: OpenAccount, language: str, headline: str, problem: str
+) -> None:
+    account = open_account()
+    staff(client, "s1", "settlement_officer")
+    document = incoming_pain001(creditor=account.number)
+    too_large = document + b" " * (INCOMING_BYTES_MAX + 1 - len(document))
+
+    page = upload(client, too_large, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert headline in page
+    assert f'<ul class="field-errors"><li><code>file</code>: {problem}</li></ul>' in page
     assert balance(account) == 0

@@ -331,7 +331,8 @@ def teller_cash(request: HttpRequest, account_id: str) -> HttpResponse:
 
 # ------------------------------------------------------------------ clearing files
 
-INCOMING_BYTES_MAX: Final = 20 * 1024 * 1024
+MIB: Final = 1024 * 1024
+INCOMING_BYTES_MAX: Final = 20 * MIB
 
 
 class IncomingFileForm(forms.Form):
@@ -370,7 +371,8 @@ def clearing(request: HttpRequest) -> HttpResponse:
 
 def _read_incoming(upload: UploadedFile) -> IncomingFile:
     if upload.size is not None and upload.size > INCOMING_BYTES_MAX:
-        raise PaymentFileInvalid("The file is larger than 20 MiB.")
+        message = _("The file is larger than %(size)d MiB.") % {"size": INCOMING_BYTES_MAX // MIB}
+        raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
     return parse_incoming(upload.read())
 
 
