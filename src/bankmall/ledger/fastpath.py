@@ -1,10 +1,10 @@
 """A linked batch of new transfers as one SQL statement in autocommit mode (PostgreSQL).
 
 The common write — new posted or pending transfers between accounts named by id, called
-outside any transaction — needs no conversation with the database: one statement locks and
-updates the accounts (aggregated per account, in primary-key order), inserts the transfers,
-the outbox event and the audit record (on the connection's own audit lane, whose head the
-process remembers), and checks every precondition itself. Any broken precondition makes the
+outside any transaction — needs no conversation with the database: one statement inserts the
+transfers and the outbox event, locks and updates the accounts (aggregated per account, in
+primary-key order), appends the audit record (on the connection's own audit lane, whose head
+the process remembers), and checks every precondition itself. Any broken precondition makes the
 statement call ``bankmall_abort``, so PostgreSQL's statement atomicity undoes all of it: the
 caller then takes the transactional path (``posting.post_batch``), which re-checks everything
 and names the precise error, or replays an existing idempotency key. One round trip and no
