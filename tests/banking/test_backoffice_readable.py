@@ -10,12 +10,19 @@ from django.test import Client
 
 from bankmall.banking import actions
 from bankmall.banking.identifiers import mask_account_number
-from bankmall.banking.models import Channel, ClearingBatch, Customer, DepositAccount, KycStatus
+from bankmall.banking.models import (
+    Channel,
+    ClearingBatch,
+    Customer,
+    CustomerKind,
+    DepositAccount,
+    KycStatus,
+)
 from bankmall.core.actions import run_end_of_day
 from bankmall.core.models import AuditRecord
 from bankmall.core.money import Money
 from bankmall.security.models import ApprovalRequest, UserKind
-from tests.banking.conftest import OpenAccount
+from tests.banking.conftest import OpenAccount, new_customer
 from tests.signed_in import make_user, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -225,3 +232,22 @@ def test_a_customers_name_is_labelled_as_a_persons_name_in_chinese(
     assert 'data-label="姓名"' in queue.content.decode()
     assert "<dt>姓名</dt>" in decide.content.decode()
     assert "名称" not in queue.content.decode()
+
+
+@pytest.mark.parametrize(("language", "label"), [("en", "Customer name"), ("zh-hans", "客户名称")])
+def test_the_customer_list_labels_names_for_companies_and_persons_alike(
+    client: Client, open_account: OpenAccount, language: str, label: str
+) -> None:
+    """Companies are listed with persons, so the column is no person's name (姓名)."""
+    company = new_customer(CustomerKind.COMPANY)
+    account = open_account(company)
+    staff(client, "t1", "teller")
+
+    page = client.get(
+        "/backoffice/banking/customers/", {"q": account.number}, HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+
+    assert company.public_id in page
+    assert f'<th scope="col">{label}</th>' in page
+    assert f'data-label="{label}"' in page
+    assert "姓名" not in page
