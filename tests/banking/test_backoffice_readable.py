@@ -215,23 +215,35 @@ def test_a_clearing_batch_in_two_currencies_shows_one_amount_per_currency(
     assert "125.50" not in text  # the file's control sum adds both currencies
 
 
-def test_a_customers_name_is_labelled_as_a_persons_name_in_chinese(
-    client: Client, open_account: OpenAccount
+@pytest.mark.parametrize(("language", "label"), [("en", "Customer name"), ("zh-hans", "客户名称")])
+def test_the_kyc_pages_label_names_for_companies_and_persons_alike(
+    client: Client, open_account: OpenAccount, language: str, label: str
 ) -> None:
-    customer = open_account().customer
+    """The rule: a page that can show a company labels the name 'Customer name' (客户名称),
+    never a person's name (姓名). The KYC queue, its decided list and the decide page all
+    show companies (the queue has a Type column), so none of them says 姓名."""
+    person = open_account().customer
+    company = new_customer(CustomerKind.COMPANY)
     staff(client, "k1", "kyc_reviewer")
+    actions.review_kyc(customer=person, approve=True, actor="test")
 
-    queue = client.get("/backoffice/banking/kyc/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    queue = client.get("/backoffice/banking/kyc/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
     decide = client.get(
-        f"/backoffice/banking/kyc/{customer.public_id}/decide",
+        f"/backoffice/banking/kyc/{company.public_id}/decide",
         {"decision": "verify"},
-        HTTP_ACCEPT_LANGUAGE="zh-hans",
-    )
+        HTTP_ACCEPT_LANGUAGE=language,
+    ).content.decode()
 
-    assert '<th scope="col">姓名</th>' in queue.content.decode()
-    assert 'data-label="姓名"' in queue.content.decode()
-    assert "<dt>姓名</dt>" in decide.content.decode()
-    assert "名称" not in queue.content.decode()
+    pending, decided = queue.split('id="kyc-decided"')
+    assert company.public_id in pending
+    assert person.public_id in decided
+    assert f'<th scope="col">{label}</th>' in pending
+    assert f'<th scope="col">{label}</th>' in decided
+    assert f'data-label="{label}"' in pending
+    assert f'data-label="{label}"' in decided
+    assert f"<dt>{label}</dt>" in decide
+    assert "姓名" not in queue
+    assert "姓名" not in decide
 
 
 @pytest.mark.parametrize(("language", "label"), [("en", "Customer name"), ("zh-hans", "客户名称")])
