@@ -13,6 +13,7 @@ from bankmall.backoffice.banking_views import INCOMING_BYTES_MAX
 from bankmall.banking import queries
 from bankmall.banking.models import Customer, DepositAccount, KycStatus
 from bankmall.ledger import queries as ledger
+from bankmall.ledger.models import Transfer
 from bankmall.security.approvals import decide
 from bankmall.security.models import ApprovalRequest, UserKind
 from tests.banking.conftest import OpenAccount
@@ -214,5 +215,77 @@ def test_a_file_over_20_mib_is_refused_at_the_form_in_the_page_language(
     page = upload(client, too_large, HTTP_ACCEPT_LANGUAGE=language).content.decode()
 
     assert headline in page
-    assert f'<ul class="field-errors"><li><code>file</code>: {problem}</li></ul>' in page
+    label = {"en": "file", "zh-hans": "文件"}[language]
+    assert f'<ul class="field-errors"><li><code>{label}</code>: {problem}</li></ul>' in page
     assert balance(account) == 0
+
+
+DOCUMENT_TYPE_DECLARATION = (
+    b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x "y">]>'
+    b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">&x;</Document>'
+)
+# Each refusal while reading a file: the file, then what the English and the Chinese page say
+# about it. Quoted element names, message types and the XML parser's own words stay as they are.
+CAMT053 = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"/>'
+PAIN001_08 = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.08"/>'
+EMPTY_CAMT054 = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"/>'
+REFUSED_FILES: list[tuple[bytes, tuple[str, str], tuple[str, str]]] = [
+    (b" \n", ("file", "Empty."), ("文件", "内容为空。")),
+    (
+        b"<Document",
+        ("file", "The file is not well-formed XML: Couldn"),
+        ("文件", "文件不是格式正确的 XML：Couldn"),
+    ),
+    (
+        DOCUMENT_TYPE_DECLARATION,
+        ("file", "Document type declarations are not accepted."),
+        ("文件", "不接受文档类型声明（DTD）。"),
+    ),
+    (
+        b"<Statement/>",
+        ("file", "The root is not an ISO 20022 Document."),
+        ("文件", "根元素不是 ISO 20022 Document。"),
+    ),
+    (
+        CAMT053,
+        ("file", "camt.053.001.08 files are not accepted here; send camt.054 or pain.001."),
+        ("文件", "此处不接受 camt.053.001.08 文件；请发送 camt.054 或 pain.001 文件。"),
+    ),
+    (
+        PAIN001_08,
+        (
+            "file",
+            "pain.001.001.08 files are not accepted here; send pain.001 in version 03, 09, 10, 11.",
+        ),
+        ("文件", "此处不接受 pain.001.001.08 文件；请发送版本为 03, 09, 10, 11 的 pain.001 文件。"),
+    ),
+    (
+        EMPTY_CAMT054,
+        ("Document", "BkToCstmrDbtCdtNtfctn is missing."),
+        ("Document", "缺少 BkToCstmrDbtCdtNtfctn。"),
+    ),
+]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize("refusal", REFUSED_FILES)
+def test_a_file_refused_while_reading_it_is_explained_in_the_page_language_and_books_nothing(
+    client: Client,
+    open_account: OpenAccount,
+    language: str,
+    refusal: tuple[bytes, tuple[str, str], tuple[str, str]],
+) -> None:
+    open_account(balance_minor=10_000)
+    staff(client, "s1", "settlement_officer")
+    data, shown, other = refusal
+    transfers = Transfer.objects.count()
+
+    page = upload(client, data, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    headline = "Nothing was booked: the file has"
+    if language == "zh-hans":
+        shown, other, headline = other, shown, "未入账：文件有"
+    assert headline in page
+    assert f"<li><code>{shown[0]}</code>: {shown[1]}" in page
+    assert other[1] not in page
+    assert Transfer.objects.count() == transfers

@@ -24,6 +24,7 @@ from bankmall.banking.errors import PaymentFileInvalid
 from bankmall.banking.identifiers import is_account_number
 from bankmall.banking.models import Channel, ClearingBatch, Customer, DepositAccount, KycStatus
 from bankmall.banking.payment_files import (
+    FILE_FIELD,
     LINE_FIELD_PREFIX,
     SCHEMA_MESSAGE_PREFIX,
     IncomingFile,
@@ -372,7 +373,7 @@ def clearing(request: HttpRequest) -> HttpResponse:
 def _read_incoming(upload: UploadedFile) -> IncomingFile:
     if upload.size is not None and upload.size > INCOMING_BYTES_MAX:
         message = _("The file is larger than %(size)d MiB.") % {"size": INCOMING_BYTES_MAX // MIB}
-        raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
+        raise PaymentFileInvalid(message, errors=[FieldError(FILE_FIELD, message)])
     return parse_incoming(upload.read())
 
 
@@ -389,10 +390,14 @@ def _refused_file_message(error: PaymentFileInvalid) -> str:
 
 
 def _shown_problems(errors: list[FieldError]) -> list[FieldError]:
-    """A refused file's problems with a schema problem's line and label in the page's language
-    (the schema validator's own words stay English, like the element names they quote)."""
+    """A refused file's problems with the whole file's label and a schema problem's line and
+    label in the page's language (the schema validator's own words stay English, like the
+    element names and paths they quote)."""
     shown = []
     for error in errors:
+        if error.field == FILE_FIELD:
+            shown.append(FieldError(_("file"), error.message))
+            continue
         if not error.field.startswith(LINE_FIELD_PREFIX):
             shown.append(error)
             continue

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, cast
 
+from django.utils.translation import gettext
 from lxml import etree
 
 from bankmall.banking import iso20022 as iso
@@ -55,6 +56,8 @@ SCHEMA_PROBLEMS_MAX: Final = 50
 # A schema problem's ``FieldError``: field ``line <n>``, message ``Schema: <lxml's message>``.
 LINE_FIELD_PREFIX: Final = "line "
 SCHEMA_MESSAGE_PREFIX: Final = "Schema: "
+# A problem with the whole file (empty, not XML, not a payment file, nothing to book).
+FILE_FIELD: Final = "file"
 
 
 # ---------------------------------------------------------------- outgoing
@@ -283,17 +286,17 @@ class _Reader:
 
     def amount(self, element: etree._Element | None, where: str) -> Money | None:
         if element is None:
-            self.problem(where, "The amount is missing.")
+            self.problem(where, gettext("The amount is missing."))
             return None
         currency = element.get("Ccy", "")
         raw = (element.text or "").strip()
         try:
             value = Decimal(raw)
         except InvalidOperation:
-            self.problem(where, f"{raw!r} is not an amount.")
+            self.problem(where, gettext("%(value)s is not an amount.") % {"value": repr(raw)})
             return None
         if not value.is_finite() or value <= 0:
-            self.problem(where, "The amount must be positive.")
+            self.problem(where, gettext("The amount must be positive."))
             return None
         try:
             return Money.from_decimal(value, currency)
@@ -308,12 +311,12 @@ class _Reader:
         try:
             return dt.date.fromisoformat(raw[:10])
         except ValueError:
-            self.problem(where, f"{raw!r} is not a date.")
+            self.problem(where, gettext("%(value)s is not a date.") % {"value": repr(raw)})
             return None
 
     def our_account(self, number: str, where: str) -> str:
         if not number:
-            self.problem(where, "The creditor account is missing.")
+            self.problem(where, gettext("The creditor account is missing."))
             return ""
         try:
             return validate_account_number(number, field=where)
@@ -324,41 +327,59 @@ class _Reader:
 
 def _load(data: bytes) -> etree._Element:
     if not data.strip():
-        raise PaymentFileInvalid("The file is empty.", errors=[FieldError("file", "Empty.")])
+        raise PaymentFileInvalid(
+            gettext("The file is empty."), errors=[FieldError(FILE_FIELD, gettext("Empty."))]
+        )
     if len(data) > iso.MAX_FILE_BYTES:
-        message = f"The file is larger than {iso.MAX_FILE_BYTES // (1024 * 1024)} MiB."
-        raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
+        message = gettext("The file is larger than %(size)d MiB.") % {
+            "size": iso.MAX_FILE_BYTES // (1024 * 1024)
+        }
+        raise PaymentFileInvalid(message, errors=[FieldError(FILE_FIELD, message)])
     try:
         root = etree.fromstring(data, parser=iso.safe_parser())
     except etree.XMLSyntaxError as error:
-        message = f"The file is not well-formed XML: {error.msg} (line {error.lineno})."
-        raise PaymentFileInvalid(message, errors=[FieldError("file", message)]) from None
+        # The parser's own words stay English, like the validator's.
+        message = gettext("The file is not well-formed XML: %(detail)s (line %(line)s).") % {
+            "detail": error.msg,
+            "line": error.lineno,
+        }
+        raise PaymentFileInvalid(message, errors=[FieldError(FILE_FIELD, message)]) from None
     if root.getroottree().docinfo.internalDTD is not None:
-        message = "Document type declarations are not accepted."
-        raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
+        message = gettext("Document type declarations are not accepted.")
+        raise PaymentFileInvalid(message, errors=[FieldError(FILE_FIELD, message)])
     return root
+
+
+def _missing(element: str) -> str:
+    """A missing element's problem, the element's name quoted as it is."""
+    return gettext("%(element)s is missing.") % {"element": element}
 
 
 def _message_type(root: etree._Element) -> str:
     name = etree.QName(root)
     namespace = name.namespace or ""
     if name.localname != "Document" or not namespace.startswith(iso.NAMESPACE_PREFIX):
-        message = "The root is not an ISO 20022 Document."
-        raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
+        message = gettext("The root is not an ISO 20022 Document.")
+        raise PaymentFileInvalid(message, errors=[FieldError(FILE_FIELD, message)])
     message_type = namespace.removeprefix(iso.NAMESPACE_PREFIX)
     if not message_type.startswith((CAMT054_PREFIX, PAIN001_PREFIX)):
-        message = f"{message_type} files are not accepted here; send camt.054 or pain.001."
-        raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
+        message = gettext("%(type)s files are not accepted here; send camt.054 or pain.001.") % {
+            "type": message_type
+        }
+        raise PaymentFileInvalid(message, errors=[FieldError(FILE_FIELD, message)])
     for prefix, versions in (
         (CAMT054_PREFIX, CAMT054_VERSIONS),
         (PAIN001_PREFIX, PAIN001_VERSIONS),
     ):
         if message_type.startswith(prefix) and message_type not in versions:
-            message = (
-                f"{message_type} files are not accepted here; send {prefix.removesuffix('.001.')}"
-                f" in version {', '.join(version.removeprefix(prefix) for version in versions)}."
-            )
-            raise PaymentFileInvalid(message, errors=[FieldError("file", message)])
+            message = gettext(
+                "%(type)s files are not accepted here; send %(kind)s in version %(versions)s."
+            ) % {
+                "type": message_type,
+                "kind": prefix.removesuffix(".001."),
+                "versions": ", ".join(version.removeprefix(prefix) for version in versions),
+            }
+            raise PaymentFileInvalid(message, errors=[FieldError(FILE_FIELD, message)])
     return message_type
 
 
@@ -382,7 +403,7 @@ def schema_problems(root: etree._Element, message_type: str) -> list[FieldError]
 def _camt054(root: etree._Element, reader: _Reader) -> tuple[str, list[BookingInstruction]]:
     message = reader.child(root, "BkToCstmrDbtCdtNtfctn")
     if message is None:
-        reader.problem("Document", "BkToCstmrDbtCdtNtfctn is missing.")
+        reader.problem("Document", _missing("BkToCstmrDbtCdtNtfctn"))
         return "", []
     message_id = reader.text(message, "GrpHdr", "MsgId")
     result: list[BookingInstruction] = []
@@ -392,7 +413,7 @@ def _camt054(root: etree._Element, reader: _Reader) -> tuple[str, list[BookingIn
             if reader.text(entry, "CdtDbtInd") != "CRDT":
                 continue  # Debits to the clearing account are the bank's own outgoing payments.
             if reader.text(entry, "RvslInd").lower() == "true":
-                reader.problem(where, "Reversals are booked by hand, not from a file.")
+                reader.problem(where, gettext("Reversals are booked by hand, not from a file."))
                 continue
             value_date = reader.date(entry, f"{where}/ValDt", "ValDt", "Dt")
             details = [
@@ -401,7 +422,7 @@ def _camt054(root: etree._Element, reader: _Reader) -> tuple[str, list[BookingIn
                 for detail in reader.children(block, "TxDtls")
             ]
             if not details:
-                reader.problem(where, "The entry has no transaction details to book.")
+                reader.problem(where, gettext("The entry has no transaction details to book."))
             for d_index, detail in enumerate(details, start=1):
                 place = f"{where}/NtryDtls/TxDtls[{d_index}]"
                 amount_element = reader.child(detail, "Amt")
@@ -426,7 +447,7 @@ def _camt054(root: etree._Element, reader: _Reader) -> tuple[str, list[BookingIn
 def _pain001(root: etree._Element, reader: _Reader) -> tuple[str, list[BookingInstruction]]:
     message = reader.child(root, "CstmrCdtTrfInitn")
     if message is None:
-        reader.problem("Document", "CstmrCdtTrfInitn is missing.")
+        reader.problem("Document", _missing("CstmrCdtTrfInitn"))
         return "", []
     message_id = reader.text(message, "GrpHdr", "MsgId")
     result: list[BookingInstruction] = []
@@ -438,7 +459,7 @@ def _pain001(root: etree._Element, reader: _Reader) -> tuple[str, list[BookingIn
         ) or reader.date(block, f"PmtInf[{b_index}]/ReqdExctnDt", "ReqdExctnDt")
         transactions = reader.children(block, "CdtTrfTxInf")
         if not transactions:
-            reader.problem(f"PmtInf[{b_index}]", "The payment block has no transactions.")
+            reader.problem(f"PmtInf[{b_index}]", gettext("The payment block has no transactions."))
         for t_index, transaction in enumerate(transactions, start=1):
             place = f"PmtInf[{b_index}]/CdtTrfTxInf[{t_index}]"
             amount = reader.amount(reader.path(transaction, "Amt", "InstdAmt"), f"{place}/Amt")
@@ -516,17 +537,19 @@ def parse_incoming(data: bytes) -> IncomingFile:
     # anything else it refuses (a missing element, a wrong order) is listed too.
     reader.problems.extend(schema_problems(root, message_type))
     if not message_id:
-        reader.problem("GrpHdr/MsgId", "The message id is missing.")
+        reader.problem("GrpHdr/MsgId", gettext("The message id is missing."))
     if not instructions and not reader.problems:
-        reader.problem("file", "The file holds no credit to an account of this bank.")
+        reader.problem(FILE_FIELD, gettext("The file holds no credit to an account of this bank."))
     if len(instructions) > MAX_TRANSACTIONS:
-        reader.problem("file", f"A file holds at most {MAX_TRANSACTIONS} transactions.")
+        reader.problem(
+            FILE_FIELD,
+            gettext("A file holds at most %(count)d transactions.") % {"count": MAX_TRANSACTIONS},
+        )
     if reader.problems:
         first = reader.problems[0]
-        detail = (
-            f"Nothing was booked: {len(reader.problems)} problem(s), the first at "
-            f"{first.field}: {first.message}"
-        )
+        detail = gettext(
+            "Nothing was booked: %(count)d problem(s), the first at %(field)s: %(message)s"
+        ) % {"count": len(reader.problems), "field": first.field, "message": first.message}
         raise PaymentFileInvalid(detail, errors=reader.problems)
     return IncomingFile(
         message_type=message_type, message_id=message_id, instructions=tuple(instructions)
