@@ -289,3 +289,46 @@ def test_a_file_refused_while_reading_it_is_explained_in_the_page_language_and_b
     assert f"<li><code>{shown[0]}</code>: {shown[1]}" in page
     assert other[1] not in page
     assert Transfer.objects.count() == transfers
+
+
+# An incoming file whose creditor account or currency is wrong: the account-number and currency
+# messages come from the shared validators and read in the page's language.
+WRONG_CREDITORS: list[tuple[tuple[str, str], tuple[str, str]]] = [
+    (
+        ("88010001000000009999", "CNY"),
+        ("The account number&#x27;s check digits do not match.", "账号的校验位不符。"),
+    ),
+    (("8801000100", "CNY"), ("An account number has 20 digits.", "账号为 20 位数字。")),
+    (("62220001000000000100", "CNY"), ("Not an account number of this bank.", "不是本行的账号。")),
+    (
+        ("", "ABC"),
+        (
+            "&#x27;ABC&#x27; is not an ISO 4217 currency code",
+            "&#x27;ABC&#x27; 不是 ISO 4217 货币代码",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize(("wrong", "messages"), WRONG_CREDITORS)
+def test_a_wrong_account_number_or_currency_in_a_file_reads_in_the_page_language(
+    client: Client,
+    open_account: OpenAccount,
+    language: str,
+    wrong: tuple[str, str],
+    messages: tuple[str, str],
+) -> None:
+    creditor, currency = wrong
+    first, second = open_account(), open_account()
+    staff(client, "s1", "settlement_officer")
+    data = camt054(creditor1=first.number, creditor2=creditor or second.number).replace(
+        b'<Amt Ccy="CNY">1200.50', f'<Amt Ccy="{currency}">1200.50'.encode()
+    )
+
+    page = upload(client, data, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    shown, other = messages if language == "en" else messages[::-1]
+    assert shown in page
+    assert other not in page
+    assert (balance(first), balance(second)) == (0, 0)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
+from django.utils import translation
 from stdnum import luhn
 from stdnum.iso7064 import mod_97_10
 
@@ -103,3 +105,62 @@ def test_masks_never_show_the_full_number() -> None:
     assert identifiers.mask_card_number(card) == f"629988•• •••• {card[-4:]}"
     assert identifiers.mask_account_number("123") == "••••"
     assert identifiers.mask_card_number("1234") == "••••"
+
+
+@pytest.mark.parametrize(
+    ("validate", "value", "english", "chinese"),
+    [
+        (
+            identifiers.validate_resident_id,
+            "360426199101010072",
+            "Not a valid mainland resident ID number.",
+            "不是有效的中国大陆居民身份证号码。",
+        ),
+        (
+            identifiers.validate_credit_code,
+            "91110000600037341M",
+            "Not a valid unified social credit code.",
+            "不是有效的统一社会信用代码。",
+        ),
+        (
+            identifiers.validate_account_number,
+            "8801",
+            "An account number has 20 digits.",
+            "账号为 20 位数字。",
+        ),
+        (
+            identifiers.validate_account_number,
+            "88010001000000009999",
+            "The account number's check digits do not match.",
+            "账号的校验位不符。",
+        ),
+        (
+            identifiers.validate_card_number,
+            "6299",
+            "A card number of this bank has 16 digits.",
+            "本行卡号为 16 位数字。",
+        ),
+        (
+            identifiers.validate_card_number,
+            "4111111111111111",
+            "Not a card number issued by this bank.",
+            "不是本行发行的卡号。",
+        ),
+        (
+            identifiers.validate_card_number,
+            identifiers.make_card_number(serial=123)[:-1] + "0",
+            "The card number's check digit does not match.",
+            "卡号的校验位不符。",
+        ),
+    ],
+)
+def test_identifier_messages_are_written_in_the_active_language(
+    validate: Callable[[object], str], value: str, english: str, chinese: str
+) -> None:
+    with pytest.raises(InvalidIdentifier) as in_english:
+        validate(value)
+    with translation.override("zh-hans"), pytest.raises(InvalidIdentifier) as in_chinese:
+        validate(value)
+    assert (in_english.value.detail, in_english.value.errors[0].message) == (english, english)
+    assert (in_chinese.value.detail, in_chinese.value.errors[0].message) == (chinese, chinese)
+    assert in_chinese.value.title == "The number is not valid"  # problem+json stays English

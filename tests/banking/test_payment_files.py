@@ -111,6 +111,44 @@ def test_pain001_refuses_a_batch_with_bad_payments_listing_each_problem() -> Non
     ]
 
 
+@pytest.mark.parametrize(
+    ("language", "messages"),
+    [
+        (
+            "en",
+            [
+                "A payment amount is positive.",
+                "A bank code is a 12-digit CNAPS code or a BIC.",
+                "The end-to-end id is repeated.",
+            ],
+        ),
+        (
+            "zh-hans",
+            [
+                "付款金额必须为正数。",
+                "银行代码应为 12 位大额支付系统行号或 BIC。",
+                "端到端标识重复。",
+            ],
+        ),
+    ],
+)
+def test_an_outgoing_batchs_problems_are_written_in_the_active_language(
+    language: str, messages: list[str]
+) -> None:
+    bad_bank = dataclasses.replace(payment("trf_2", 5), creditor_bank_code="12345")
+    with translation.override(language), pytest.raises(PaymentFileInvalid) as raised:
+        render_pain001(batch(payment("trf_1", 0), bad_bank, payment("trf_1", 5)), bank=BANK)
+    assert [error.message for error in raised.value.errors] == messages
+    assert raised.value.detail == messages[0]
+    assert raised.value.title == "The payment file is not valid"  # problem+json stays English
+
+
+def test_an_empty_outgoing_batch_is_refused_in_the_active_language() -> None:
+    with translation.override("zh-hans"), pytest.raises(PaymentFileInvalid) as raised:
+        render_pain001(batch(), bank=BANK)
+    assert [error.message for error in raised.value.errors] == ["一个批次至少包含一笔付款。"]
+
+
 def test_pain001_refuses_an_empty_batch() -> None:
     with pytest.raises(PaymentFileInvalid):
         render_pain001(batch(), bank=BANK)

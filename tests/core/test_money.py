@@ -6,6 +6,7 @@ import decimal
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,6 +38,19 @@ def test_money_refuses_anything_but_int_amounts(amount: object) -> None:
 def test_money_refuses_codes_that_cannot_hold_money(code: str) -> None:
     with pytest.raises(UnknownCurrency):
         Money(1, code)
+
+
+def test_an_unknown_currency_is_named_in_the_active_language() -> None:
+    with pytest.raises(UnknownCurrency) as in_english:
+        currency_info("ABC")
+    with translation.override("zh-hans"), pytest.raises(UnknownCurrency) as in_chinese:
+        currency_info("ABC")
+    with translation.override("zh-hans"), pytest.raises(UnknownCurrency) as no_minor_unit:
+        currency_info("XAU")
+    assert in_english.value.detail == "'ABC' is not an ISO 4217 currency code"
+    assert in_chinese.value.detail == "'ABC' 不是 ISO 4217 货币代码"
+    assert no_minor_unit.value.detail == "XAU 没有辅币单位，不能在此用于金额"
+    assert in_chinese.value.title == "Unknown currency"  # problem+json stays English
 
 
 def test_currency_exponents_come_from_the_iso_table() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Final
 
+from django.utils.translation import gettext
 from stdnum import luhn
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
@@ -61,7 +62,7 @@ def validate_resident_id(value: object, *, field: str = "national_id") -> str:
     try:
         return str(ric.validate(number))
     except ValidationError:
-        raise _invalid(field, "Not a valid mainland resident ID number.") from None
+        raise _invalid(field, gettext("Not a valid mainland resident ID number.")) from None
 
 
 def resident_id_birth_date(number: str) -> dt.date:
@@ -75,7 +76,7 @@ def validate_credit_code(value: object, *, field: str = "national_id") -> str:
     try:
         return str(uscc.validate(number))
     except ValidationError:
-        raise _invalid(field, "Not a valid unified social credit code.") from None
+        raise _invalid(field, gettext("Not a valid unified social credit code.")) from None
 
 
 # ---------------------------------------------------------------- deposit accounts
@@ -95,11 +96,12 @@ def validate_account_number(value: object, *, field: str = "account_number") -> 
     """Return the 20-digit account number of this bank, or raise ``InvalidIdentifier``."""
     number = _compact(value)
     if len(number) != ACCOUNT_NUMBER_LENGTH or not number.isdigit():
-        raise _invalid(field, f"An account number has {ACCOUNT_NUMBER_LENGTH} digits.")
+        message = gettext("An account number has %(count)d digits.")
+        raise _invalid(field, message % {"count": ACCOUNT_NUMBER_LENGTH})
     if not number.startswith(BANK_CODE):
-        raise _invalid(field, "Not an account number of this bank.")
+        raise _invalid(field, gettext("Not an account number of this bank."))
     if not mod_97_10.is_valid(number):
-        raise _invalid(field, "The account number's check digits do not match.")
+        raise _invalid(field, gettext("The account number's check digits do not match."))
     return number
 
 
@@ -140,11 +142,12 @@ def validate_card_number(value: object, *, field: str = "card_number") -> str:
     """Return the 16-digit card number issued by this bank, or raise ``InvalidIdentifier``."""
     number = _compact(value)
     if len(number) != CARD_NUMBER_LENGTH or not number.isdigit():
-        raise _invalid(field, f"A card number of this bank has {CARD_NUMBER_LENGTH} digits.")
+        message = gettext("A card number of this bank has %(count)d digits.")
+        raise _invalid(field, message % {"count": CARD_NUMBER_LENGTH})
     if not number.startswith(CARD_BIN):
-        raise _invalid(field, "Not a card number issued by this bank.")
+        raise _invalid(field, gettext("Not a card number issued by this bank."))
     if not luhn.is_valid(number):
-        raise _invalid(field, "The card number's check digit does not match.")
+        raise _invalid(field, gettext("The card number's check digit does not match."))
     return number
 
 

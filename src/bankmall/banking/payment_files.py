@@ -97,27 +97,34 @@ class PaymentBatch:
 
 
 def _batch_problems(batch: PaymentBatch) -> Iterator[FieldError]:
+    """Translated when raised, like ``parse_incoming``'s problems: a page reads its language."""
     if not 1 <= len(batch.message_id) <= 35:  # noqa: PLR2004 - ISO 20022 Max35Text
-        yield FieldError("message_id", "A message id has 1 to 35 characters.")
+        yield FieldError("message_id", gettext("A message id has 1 to 35 characters."))
     if not batch.payments:
-        yield FieldError("payments", "A batch holds at least one payment.")
+        yield FieldError("payments", gettext("A batch holds at least one payment."))
     if len(batch.payments) > MAX_TRANSACTIONS:
-        yield FieldError("payments", f"A batch holds at most {MAX_TRANSACTIONS} payments.")
+        message = gettext("A batch holds at most %(count)d payments.")
+        yield FieldError("payments", message % {"count": MAX_TRANSACTIONS})
     seen: set[str] = set()
     for index, payment in enumerate(batch.payments):
         where = f"payments[{index}]"
         if not payment.amount.is_positive:
-            yield FieldError(f"{where}.amount", "A payment amount is positive.")
+            yield FieldError(f"{where}.amount", gettext("A payment amount is positive."))
         if not 1 <= len(payment.end_to_end_id) <= 35:  # noqa: PLR2004
-            yield FieldError(f"{where}.end_to_end_id", "An end-to-end id has 1 to 35 characters.")
+            yield FieldError(
+                f"{where}.end_to_end_id", gettext("An end-to-end id has 1 to 35 characters.")
+            )
         if payment.end_to_end_id in seen:
-            yield FieldError(f"{where}.end_to_end_id", "The end-to-end id is repeated.")
+            yield FieldError(f"{where}.end_to_end_id", gettext("The end-to-end id is repeated."))
         seen.add(payment.end_to_end_id)
         if not payment.creditor_account.strip():
-            yield FieldError(f"{where}.creditor_account", "The creditor account is missing.")
+            yield FieldError(
+                f"{where}.creditor_account", gettext("The creditor account is missing.")
+            )
         if not _is_bank_code(payment.creditor_bank_code):
             yield FieldError(
-                f"{where}.creditor_bank_code", "A bank code is a 12-digit CNAPS code or a BIC."
+                f"{where}.creditor_bank_code",
+                gettext("A bank code is a 12-digit CNAPS code or a BIC."),
             )
 
 

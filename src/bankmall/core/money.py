@@ -21,6 +21,7 @@ from typing import Final, Self
 
 from babel import Locale
 from babel.numbers import parse_pattern
+from django.utils.translation import gettext
 from iso4217 import Currency
 
 from bankmall.core.errors import BankmallError
@@ -67,6 +68,11 @@ class CurrencyInfo:
     name: str
 
 
+def _not_a_currency(code: object) -> str:
+    """Translated when raised: a form or page shows it in the reader's language."""
+    return gettext("%(code)s is not an ISO 4217 currency code") % {"code": repr(code)}
+
+
 @cache
 def currency_info(code: str) -> CurrencyInfo:
     """Return the ISO 4217 row for ``code``; raise ``UnknownCurrency`` for anything else.
@@ -79,13 +85,14 @@ def currency_info(code: str) -> CurrencyInfo:
         or not code.isascii()
         or not code.isupper()
     ):
-        raise UnknownCurrency(f"{code!r} is not an ISO 4217 currency code")
+        raise UnknownCurrency(_not_a_currency(code))
     try:
         row = Currency(code)
     except ValueError:
-        raise UnknownCurrency(f"{code!r} is not an ISO 4217 currency code") from None
+        raise UnknownCurrency(_not_a_currency(code)) from None
     if row.exponent is None or row.number is None:
-        raise UnknownCurrency(f"{code} has no minor unit and cannot hold money here")
+        message = gettext("%(code)s has no minor unit and cannot hold money here")
+        raise UnknownCurrency(message % {"code": code})
     return CurrencyInfo(
         code=code, numeric=row.number, exponent=row.exponent, name=row.currency_name
     )
