@@ -109,6 +109,28 @@ def test_money_that_is_not_int_minor_units_with_a_currency_is_a_422(
     assert [error["field"] for error in problem["errors"]] == [field]  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [("en", "'XYZ' is not an ISO 4217 currency code"), ("zh-hans", "'XYZ' 不是 ISO 4217 货币代码")],
+)
+def test_an_unknown_currency_keeps_the_english_title_whatever_the_language(
+    client: Client, language: str, message: str
+) -> None:
+    """The title is the stable English one; the field's message follows the request language,
+    like every message the domain translates when it raises it."""
+    response = client.post(
+        "/probe/echo-money",
+        data=json.dumps({"amount": {"amount": 1250, "currency": "XYZ"}}),
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    problem = response.json()
+
+    assert (response.status_code, problem["title"]) == (422, "The request is not valid")
+    assert [error["field"] for error in problem["errors"]] == ["amount.currency"]
+    assert message in problem["errors"][0]["message"]
+
+
 def test_valid_money_passes_through(client: Client) -> None:
     status, _, body = _post(
         client, "/probe/echo-money", {"amount": {"amount": 1250, "currency": "CNY"}}
