@@ -45,6 +45,22 @@ _BROKEN: Final = (
     " OR (u.credits_must_not_exceed_debits AND u.credits_posted_minor + u.credits_pending_minor"
     " > u.debits_posted_minor + u.overdraft_limit_minor)"
 )
+
+
+def _checks(*, transfers_missing: str, accounts_missing: str) -> str:
+    """The main query of both statements: its CASE pulls the CTEs in this order (transfers,
+    event, accounts, audit record) and calls ``bankmall_abort`` at the first broken check."""
+    return (
+        " SELECT CASE"  # noqa: S608 (constants only)
+        f" WHEN {transfers_missing} THEN bankmall_abort('transfers')"
+        " WHEN NOT EXISTS (SELECT FROM outbox_row) THEN bankmall_abort('event')"
+        f" WHEN {accounts_missing} THEN bankmall_abort('accounts')"
+        f" WHEN EXISTS ({_BROKEN}) THEN bankmall_abort('limits')"
+        " WHEN NOT EXISTS (SELECT FROM audit_row) THEN bankmall_abort('audit')"
+        " ELSE 0 END"
+    )
+
+
 #: A batch, in the order that keeps account locks short (as for one transfer below): the
 #: transfers are inserted with account ids and currencies read without a lock (``acc``; both
 #: never change), then the event, then the accounts are locked in primary-key order and
@@ -64,14 +80,11 @@ _SQL: Final = (
     )
     + ", {event}, "
     + posting.LOCK_AND_UPDATE_CTES.format(returning=posting.qualified_returning())
-    + ", {audit}"  # noqa: S608 (constants only)
-    " SELECT CASE"
-    " WHEN (SELECT count(*) FROM i) <> %s THEN bankmall_abort('transfers')"
-    " WHEN NOT EXISTS (SELECT FROM outbox_row) THEN bankmall_abort('event')"
-    " WHEN (SELECT count(*) FROM u) <> %s THEN bankmall_abort('accounts')"
-    f" WHEN EXISTS ({_BROKEN}) THEN bankmall_abort('limits')"
-    " WHEN NOT EXISTS (SELECT FROM audit_row) THEN bankmall_abort('audit')"
-    " ELSE 0 END"
+    + ", {audit}"
+    + _checks(
+        transfers_missing="(SELECT count(*) FROM i) <> %s",
+        accounts_missing="(SELECT count(*) FROM u) <> %s",
+    )
 )
 
 
@@ -105,22 +118,26 @@ _SINGLE_SQL: Final = (
     " + CASE WHEN ledger_account.public_id = $2::text THEN $6 ELSE 0 END"
     " FROM v WHERE ledger_account.id = v.id RETURNING {returning}),"
     " {{event}}, {{audit}}"
-    " SELECT CASE"
-    " WHEN NOT EXISTS (SELECT FROM i) THEN bankmall_abort('transfers')"
-    " WHEN NOT EXISTS (SELECT FROM outbox_row) THEN bankmall_abort('event')"
-    " WHEN (SELECT count(*) FROM u) <> 2 THEN bankmall_abort('accounts')"
-    f" WHEN EXISTS ({_BROKEN}) THEN bankmall_abort('limits')"
-    " WHEN NOT EXISTS (SELECT FROM audit_row) THEN bankmall_abort('audit')"
-    " ELSE 0 END"
-).format(returning=posting.qualified_returning())
+).format(returning=posting.qualified_returning()) + _checks(
+    transfers_missing="NOT EXISTS (SELECT FROM i)", accounts_missing="(SELECT count(*) FROM u) <> 2"
+)
 _SINGLE_PARAMS: Final = 17
+
+
+def _numbered(text: str, *, first: int = 1) -> str:
+    """``text`` with its ``%s`` placeholders as PostgreSQL's own ``$first``, ``$first+1`` …, for
+    a raw cursor: psycopg converts ``%s`` on every call for a statement this long, which costs
+    more than the rest of the Python work of a transfer."""
+    if "%%" in text:
+        raise AssertionError("the fast statements use only %s placeholders")
+    numbers = itertools.count(first)
+    return re.sub(r"%s", lambda _match: f"${next(numbers)}", text)
 
 
 @functools.cache
 def _single_statement(event_sql: str, audit_sql: str) -> str:
     """``_SINGLE_SQL`` with the event's and the audit record's ``%s`` numbered after its own."""
-    numbers = itertools.count(_SINGLE_PARAMS + 1)
-    tail = re.sub(r"%s", lambda _match: f"${next(numbers)}", f"{event_sql}, {audit_sql}")
+    tail = _numbered(f"{event_sql}, {audit_sql}", first=_SINGLE_PARAMS + 1)
     return _SINGLE_SQL.replace("{event}, {audit}", tail)
 
 
@@ -150,14 +167,11 @@ def _single_params(row: posting.Row, *, client: str, now: dt.datetime) -> list[A
 
 @functools.cache
 def _statement(event_sql: str, audit_sql: str) -> str:
-    """The statement with PostgreSQL's own ``$n`` placeholders, for a raw cursor: psycopg
-    converts ``%s`` on every call for a statement this long, which costs more than the rest
-    of the Python work of a transfer (it still prepares it on the server after five calls)."""
+    """The batch statement with ``$n`` placeholders."""
     text = _SQL.format(event=event_sql, audit=audit_sql)
-    if "%%" in text or "$" in text:
-        raise AssertionError("the fast statement must use only %s placeholders")
-    numbers = itertools.count(1)
-    return re.sub(r"%s", lambda _match: f"${next(numbers)}", text)
+    if "$" in text:
+        raise AssertionError("the batch statement must use only %s placeholders")
+    return _numbered(text)
 
 
 def _execute(statement: str, params: list[Any]) -> None:
