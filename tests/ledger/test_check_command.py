@@ -30,19 +30,25 @@ print(bank.id)
 """
 
 
-def test_check_fails_with_one_line_after_a_transfer_row_is_tampered_with(tmp_path: Path) -> None:
+def _checked_ledger(tmp_path: Path, script: str) -> str:
+    """A migrated data directory with what ``script`` wrote, passing ``bankmall check``; the
+    script's output."""
     assert bankmall("migrate", data_dir=tmp_path).returncode == 0
-    script = subprocess.run(
-        [sys.executable, "-c", _MAKE_TRANSFER],
+    run = subprocess.run(
+        [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         env=_env(BANKMALL_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="bankmall.settings"),
         timeout=120,
         check=False,
     )
-    assert script.returncode == 0, script.stderr
-    bank_id = script.stdout.strip()
+    assert run.returncode == 0, run.stderr
     assert bankmall("check", data_dir=tmp_path).returncode == 0
+    return run.stdout.strip()
+
+
+def test_check_fails_with_one_line_after_a_transfer_row_is_tampered_with(tmp_path: Path) -> None:
+    bank_id = _checked_ledger(tmp_path, _MAKE_TRANSFER)
     with sqlite3.connect(tmp_path / "bankmall.sqlite3") as db:
         db.execute("UPDATE ledger_transfer SET amount_minor = 499 WHERE key = 'seed'")
 
@@ -53,4 +59,34 @@ def test_check_fails_with_one_line_after_a_transfer_row_is_tampered_with(tmp_pat
         "bankmall: error: integrity check ledger_invariants failed: "
         f"ledger account {bank_id}: stored totals 500/0/0/0 differ from the sums of its"
         " transfers 499/0/0/0\n"
+    )
+
+
+_MAKE_SHARDED = """
+import django
+django.setup()
+from bankmall.core.money import Money
+from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
+bank, merchant = create_accounts([
+    AccountSpec(code="equity:bank", currency="CNY", kind="equity"),
+    AccountSpec(code="liability:merchant", currency="CNY", kind="liability", credit_shards=4),
+])
+create_transfers([TransferRequest(key="sale", debit_account=bank.id, credit_account=merchant.id,
+                                  amount=Money(500, "CNY"))], client="test")
+print(merchant.id)
+"""
+
+
+def test_check_fails_with_one_line_after_a_shard_row_is_tampered_with(tmp_path: Path) -> None:
+    merchant_id = _checked_ledger(tmp_path, _MAKE_SHARDED)
+    with sqlite3.connect(tmp_path / "bankmall.sqlite3") as db:
+        db.execute("UPDATE ledger_accountshard SET status = 'frozen' WHERE shard = 3")
+
+    result = bankmall("check", data_dir=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "bankmall: error: integrity check ledger_invariants failed: "
+        f"ledger account {merchant_id}: its shard rows differ from its credit shards or its"
+        " status\n"
     )

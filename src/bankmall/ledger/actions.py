@@ -25,7 +25,13 @@ from bankmall.core.money import currency_info
 from bankmall.core.outbox import record_event
 from bankmall.ledger import coalescing, errors, posting, queries
 from bankmall.ledger.committing import commit_rows
-from bankmall.ledger.models import Account, AccountKind, AccountStatus
+from bankmall.ledger.models import (
+    CREDIT_SHARDS_MAX,
+    Account,
+    AccountKind,
+    AccountShard,
+    AccountStatus,
+)
 from bankmall.ledger.values import (
     TEXT_MAX_LENGTH,
     AccountSpec,
@@ -148,10 +154,12 @@ def create_accounts(specs: Sequence[AccountSpec], *, actor: str | None = None) -
 
     Preconditions: 1 to 1,000 specs with distinct codes (1 to 128 characters), an ISO 4217
     currency with minor units, a kind of ``asset``, ``liability``, ``equity``, ``income`` or
-    ``expense``, at most one limit flag, ``overdraft_limit_minor >= 0``.
+    ``expense``, at most one limit flag, ``overdraft_limit_minor >= 0``, ``credit_shards`` 0 to
+    64 and 0 with ``credits_must_not_exceed_debits``.
 
-    Effects: the new accounts with zero totals, one audit record ``ledger.accounts_created``
-    and one event ``ledger.accounts_created`` (only when something was created).
+    Effects: the new accounts with zero totals (and their shard rows), one audit record
+    ``ledger.accounts_created`` and one event ``ledger.accounts_created`` (only when something
+    was created).
 
     Errors (nothing is written): ``validation_error``, ``unknown_currency``,
     ``account_code_conflict`` (the code exists with other attributes).
@@ -170,7 +178,7 @@ def create_accounts(specs: Sequence[AccountSpec], *, actor: str | None = None) -
 def _create_accounts(specs: Sequence[AccountSpec], *, actor: str | None) -> list[AccountView]:
     existing = {
         account.code: account
-        for account in Account.objects.filter(code__in=[s.code for s in specs])
+        for account in queries.accounts().filter(code__in=[s.code for s in specs])
     }
     now = timezone.now()
     created = []
@@ -185,6 +193,11 @@ def _create_accounts(specs: Sequence[AccountSpec], *, actor: str | None) -> list
             )
     if created:
         Account.objects.bulk_create(created)
+        AccountShard.objects.bulk_create(
+            AccountShard(account=account, shard=shard)
+            for account in created
+            for shard in range(account.credit_shards)
+        )
         ids = [account.public_id for account in created]
         record_event("ledger.accounts_created", aggregate_id=ids[0], payload={"account_ids": ids})
         record_audit(
@@ -208,6 +221,7 @@ def _new_account(spec: AccountSpec, now: dt.datetime) -> Account:
         overdraft_limit_minor=spec.overdraft_limit_minor,
         name=spec.name,
         created_at=now,
+        credit_shards=spec.credit_shards,
     )
 
 
@@ -247,6 +261,21 @@ def _spec_problems(index: int, spec: AccountSpec, codes: set[str]) -> list[Field
         problems.append(FieldError(f"accounts.{index}.overdraft_limit_minor", "an int >= 0"))
     if len(spec.name) > NAME_MAX_LENGTH:
         problems.append(FieldError(f"accounts.{index}.name", "at most 200 characters"))
+    shards = spec.credit_shards
+    if type(shards) is not int or not 0 <= shards <= CREDIT_SHARDS_MAX:
+        problems.append(
+            FieldError(f"accounts.{index}.credit_shards", f"an int from 0 to {CREDIT_SHARDS_MAX}")
+        )
+    elif shards and spec.credits_must_not_exceed_debits:
+        # A credit to a shard does not lock the account row, so nothing could stop credits
+        # from breaking that limit.
+        problems.append(
+            FieldError(
+                f"accounts.{index}.credit_shards",
+                "not with credits_must_not_exceed_debits (credits to shards are not checked"
+                " against a limit)",
+            )
+        )
     return problems
 
 
@@ -280,11 +309,16 @@ def _set_status(
             raise errors.AccountNotFound(f"no account {account_id}")
         if account.status == AccountStatus.CLOSED:
             raise errors.AccountClosed(f"{account_id} is closed")
-        if status == AccountStatus.CLOSED and _has_balance(account):
+        # The shard rows after the account row, in shard order (the order of every path):
+        # credits in flight on a shard finish first, later ones see the new status.
+        in_shards = _lock_shards(account)
+        if status == AccountStatus.CLOSED and _has_balance(account, in_shards):
             raise errors.AccountBalanceNotZero(f"{account_id} has a balance or pending amounts")
         # After this point the operation must succeed.
         before = account.status
         Account.objects.filter(pk=account.pk).update(status=status)
+        if account.credit_shards:
+            AccountShard.objects.filter(account=account).update(status=status)
         account.status = status
         record_audit(
             _STATUS_ACTIONS[status],
@@ -302,9 +336,23 @@ def _set_status(
     return queries.account_view(account)
 
 
-def _has_balance(account: Account) -> bool:
+def _lock_shards(account: Account) -> int:
+    """Lock ``account``'s shard rows in shard order; the sum of their credits."""
+    if not account.credit_shards:
+        return 0
+    locked = (
+        AccountShard.objects.select_for_update()
+        .filter(account=account)
+        .order_by("shard")
+        .values_list("credits_posted_minor", flat=True)
+    )
+    return sum(locked)
+
+
+def _has_balance(account: Account, in_shards: int) -> bool:
+    credits_posted = account.credits_posted_minor + in_shards
     return (
-        account.debits_posted_minor != account.credits_posted_minor
+        account.debits_posted_minor != credits_posted
         or account.debits_pending_minor != 0
         or account.credits_pending_minor != 0
     )

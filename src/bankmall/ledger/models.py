@@ -13,6 +13,7 @@ from bankmall.core.fields import public_id_field
 KEY_MAX_LENGTH = 128
 CLIENT_MAX_LENGTH = 64
 CODE_MAX_LENGTH = 128
+CREDIT_SHARDS_MAX = 64
 
 
 class AccountKind(models.TextChoices):
@@ -53,7 +54,11 @@ class Account(models.Model):
     - With ``debits_must_not_exceed_credits``, ``debits_posted + debits_pending <=
       credits_posted + overdraft_limit_minor`` holds after every committed transaction; with
       ``credits_must_not_exceed_debits`` the mirror inequality holds.
-    - ``code`` and ``currency`` never change; accounts are never deleted.
+    - ``code``, ``currency`` and ``credit_shards`` never change; accounts are never deleted.
+    - With ``credit_shards`` N > 0 (a designated hot account), posted credits of ``single``
+      transfers may be kept in its N ``AccountShard`` rows instead of ``credits_posted_minor``:
+      the account's credits posted are the row's plus the sum of its shards'. Every reader of
+      the totals adds them.
     """
 
     public_id = public_id_field("lac")
@@ -72,9 +77,16 @@ class Account(models.Model):
     credits_pending_minor = models.BigIntegerField(default=0)
     name = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField()
+    #: 0: not sharded; N (1 to 64): posted credits go to one of N ``AccountShard`` rows.
+    credit_shards = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(credit_shards__lte=CREDIT_SHARDS_MAX)
+                & ~(models.Q(credit_shards__gt=0) & models.Q(credits_must_not_exceed_debits=True)),
+                name="ledger_account_credit_shards",
+            ),
             models.CheckConstraint(
                 condition=~(
                     models.Q(debits_must_not_exceed_credits=True)
@@ -96,6 +108,42 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.currency})"
+
+
+class AccountShard(models.Model):
+    """Posted credits of a hot account, kept apart so concurrent credits lock different rows.
+
+    Guarantees:
+    - A sharded account has exactly one row per shard number ``0 … credit_shards - 1``,
+      created with it, never deleted.
+    - ``credits_posted_minor`` only grows (only posted credits are kept here) and is never
+      negative; the account's credits posted are its own plus the sum of its shards'.
+    - ``status`` equals the account's: freezing, unfreezing and closing update the account row
+      and then every shard row in one transaction, so a credit (which reads the status under
+      its shard row's lock) serialises with a status change as it would on the account row.
+    """
+
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="shards", db_index=False
+    )
+    shard = models.PositiveSmallIntegerField()
+    credits_posted_minor = models.BigIntegerField(default=0)
+    status = models.CharField(
+        max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
+    )
+
+    class Meta:
+        constraints = [
+            # Also the index of every lookup by account.
+            models.UniqueConstraint(fields=["account", "shard"], name="ledger_accountshard_unique"),
+            models.CheckConstraint(
+                condition=models.Q(credits_posted_minor__gte=0),
+                name="ledger_accountshard_credits_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} shard {self.shard}"
 
 
 class Transfer(models.Model):

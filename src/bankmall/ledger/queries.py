@@ -7,12 +7,13 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import BigIntegerField, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from bankmall.core.money import Money
 from bankmall.core.pagination import LIMIT_MAX, Page
 from bankmall.ledger import errors
-from bankmall.ledger.models import Account, AccountKind, Transfer
+from bankmall.ledger.models import Account, AccountKind, AccountShard, Transfer
 from bankmall.ledger.values import AccountView, Balance, TransferView
 
 __all__ = [
@@ -34,6 +35,33 @@ _RESOLVED_STATUS: Final = {"post": "posted", "void": "voided", "expire": "expire
 # ------------------------------------------------------------------ accounts
 
 
+def accounts() -> QuerySet[Account]:
+    """Accounts with ``shard_credits``, the sum of their shards' credits, read in the same
+    statement (one snapshot) as the row."""
+    total = (
+        AccountShard.objects.filter(account=OuterRef("pk"))
+        .values("account")
+        .annotate(total=Sum("credits_posted_minor"))
+        .values("total")
+    )
+    return Account.objects.annotate(
+        shard_credits=Coalesce(Subquery(total), 0, output_field=BigIntegerField())
+    )
+
+
+def shard_credits(account: Account) -> int:
+    """The posted credits kept in ``account``'s shards (0 for an account without shards)."""
+    if not account.credit_shards:
+        return 0
+    annotated = getattr(account, "shard_credits", None)
+    if annotated is not None:
+        return int(annotated)
+    found = AccountShard.objects.filter(account=account).aggregate(
+        total=Sum("credits_posted_minor")
+    )
+    return int(found["total"] or 0)
+
+
 def account_view(account: Account) -> AccountView:
     currency = account.currency
     return AccountView(
@@ -46,16 +74,17 @@ def account_view(account: Account) -> AccountView:
         credits_must_not_exceed_debits=account.credits_must_not_exceed_debits,
         overdraft_limit_minor=account.overdraft_limit_minor,
         debits_posted=Money(account.debits_posted_minor, currency),
-        credits_posted=Money(account.credits_posted_minor, currency),
+        credits_posted=Money(account.credits_posted_minor + shard_credits(account), currency),
         debits_pending=Money(account.debits_pending_minor, currency),
         credits_pending=Money(account.credits_pending_minor, currency),
         name=account.name,
         created_at=account.created_at,
+        credit_shards=account.credit_shards,
     )
 
 
 def _account(account_id: str) -> Account:
-    account = Account.objects.filter(public_id=account_id).first()
+    account = accounts().filter(public_id=account_id).first()
     if account is None:
         raise errors.AccountNotFound(f"no account {account_id}")
     return account
@@ -68,7 +97,7 @@ def get_account(account_id: str) -> AccountView:
 
 def account_by_code(code: str) -> AccountView:
     """The account with chart-of-accounts ``code``. Errors: ``account_not_found``."""
-    account = Account.objects.filter(code=code).first()
+    account = accounts().filter(code=code).first()
     if account is None:
         raise errors.AccountNotFound(f"no account {code!r}")
     return account_view(account)
@@ -88,7 +117,7 @@ def balance(account_id: str, *, as_of: dt.datetime | None = None) -> Balance:
     if as_of is None:
         totals = (
             account.debits_posted_minor,
-            account.credits_posted_minor,
+            account.credits_posted_minor + shard_credits(account),
             account.debits_pending_minor,
             account.credits_pending_minor,
         )
@@ -270,10 +299,18 @@ def invariant_problems() -> list[str]:
     """Every broken ledger invariant as one sentence (empty when the ledger is consistent).
 
     Checks: per currency, debits equal credits (posted and pending separately); each account's
-    stored totals equal the sums of its transfers; each transfer's accounts exist and match its
-    currency, and it matches its pending transfer; no account breaks its limit flag.
+    stored totals (credits posted: the row's plus its shards') equal the sums of its transfers;
+    a sharded account has one shard row per shard number, each with the account's status; each
+    transfer's accounts exist and match its currency, and it matches its pending transfer; no
+    account breaks its limit flag.
     """
-    problems = _currency_problems() + _total_problems() + _shape_problems() + _limit_problems()
+    problems = (
+        _currency_problems()
+        + _total_problems()
+        + _shard_problems()
+        + _shape_problems()
+        + _limit_problems()
+    )
     return problems[:PROBLEMS_MAX]
 
 
@@ -285,9 +322,12 @@ def _fetch(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
 
 def _currency_problems() -> list[str]:
     rows = _fetch(
-        "SELECT currency, SUM(debits_posted_minor), SUM(credits_posted_minor),"
-        " SUM(debits_pending_minor), SUM(credits_pending_minor)"
-        " FROM ledger_account GROUP BY currency ORDER BY currency"
+        "SELECT currency, SUM(dp), SUM(cp), SUM(dn), SUM(cn) FROM ("
+        "SELECT currency, debits_posted_minor AS dp, credits_posted_minor AS cp,"
+        " debits_pending_minor AS dn, credits_pending_minor AS cn FROM ledger_account"
+        " UNION ALL SELECT a.currency, 0, s.credits_posted_minor, 0, 0"
+        " FROM ledger_accountshard s JOIN ledger_account a ON a.id = s.account_id"
+        ") totals GROUP BY currency ORDER BY currency"
     )
     problems = []
     for currency, debits_posted, credits_posted, debits_pending, credits_pending in rows:
@@ -303,6 +343,13 @@ def _total_problems() -> list[str]:
     expected = {
         row[0]: tuple(int(value) for value in row[1:]) for row in _fetch(_EXPECTED_TOTALS_SQL)
     }
+    in_shards = {
+        account_id: int(total)
+        for account_id, total in _fetch(
+            "SELECT account_id, SUM(credits_posted_minor) FROM ledger_accountshard"
+            " GROUP BY account_id"
+        )
+    }
     problems = []
     stored = Account.objects.order_by("pk").values_list(
         "pk",
@@ -313,6 +360,7 @@ def _total_problems() -> list[str]:
         "credits_pending_minor",
     )
     for pk, public_id, *totals in stored.iterator(chunk_size=2_000):
+        totals[1] += in_shards.get(pk, 0)
         sums = expected.get(pk, (0, 0, 0, 0))
         if tuple(totals) != sums:
             problems.append(
@@ -322,6 +370,22 @@ def _total_problems() -> list[str]:
             if len(problems) >= PROBLEMS_MAX:
                 break
     return problems
+
+
+def _shard_problems() -> list[str]:
+    rows = _fetch(
+        "SELECT a.public_id FROM ledger_account a"
+        " LEFT JOIN ledger_accountshard s ON s.account_id = a.id"
+        " WHERE a.credit_shards > 0 OR s.id IS NOT NULL"
+        " GROUP BY a.id, a.public_id, a.credit_shards"
+        " HAVING COUNT(s.id) <> a.credit_shards"
+        " OR SUM(CASE WHEN s.status <> a.status OR s.shard >= a.credit_shards THEN 1 ELSE 0 END)"
+        " > 0 ORDER BY a.id"
+    )
+    return [
+        f"ledger account {public_id}: its shard rows differ from its credit shards or its status"
+        for (public_id,) in rows[:PROBLEMS_MAX]
+    ]
 
 
 def _shape_problems() -> list[str]:
@@ -334,11 +398,14 @@ def _shape_problems() -> list[str]:
 
 def _limit_problems() -> list[str]:
     rows = _fetch(
-        "SELECT public_id FROM ledger_account WHERE (debits_must_not_exceed_credits"
-        " AND debits_posted_minor + debits_pending_minor"
-        " > credits_posted_minor + overdraft_limit_minor) OR (credits_must_not_exceed_debits"
-        " AND credits_posted_minor + credits_pending_minor"
-        " > debits_posted_minor + overdraft_limit_minor) ORDER BY id"
+        "SELECT a.public_id FROM ledger_account a LEFT JOIN (SELECT account_id,"
+        " SUM(credits_posted_minor) AS credits FROM ledger_accountshard GROUP BY account_id) s"
+        " ON s.account_id = a.id WHERE (a.debits_must_not_exceed_credits"
+        " AND a.debits_posted_minor + a.debits_pending_minor"
+        " > a.credits_posted_minor + COALESCE(s.credits, 0) + a.overdraft_limit_minor)"
+        " OR (a.credits_must_not_exceed_debits"
+        " AND a.credits_posted_minor + COALESCE(s.credits, 0) + a.credits_pending_minor"
+        " > a.debits_posted_minor + a.overdraft_limit_minor) ORDER BY a.id"
     )
     return [
         f"ledger account {public_id} breaks its balance limit"

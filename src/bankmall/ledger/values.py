@@ -18,7 +18,12 @@ TIMEOUT_SECONDS_MAX: Final = 366 * 24 * 3600
 
 @dataclass(frozen=True, slots=True)
 class AccountSpec:
-    """One account to create. ``code`` is the account's unique chart-of-accounts path."""
+    """One account to create. ``code`` is the account's unique chart-of-accounts path.
+
+    ``credit_shards`` (0 to 64, not with ``credits_must_not_exceed_debits``) designates a hot
+    account: its posted credits are spread over that many shard rows, so concurrent credits
+    do not queue on the account's row (docs/ledger.md, "Hot accounts").
+    """
 
     code: str
     currency: str
@@ -27,6 +32,7 @@ class AccountSpec:
     credits_must_not_exceed_debits: bool = False
     overdraft_limit_minor: int = 0
     name: str = ""
+    credit_shards: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +66,8 @@ class TransferRequest:
 
 @dataclass(frozen=True, slots=True)
 class AccountView:
-    """An account and its four running totals at the moment it was read."""
+    """An account and its four running totals at the moment it was read (``credits_posted``
+    includes the credits kept in the account's shards)."""
 
     id: str
     code: str
@@ -76,6 +83,7 @@ class AccountView:
     credits_pending: Money
     name: str
     created_at: dt.datetime
+    credit_shards: int = 0
 
 
 @dataclass(frozen=True, slots=True)
