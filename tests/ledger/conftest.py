@@ -11,7 +11,7 @@ import pytest
 from bankmall.core.models import AuditRecord, OutboxEvent
 from bankmall.core.money import Money
 from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
-from bankmall.ledger.models import Account, Transfer
+from bankmall.ledger.models import Account, AccountShard, Transfer
 from bankmall.ledger.values import AccountView, TransferView
 
 _keys = itertools.count(1)
@@ -74,6 +74,9 @@ def snapshot() -> dict[str, Any]:
                 "debits_pending_minor",
                 "credits_pending_minor",
             )
+        ),
+        "shards": list(
+            AccountShard.objects.order_by("pk").values_list("status", "credits_posted_minor")
         ),
         "transfers": list(Transfer.objects.order_by("pk").values_list("public_id", flat=True)),
         "audit": AuditRecord.objects.count(),

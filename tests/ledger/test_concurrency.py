@@ -1,5 +1,5 @@
-"""Real parallel writers on PostgreSQL: hot accounts, idempotent retries, racing resolutions,
-and group commit through ``submit_transfers``."""
+"""Real parallel writers on PostgreSQL: hot accounts (with and without credit shards),
+idempotent retries, racing resolutions, and group commit through ``submit_transfers``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,15 @@ from django.db import connection
 from bankmall.core.errors import BankmallError
 from bankmall.core.models import AuditChainHead
 from bankmall.ledger import coalescing, queries
-from bankmall.ledger.actions import TransferRequest, create_transfers, submit_transfers
-from bankmall.ledger.models import Transfer
+from bankmall.ledger.actions import (
+    AccountSpec,
+    TransferRequest,
+    create_accounts,
+    create_transfers,
+    freeze_account,
+    submit_transfers,
+)
+from bankmall.ledger.models import AccountShard, Transfer
 from tests.ledger.conftest import cny, open_account, transfer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -88,6 +95,76 @@ def test_parallel_writers_on_hot_accounts_lose_no_update_and_break_no_limit(
     total = sum(queries.balance(c.id).posted.amount_minor for c in customers)
     assert total + queries.balance(merchant.id).posted.amount_minor == 15_000
     assert all(queries.balance(c.id).posted.amount_minor >= 0 for c in customers)
+
+
+def test_parallel_credits_to_a_sharded_account_lose_no_update(requires_postgres: None) -> None:
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    (merchant,) = create_accounts(
+        [
+            AccountSpec(
+                code="liability:merchant:hot",
+                currency="CNY",
+                kind="liability",
+                debits_must_not_exceed_credits=True,
+                credit_shards=8,
+            )
+        ]
+    )
+    customers = [open_account(f"liability:customer:{n}", no_overdraft=False) for n in range(4)]
+
+    def work(n: int) -> tuple[int, int, set[str]]:
+        # Credits one at a time (the one-transfer statement), in batches (the batch statement)
+        # and group-committed; debits of the merchant checked against its shards' credits.
+        rng = random.Random(n)
+        credited, debited, refusals = 0, 0, set()
+        for step in range(30):
+            amount = rng.randint(1, 300)
+            key = f"w{n}-{step}"
+            try:
+                if step % 5 == 4:
+                    transfer(merchant.id, rng.choice(customers).id, amount, key=key)
+                    debited += amount
+                    continue
+                if step % 5 == 3:
+                    requests = [
+                        TransferRequest(
+                            key=f"{key}-{i}",
+                            debit_account=bank.id,
+                            credit_account=merchant.id,
+                            amount=cny(amount),
+                        )
+                        for i in range(3)
+                    ]
+                    (create_transfers if n % 2 else submit_transfers)(requests, client="test")
+                    credited += 3 * amount
+                    continue
+                transfer(bank.id, merchant.id, amount, key=key)
+                credited += amount
+            except BankmallError as error:
+                refusals.add(error.code)
+        return credited, debited, refusals
+
+    outcomes = _in_parallel(work)
+
+    assert all(isinstance(outcome, tuple) for outcome in outcomes), outcomes
+    assert set().union(*(refusals for _, _, refusals in outcomes)) <= {"insufficient_funds"}
+    credited = sum(amount for amount, _, _ in outcomes)
+    debited = sum(amount for _, amount, _ in outcomes)
+    view = queries.get_account(merchant.id)
+    assert (view.credits_posted.amount_minor, view.debits_posted.amount_minor) == (
+        credited,
+        debited,
+    )
+    assert queries.balance(bank.id).posted.amount_minor == -credited
+    shards = AccountShard.objects.filter(account__public_id=merchant.id, credits_posted_minor__gt=0)
+    assert shards.count() > 1, "the writers all credited one shard"
+    assert queries.invariant_problems() == []
+
+    freeze_account(merchant.id, reason="end of test")
+    refused = _in_parallel(lambda n: transfer(bank.id, merchant.id, 1, key=f"late{n}"))
+    assert {getattr(outcome, "code", None) for outcome in refused} == {"account_frozen"}
+    assert queries.get_account(merchant.id).credits_posted.amount_minor == credited
+    assert queries.invariant_problems() == []
 
 
 def test_concurrent_batches_over_the_same_accounts_in_any_order_do_not_deadlock(

@@ -1,5 +1,6 @@
-"""A hypothesis state machine: random accounts, transfers, batches, holds, posts, voids,
-expiries and reversals, checked against a model and the invariants after every step."""
+"""A hypothesis state machine: random accounts (one of them a sharded hot account), transfers,
+batches, holds, posts, voids, expiries, reversals and freezes, checked against a model and the
+invariants after every step."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from hypothesis.stateful import (
 from bankmall.core.errors import BankmallError
 from bankmall.ledger import actions, fastpath, posting, queries
 from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
-from bankmall.ledger.models import Account
 from tests.ledger.conftest import cny
 
 pytestmark = pytest.mark.django_db
@@ -63,16 +63,20 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model: dict[str, ModelAccount] = {}
         self.holds: dict[str, ModelPending] = {}
         self.reversible: dict[str, tuple[str, str, int]] = {}
+        self.frozen: set[str] = set()
         self.run = next(_names)
         self.bank = ""
 
-    @initialize()
-    def open_bank(self) -> None:
+    @initialize(target=accounts)
+    def open_bank_and_hot_account(self) -> str:
+        """The bank, and a designated hot account: its posted credits go to its shards, its
+        debits are limited by its credits in the row and the shards together."""
         (bank,) = create_accounts(
             [AccountSpec(code=f"equity:sm{self.run}", currency="CNY", kind="equity")]
         )
         self.bank = bank.id
         self.model[bank.id] = ModelAccount(limited=False)
+        return self._open(limited=True, credit_shards=4)
 
     def _key(self) -> str:
         return f"sm{self.run}:{next(_names)}"
@@ -80,7 +84,10 @@ class LedgerMachine(RuleBasedStateMachine):
     # -------------------------------------------------------------- moves
 
     def _apply(self, moves: list[tuple[str, str, str, int]]) -> bool:
-        """Apply (kind, debit, credit, amount) moves to a copy; commit them if no limit breaks."""
+        """Apply (kind, debit, credit, amount) moves to a copy; commit them if no limit breaks
+        and no account is frozen."""
+        if any(ref in self.frozen for _kind, *refs, _amount in moves for ref in refs):
+            return False
         trial = {ref: list(account.totals) for ref, account in self.model.items()}
         for kind, debit, credit, amount in moves:
             slot = 0 if kind == "single" else 2
@@ -97,6 +104,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(target=accounts, limited=st.booleans())
     def open_account(self, limited: bool) -> str:
+        return self._open(limited=limited, credit_shards=0)
+
+    def _open(self, *, limited: bool, credit_shards: int) -> str:
         (account,) = create_accounts(
             [
                 AccountSpec(
@@ -104,6 +114,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     currency="CNY",
                     kind="liability",
                     debits_must_not_exceed_credits=limited,
+                    credit_shards=credit_shards,
                 )
             ]
         )
@@ -177,7 +188,7 @@ class LedgerMachine(RuleBasedStateMachine):
         held = self.holds[hold_id]
         amount = max(1, held.amount * share // 100)
         request = TransferRequest(key=self._key(), post_pending=hold_id, amount=cny(amount))
-        if held.state != "pending":
+        if held.state != "pending" or {held.debit, held.credit} & self.frozen:
             self._call([request], expected_ok=False)
             return
         self._call([request], expected_ok=True)
@@ -217,6 +228,15 @@ class LedgerMachine(RuleBasedStateMachine):
         if self._call([request], expected_ok):
             self.reversible[original] = (debit, credit, amount - part)
 
+    @rule(account=accounts)
+    def freeze_or_unfreeze(self, account: str) -> None:
+        if account in self.frozen:
+            actions.unfreeze_account(account, reason="sm")
+            self.frozen.discard(account)
+        else:
+            actions.freeze_account(account, reason="sm")
+            self.frozen.add(account)
+
     def _release(self, held: ModelPending) -> None:
         self.model[held.debit].totals[2] -= held.amount
         self.model[held.credit].totals[3] -= held.amount
@@ -235,16 +255,13 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def totals_match_the_model(self) -> None:
         stored = {
-            public_id: list(totals)
-            for public_id, *totals in Account.objects.filter(
-                public_id__in=list(self.model)
-            ).values_list(
-                "public_id",
-                "debits_posted_minor",
-                "credits_posted_minor",
-                "debits_pending_minor",
-                "credits_pending_minor",
-            )
+            account.public_id: [
+                account.debits_posted_minor,
+                account.credits_posted_minor + queries.shard_credits(account),
+                account.debits_pending_minor,
+                account.credits_pending_minor,
+            ]
+            for account in queries.accounts().filter(public_id__in=list(self.model))
         }
         assert stored == {ref: account.totals for ref, account in self.model.items()}
 

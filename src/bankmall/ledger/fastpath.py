@@ -13,6 +13,10 @@ BEGIN/COMMIT instead of six, and no lock held while Python runs.
 What the statement checks is exactly what the transactional path checks for these kinds:
 every account exists, is active and holds the transfer's currency; no touched account breaks
 its limit flag after the batch; every transfer was inserted (its key is new).
+
+A sharded account (``credit_shards``) that the batch only credits with posted transfers is not
+locked: its credits go to one shard row (``sharded``, ``s``), whose copy of the account's
+status is read under that row's lock, after the account rows and before the audit lane.
 """
 
 from __future__ import annotations
@@ -49,27 +53,43 @@ _BROKEN: Final = (
 
 def _checks(*, transfers_missing: str, accounts_missing: str) -> str:
     """The main query of both statements: its CASE pulls the CTEs in this order (transfers,
-    event, accounts, audit record) and calls ``bankmall_abort`` at the first broken check."""
+    event, accounts, shard rows, audit record) and calls ``bankmall_abort`` at the first broken
+    check. ``sharded`` lists the accounts credited through a shard (not in ``u``); each must
+    have had its shard row updated (``s``), with the account active."""
     return (
         " SELECT CASE"  # noqa: S608 (constants only)
         f" WHEN {transfers_missing} THEN bankmall_abort('transfers')"
         " WHEN NOT EXISTS (SELECT FROM outbox_row) THEN bankmall_abort('event')"
         f" WHEN {accounts_missing} THEN bankmall_abort('accounts')"
+        " WHEN (SELECT count(*) FROM s WHERE s.status = 'active')"
+        " <> (SELECT count(*) FROM sharded) THEN bankmall_abort('shards')"
         f" WHEN EXISTS ({_BROKEN}) THEN bankmall_abort('limits')"
         " WHEN NOT EXISTS (SELECT FROM audit_row) THEN bankmall_abort('audit')"
         " ELSE 0 END"
     )
 
 
+#: The accounts credited through a shard (``sharded``, from ``acc`` and ``d``), their shard
+#: rows locked in id order (``sv``) and credited (``s``, returning the status copy).
+_SHARD_CTES: Final = (
+    "sharded AS (SELECT acc.id, acc.credit_shards, d.dcs FROM acc JOIN d ON acc.public_id = d.ref"
+    " WHERE acc.credit_shards > 0 AND d.dcs > 0),"
+    " sv AS MATERIALIZED (SELECT sh.id, sharded.dcs FROM sharded JOIN ledger_accountshard sh"
+    " ON sh.account_id = sharded.id AND sh.shard = mod((SELECT n FROM chooser),"
+    " sharded.credit_shards) ORDER BY sh.id FOR UPDATE OF sh),"
+    " s AS (UPDATE ledger_accountshard SET credits_posted_minor"
+    " = ledger_accountshard.credits_posted_minor + sv.dcs FROM sv"
+    " WHERE ledger_accountshard.id = sv.id RETURNING ledger_accountshard.status)"
+)
+
 #: A batch, in the order that keeps account locks short (as for one transfer below): the
 #: transfers are inserted with account ids and currencies read without a lock (``acc``; both
 #: never change), then the event, then the accounts are locked in primary-key order and
-#: updated, then the audit record is appended. Parameters: ``posting.transfer_params``, the
-#: event's, the audit record's, the number of transfers, the number of accounts.
+#: updated, then the shard rows of accounts credited through a shard, then the audit record is
+#: appended. Parameters: ``posting.transfer_params``, the event's, the audit record's, the
+#: number of transfers, the number of accounts.
 _SQL: Final = (
-    f"WITH {posting.DELTAS_CTE},"  # noqa: S608 (constants only)
-    " acc AS MATERIALIZED (SELECT a.id, a.public_id, a.currency FROM ledger_account a"
-    " JOIN d ON a.public_id = d.ref), "
+    f"WITH {posting.DELTAS_CTE}, {posting.ACCOUNTS_CTE}, "  # noqa: S608 (constants only)
     + posting.INSERT_CTE.format(
         source="acc",
         where=" WHERE da.currency = t.y AND ca.currency = t.y",
@@ -80,10 +100,10 @@ _SQL: Final = (
     )
     + ", {event}, "
     + posting.LOCK_AND_UPDATE_CTES.format(returning=posting.qualified_returning())
-    + ", {audit}"
+    + f", {_SHARD_CTES}, {{audit}}"
     + _checks(
         transfers_missing="(SELECT count(*) FROM i) <> %s",
-        accounts_missing="(SELECT count(*) FROM u) <> %s",
+        accounts_missing="(SELECT count(*) FROM u) <> %s - (SELECT count(*) FROM sharded)",
     )
 )
 
@@ -94,19 +114,23 @@ _SQL: Final = (
 #: lock: both never change), then the two accounts are locked in primary-key order and
 #: updated, then the audit record is appended (accounts before the audit lane, the order of
 #: every other path). A hot account is held for its update, the checks, the audit row and the
-#: commit, not for the whole statement. $1/$2 debit/credit account, $3 currency, $4 amount,
-#: $5/$6 the amount when posted/pending (else 0), $7-$17 the transfer's other columns.
+#: commit, not for the whole statement. A posted credit to a sharded account locks and updates
+#: one of its shard rows instead (``sharded``, ``s``; after the account row, before the audit
+#: lane). $1/$2 debit/credit account, $3 currency, $4 amount, $5/$6 the amount when
+#: posted/pending (else 0), $7-$17 the transfer's other columns, $18 the shard chooser.
 _SINGLE_SQL: Final = (
-    "WITH acc AS (SELECT id, public_id, currency FROM ledger_account"  # noqa: S608 (constants)
-    " WHERE public_id IN ($1::text, $2::text)),"
+    "WITH acc AS (SELECT id, public_id, currency, credit_shards"  # noqa: S608 (constants)
+    " FROM ledger_account WHERE public_id IN ($1::text, $2::text)),"
     f" i AS (INSERT INTO ledger_transfer ({posting.TRANSFER_COLUMNS})"
     " SELECT $7, $8, $9, $10, $11, da.id, ca.id, $4, $3::text, $12, $13, $14::jsonb,"
     " $15::date, NULL, NULL, NULLIF($16, '')::timestamptz, $17 FROM acc da, acc ca"
     " WHERE da.public_id = $1::text AND ca.public_id = $2::text"
     " AND da.currency = $3::text AND ca.currency = $3::text"
     " RETURNING 1),"
+    " sharded AS (SELECT id, credit_shards FROM acc"
+    " WHERE public_id = $2::text AND credit_shards > 0 AND $5 > 0),"
     " v AS MATERIALIZED (SELECT id FROM ledger_account WHERE public_id IN ($1::text, $2::text)"
-    " ORDER BY id FOR UPDATE),"
+    " AND NOT (public_id = $2::text AND credit_shards > 0 AND $5 > 0) ORDER BY id FOR UPDATE),"
     " u AS (UPDATE ledger_account SET"
     " debits_posted_minor = ledger_account.debits_posted_minor"
     " + CASE WHEN ledger_account.public_id = $1::text THEN $5 ELSE 0 END,"
@@ -117,11 +141,17 @@ _SINGLE_SQL: Final = (
     " credits_pending_minor = ledger_account.credits_pending_minor"
     " + CASE WHEN ledger_account.public_id = $2::text THEN $6 ELSE 0 END"
     " FROM v WHERE ledger_account.id = v.id RETURNING {returning}),"
+    " s AS (UPDATE ledger_accountshard SET credits_posted_minor"
+    " = ledger_accountshard.credits_posted_minor + $5 FROM sharded"
+    " WHERE ledger_accountshard.account_id = sharded.id"
+    " AND ledger_accountshard.shard = mod($18, sharded.credit_shards)"
+    " RETURNING ledger_accountshard.status),"
     " {{event}}, {{audit}}"
 ).format(returning=posting.qualified_returning()) + _checks(
-    transfers_missing="NOT EXISTS (SELECT FROM i)", accounts_missing="(SELECT count(*) FROM u) <> 2"
+    transfers_missing="NOT EXISTS (SELECT FROM i)",
+    accounts_missing="(SELECT count(*) FROM u) <> 2 - (SELECT count(*) FROM sharded)",
 )
-_SINGLE_PARAMS: Final = 17
+_SINGLE_PARAMS: Final = 18
 
 
 def _numbered(text: str, *, first: int = 1) -> str:
@@ -142,6 +172,7 @@ def _single_statement(event_sql: str, audit_sql: str) -> str:
 
 
 def _single_params(row: posting.Row, *, client: str, now: dt.datetime) -> list[Any]:
+    """The statement's $1 to $18 (``_SINGLE_SQL``)."""
     code, reference, metadata = posting.row_texts(row)
     pending = row.kind == "pending"
     return [
@@ -162,6 +193,7 @@ def _single_params(row: posting.Row, *, client: str, now: dt.datetime) -> list[A
         posting.value_date_text(row.request, now.date().isoformat()),
         row.expires_at.isoformat() if row.expires_at else "",
         now,
+        posting.shard_chooser(),
     ]
 
 

@@ -7,7 +7,9 @@ One call of ``post_batch`` runs inside the caller's transaction and issues, in t
 2. one UPDATE of the touched accounts, applying each account's *aggregated* delta (a hot account
    is written once per batch) and returning the new totals. On PostgreSQL the rows are first
    locked in primary-key order inside the same statement, so two batches never deadlock;
-   SQLite runs one writer at a time (``BEGIN IMMEDIATE``);
+   SQLite runs one writer at a time (``BEGIN IMMEDIATE``). A sharded account that the batch
+   only credits with posted transfers is left out: (only then) one more UPDATE adds its
+   credits to one of its shard rows, after the account rows (``credit_shards_sql``);
 3. (only when the batch posts, voids or reverses) one SELECT of earlier resolutions and
    reversals, now serialised by the account locks;
 4. one multi-row INSERT of the transfers with ``ON CONFLICT (client, key) DO NOTHING``: a
@@ -32,6 +34,7 @@ from typing import Any, Final
 import psycopg
 from django.db import connection
 
+from bankmall.core.audit import current_lane
 from bankmall.core.errors import BankmallError, FieldError, InvalidInput
 from bankmall.core.ids import new_id
 from bankmall.core.money import CurrencyMismatch, Money
@@ -60,10 +63,20 @@ TRANSFER_COLUMNS: Final = (
     " amount_minor, currency, code, reference, metadata, value_date, pending_id, reverses_id,"
     " expires_at, created_at"
 )
+#: An account's credits kept in its shards, read without locking them: a concurrent credit to
+#: a shard only adds credits, so a debit checked against an older sum is checked against less.
+_IN_SHARDS: Final = (
+    "CASE WHEN ledger_account.credit_shards > 0 THEN (SELECT COALESCE(SUM(sh.credits_posted_minor),"
+    " 0) FROM ledger_accountshard sh WHERE sh.account_id = ledger_account.id) ELSE 0 END"
+)
+#: What an account update returns (``AccountState``): credits posted include the shards'.
 _ACCOUNT_RETURNING: Final = (
-    "id, public_id, currency, status, debits_must_not_exceed_credits,"
-    " credits_must_not_exceed_debits, overdraft_limit_minor, debits_posted_minor,"
-    " credits_posted_minor, debits_pending_minor, credits_pending_minor"
+    "ledger_account.id, ledger_account.public_id, ledger_account.currency, ledger_account.status,"
+    " ledger_account.debits_must_not_exceed_credits,"
+    " ledger_account.credits_must_not_exceed_debits, ledger_account.overdraft_limit_minor,"
+    " ledger_account.debits_posted_minor,"
+    f" ledger_account.credits_posted_minor + {_IN_SHARDS} AS credits_posted_minor,"
+    " ledger_account.debits_pending_minor, ledger_account.credits_pending_minor"
 )
 
 
@@ -110,6 +123,9 @@ class Referenced:
 
 @dataclass(slots=True)
 class AccountState:
+    """An account as the batch found it; ``through_shard``: only credited, through a shard row
+    (its ``status`` is the shard's copy, its totals were read without a lock)."""
+
     pk: int
     public_id: str
     currency: str
@@ -118,6 +134,7 @@ class AccountState:
     credits_must_not_exceed_debits: bool
     overdraft_limit_minor: int
     totals: list[int]
+    through_shard: bool = False
 
 
 #: The largest amount of one transfer, in minor units (10 trillion CNY). With at most 8,190
@@ -286,10 +303,12 @@ def post_batch(rows: list[Row], *, client: str, now: dt.datetime) -> None:
             _resolve_codes(cursor, rows)
         has_references = any(row.reference_id for row in rows)
         deltas = aggregate(rows)
+        to_shards = shard_credits(rows)
         if connection.vendor == "postgresql" and not has_references:
             # The common case in one round trip: update the accounts and insert the transfers in
             # one statement, then check; a failed check rolls both back with the transaction.
             states, inserted = _update_and_insert(cursor, rows, deltas, client=client, now=now)
+            _credit_shards(cursor, states, to_shards)
             _check_accounts(rows, states)
             _check_limits(rows, states, deltas)
         else:
@@ -298,7 +317,8 @@ def post_batch(rows: list[Row], *, client: str, now: dt.datetime) -> None:
                 # slips in between is caught again below, or by the constraints (the caller
                 # retries).
                 _check_resolutions(cursor, rows)
-            states = _update_accounts(cursor, deltas)
+            states = _update_accounts(cursor, deltas, to_shards)
+            _credit_shards(cursor, states, to_shards)
             _check_accounts(rows, states)
             _check_limits(rows, states, deltas)
             if has_references:
@@ -330,6 +350,30 @@ def aggregate(rows: Iterable[Row]) -> dict[str, list[int]]:
         for account, posted, pending in ((debit, 0, 2), (credit, 1, 3)):
             _apply(account, row, posted, pending)
     return deltas
+
+
+def shard_credits(rows: Iterable[Row]) -> dict[str, int]:
+    """Per account the batch touches only as the credit side of posted (``single``) transfers:
+    their sum. Such an account, when sharded, takes them on a shard row instead of its own."""
+    posted: dict[str, int] = {}
+    elsewhere: set[str] = set()
+    for row in rows:
+        elsewhere.add(row.debit_ref)
+        if row.kind == "single":
+            posted[row.credit_ref] = posted.get(row.credit_ref, 0) + row.amount_minor
+        else:
+            elsewhere.add(row.credit_ref)
+    return {ref: amount for ref, amount in posted.items() if ref not in elsewhere}
+
+
+def shard_chooser() -> int:
+    """A number that stays the same for a connection and differs between concurrent ones, so
+    concurrent writers credit different shards (``chooser % credit_shards``): the connection's
+    audit lane on PostgreSQL (each connection leases its own); on SQLite, with one writer at a
+    time, shard 0 serves."""
+    if connection.vendor != "postgresql":
+        return 0
+    return current_lane().number
 
 
 def _apply(totals: list[int], row: Row, posted: int, pending: int) -> None:
@@ -522,15 +566,21 @@ def _resolve_codes(cursor: Any, rows: list[Row]) -> None:
             raise fail(errors.AccountsMustBeDifferent, row, "debit and credit are one account")
 
 
-def _update_accounts(cursor: Any, deltas: dict[str, list[int]]) -> dict[str, AccountState]:
+def _update_accounts(
+    cursor: Any, deltas: dict[str, list[int]], to_shards: dict[str, int]
+) -> dict[str, AccountState]:
+    """Lock and update the accounts; a sharded account in ``to_shards`` is left out (its
+    credits go to a shard, ``_credit_shards``)."""
     refs = sorted(deltas)
     if connection.vendor == "postgresql":
-        # Five arrays instead of 5 × n placeholders: the statement text stays the same size
+        # Six arrays instead of 6 × n placeholders: the statement text stays the same size
         # whatever the batch, so the driver does not scan a huge query for placeholders.
         columns = [refs, *([deltas[ref][n] for ref in refs] for n in range(4))]
+        columns.append([to_shards.get(ref, 0) for ref in refs])
         cursor.execute(
             _update_sql(
-                "unnest(%b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[])"
+                "unnest(%b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[],"
+                " %b::bigint[])"
             ),
             columns,
         )
@@ -539,8 +589,66 @@ def _update_accounts(cursor: Any, deltas: dict[str, list[int]]) -> dict[str, Acc
         for ref in refs:
             params.append(ref)
             params.extend(deltas[ref])
-        cursor.execute(_update_sql(", ".join(["(%s, %s, %s, %s, %s)"] * len(refs))), params)
+            params.append(to_shards.get(ref, 0))
+        cursor.execute(_update_sql(", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(refs))), params)
     return _states(cursor.fetchall())
+
+
+#: Adds each account's credits (``d``: ref, amount) to one of its shard rows, locked in id order
+#: (the account rows, when any, were locked by an earlier statement); returns the accounts.
+_CREDIT_SHARDS_SQL: Final = (
+    "WITH d(ref, dcs) AS (SELECT * FROM unnest(%b::text[], %b::bigint[])),"
+    " sv AS MATERIALIZED (SELECT sh.id, d.dcs FROM ledger_account a JOIN d ON a.public_id = d.ref"
+    " JOIN ledger_accountshard sh ON sh.account_id = a.id"
+    " AND sh.shard = mod(%b::bigint, a.credit_shards)"
+    " WHERE a.credit_shards > 0 ORDER BY sh.id FOR UPDATE OF sh),"
+    " s AS (UPDATE ledger_accountshard SET credits_posted_minor"
+    " = ledger_accountshard.credits_posted_minor + sv.dcs FROM sv"
+    " WHERE ledger_accountshard.id = sv.id RETURNING ledger_accountshard.account_id,"
+    " ledger_accountshard.status)"
+    " SELECT s.status, {returning} FROM s JOIN ledger_account ON ledger_account.id = s.account_id"
+)
+
+
+def _credit_shards(cursor: Any, states: dict[str, AccountState], to_shards: dict[str, int]) -> None:
+    """Credit the sharded accounts the account update left out (those ``to_shards`` names and
+    ``states`` lacks) on one shard row each, and add them to ``states``."""
+    refs = sorted(ref for ref in to_shards if ref not in states)
+    if not refs:
+        return
+    amounts = [to_shards[ref] for ref in refs]
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            _CREDIT_SHARDS_SQL.format(returning=_ACCOUNT_RETURNING),
+            [refs, amounts, shard_chooser()],
+        )
+        found = cursor.fetchall()
+    else:
+        # One writer at a time: shard 0, and the accounts read after the update.
+        marks = ", ".join(["(%s, %s)"] * len(refs))
+        cursor.execute(
+            f"WITH d(ref, dcs) AS (VALUES {marks}) UPDATE ledger_accountshard"
+            " SET credits_posted_minor = credits_posted_minor + (SELECT d.dcs FROM d"
+            " JOIN ledger_account a ON a.public_id = d.ref"
+            " WHERE a.id = ledger_accountshard.account_id)"
+            " WHERE shard = 0 AND account_id IN (SELECT a.id FROM ledger_account a"
+            " JOIN d ON a.public_id = d.ref WHERE a.credit_shards > 0)"
+            " RETURNING account_id, status",
+            [value for pair in zip(refs, amounts, strict=True) for value in pair],
+        )
+        status_by_pk = dict(cursor.fetchall())
+        if not status_by_pk:
+            return
+        marks = ", ".join(["%s"] * len(status_by_pk))
+        cursor.execute(
+            f"SELECT {_ACCOUNT_RETURNING} FROM ledger_account WHERE ledger_account.id IN ({marks})",
+            list(status_by_pk),
+        )
+        found = [(status_by_pk[row[0]], *row) for row in cursor.fetchall()]
+    for status, *account in found:
+        (state,) = _states([account]).values()
+        state.status, state.through_shard = status, True
+        states[state.public_id] = state
 
 
 def _states(fetched: Iterable[Sequence[Any]]) -> dict[str, AccountState]:
@@ -569,6 +677,8 @@ def _states(fetched: Iterable[Sequence[Any]]) -> dict[str, AccountState]:
 
 
 def _update_sql(values: str) -> str:
+    """The account update for ``values`` rows (ref, the four deltas, the credits a sharded
+    account takes on a shard instead: such an account is left out)."""
     assignments = (
         "debits_posted_minor = ledger_account.debits_posted_minor + v.ddp,"
         " credits_posted_minor = ledger_account.credits_posted_minor + v.dcp,"
@@ -579,21 +689,23 @@ def _update_sql(values: str) -> str:
         # The MATERIALIZED CTE sorts, then locks (LockRows runs above Sort): every batch takes
         # its account locks in primary-key order, so concurrent batches cannot deadlock.
         return (
-            f"WITH d(ref, ddp, dcp, ddn, dcn) AS (SELECT * FROM {values}),"
+            f"WITH d(ref, ddp, dcp, ddn, dcn, dcs) AS (SELECT * FROM {values}),"
             " v AS MATERIALIZED (SELECT a.id, d.ddp, d.dcp, d.ddn, d.dcn FROM ledger_account a"
-            " JOIN d ON a.public_id = d.ref ORDER BY a.id FOR UPDATE OF a)"
+            f" JOIN d ON a.public_id = d.ref WHERE {_NOT_TO_SHARD} ORDER BY a.id FOR UPDATE OF a)"
             f" UPDATE ledger_account SET {assignments} FROM v WHERE ledger_account.id = v.id"
-            f" RETURNING {qualified_returning()}"
+            f" RETURNING {_ACCOUNT_RETURNING}"
         )
     return (
-        f"WITH v(ref, ddp, dcp, ddn, dcn) AS (VALUES {values})"
+        f"WITH v(ref, ddp, dcp, ddn, dcn, dcs) AS (VALUES {values})"
         f" UPDATE ledger_account SET {assignments} FROM v WHERE ledger_account.public_id = v.ref"
+        " AND (ledger_account.credit_shards = 0 OR v.dcs = 0)"
         f" RETURNING {_ACCOUNT_RETURNING}"
     )
 
 
 def qualified_returning() -> str:
-    return ", ".join(f"ledger_account.{column.strip()}" for column in _ACCOUNT_RETURNING.split(","))
+    """The columns an account update returns, qualified by the table (for ``AccountState``)."""
+    return _ACCOUNT_RETURNING
 
 
 def _check_accounts(rows: list[Row], states: dict[str, AccountState]) -> None:
@@ -617,6 +729,8 @@ def _check_accounts(rows: list[Row], states: dict[str, AccountState]) -> None:
 
 def violation(state: AccountState, totals: Sequence[int]) -> type[BankmallError] | None:
     """The error class for an account whose ``totals`` break its limit flag, else ``None``."""
+    if state.through_shard:
+        return None  # Only credited, and never with credits_must_not_exceed_debits.
     debits_posted, credits_posted, debits_pending, credits_pending = totals
     limit = state.overdraft_limit_minor
     if state.debits_must_not_exceed_credits and debits_posted + debits_pending > (
@@ -743,17 +857,20 @@ def _column(cast: str) -> str:
     return f"((string_to_array(%s, E'\\037'))[1:%s])::{cast}[]"
 
 
-#: The per-account deltas (``d``), one row per account.
+#: The per-account deltas (``d``), one row per account: the four totals' and ``dcs``, the
+#: credits a sharded account takes on a shard (``shard_credits``); then the shard chooser.
 DELTAS_CTE: Final = (
-    "d(ref, ddp, dcp, ddn, dcn) AS (SELECT * FROM unnest("
-    + ", ".join([_column("text"), *[_column("bigint")] * 4])
-    + "))"
+    "d(ref, ddp, dcp, ddn, dcn, dcs) AS (SELECT * FROM unnest("
+    + ", ".join([_column("text"), *[_column("bigint")] * 5])
+    + ")), chooser(n) AS (SELECT %s::bigint)"
 )
+#: A sharded account (``a``) whose delta (``d``) goes to a shard is not locked or updated.
+_NOT_TO_SHARD: Final = "(a.credit_shards = 0 OR d.dcs = 0)"
 #: The accounts locked in primary-key order (``v``) and updated by their deltas (``u``,
 #: returning ``{returning}``).
 LOCK_AND_UPDATE_CTES: Final = (
     "v AS MATERIALIZED (SELECT a.id, d.ddp, d.dcp, d.ddn, d.dcn FROM ledger_account a"
-    " JOIN d ON a.public_id = d.ref ORDER BY a.id FOR UPDATE OF a),"
+    f" JOIN d ON a.public_id = d.ref WHERE {_NOT_TO_SHARD} ORDER BY a.id FOR UPDATE OF a),"
     " u AS (UPDATE ledger_account SET"
     " debits_posted_minor = ledger_account.debits_posted_minor + v.ddp,"
     " credits_posted_minor = ledger_account.credits_posted_minor + v.dcp,"
@@ -791,10 +908,17 @@ INSERT_CTE: Final = (
     " JOIN {source} da ON da.public_id = t.dr JOIN {source} ca ON ca.public_id = t.cr{where}"
     "{conflict} RETURNING 1)"
 )
-#: The accounts' update (``u``) and then the transfers' insert (``i``, account ids from ``u``):
-#: the transactional path's statement. Its parameters: ``transfer_params``.
-TRANSFER_CTES: Final = f"WITH {DELTAS_CTE}, {LOCK_AND_UPDATE_CTES}, " + INSERT_CTE.replace(
-    "{source}", "u"
+#: The accounts touched (``acc``: ids and currencies, which never change, read without a lock).
+ACCOUNTS_CTE: Final = (
+    "acc AS MATERIALIZED (SELECT a.id, a.public_id, a.currency, a.credit_shards"
+    " FROM ledger_account a JOIN d ON a.public_id = d.ref)"
+)
+#: The accounts' update (``u``) and then the transfers' insert (``i``, account ids from
+#: ``acc``: an account credited through a shard is not in ``u``): the transactional path's
+#: statement. Its parameters: ``transfer_params``.
+TRANSFER_CTES: Final = (
+    f"WITH {DELTAS_CTE}, {ACCOUNTS_CTE}, {LOCK_AND_UPDATE_CTES}, "
+    + INSERT_CTE.replace("{source}", "acc")
 )
 ON_CONFLICT_SKIP: Final = " ON CONFLICT (client, key) DO NOTHING"
 _UPDATE_AND_INSERT_SQL: Final = (
@@ -825,6 +949,9 @@ def transfer_params(
     params: list[Any] = _joined(refs, len(refs))
     for n in range(4):
         params += _joined((deltas[ref][n] for ref in refs), len(refs))
+    to_shards = shard_credits(rows)
+    params += _joined((to_shards.get(ref, 0) for ref in refs), len(refs))
+    params.append(shard_chooser())
     today = now.date().isoformat()
     texts = [row_texts(row) for row in rows]
     count = len(rows)
