@@ -10,6 +10,7 @@ import pytest
 
 from bankmall.core.models import AuditRecord, OutboxEvent
 from bankmall.core.money import Money
+from bankmall.ledger import actions, posting
 from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
 from bankmall.ledger.models import Account, AccountShard, Transfer
 from bankmall.ledger.values import AccountView, TransferView
@@ -97,3 +98,64 @@ def funded() -> Callable[[int], tuple[AccountView, AccountView, AccountView]]:
         return bank, alice, bob
 
     return make
+
+
+#: (case, error code) for ``broken_batch``: one broken precondition each.
+BROKEN_PRECONDITIONS: list[tuple[str, str]] = [
+    ("insufficient_funds", "insufficient_funds"),
+    ("frozen", "account_frozen"),
+    ("closed", "account_closed"),
+    ("currency", "currency_mismatch"),
+    ("missing", "account_not_found"),
+    ("reused_key", "idempotency_key_reused"),
+]
+
+
+def broken_batch(accounts: dict[str, str], case: str) -> list[TransferRequest]:
+    """A two-transfer batch whose second transfer (index 1) breaks ``case``; ``accounts`` holds
+    a ``bank`` and ``alice`` (funded with 10,000) and ``bob``."""
+    debit, credit, amount = accounts["alice"], accounts["bob"], 100
+    if case == "insufficient_funds":
+        amount = 10_002  # the batch first adds 1 to alice
+    elif case == "frozen":
+        actions.freeze_account(credit, reason="test", actor="test")
+    elif case == "closed":
+        actions.close_account(credit, reason="test", actor="test")
+    elif case == "currency":
+        credit = open_account("liability:usd", currency="USD").id
+    elif case == "missing":
+        credit = "lac_00000000000000000000000000"
+    elif case == "reused_key":
+        transfer(debit, credit, 1, key="taken")
+    return [
+        TransferRequest(
+            key="ok", debit_account=accounts["bank"], credit_account=debit, amount=cny(1)
+        ),
+        TransferRequest(
+            key="taken" if case == "reused_key" else "bad",
+            debit_account=debit,
+            credit_account=credit,
+            amount=cny(amount),
+        ),
+    ]
+
+
+def three_accounts() -> dict[str, str]:
+    """Ids by name: ``bank`` (equity), ``alice`` (funded with 10,000 by the bank), ``bob``."""
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    alice = open_account("liability:alice")
+    bob = open_account("liability:bob")
+    transfer(bank.id, alice.id, 10_000, key="fund")
+    return {"bank": bank.id, "alice": alice.id, "bob": bob.id}
+
+
+def prepared_rows(*requests: TransferRequest) -> list[posting.Row]:
+    """``requests`` validated into rows, as ``create_transfers`` prepares them."""
+    return [posting.prepare(index, request) for index, request in enumerate(requests)]
+
+
+def movement(debit: str, credit: str, amount_minor: int, key: str, **fields: Any) -> Any:
+    """A new transfer request of ``amount_minor`` CNY."""
+    return TransferRequest(
+        key=key, debit_account=debit, credit_account=credit, amount=cny(amount_minor), **fields
+    )

@@ -15,15 +15,21 @@ from bankmall.core import audit
 from bankmall.core.audit import verify_chain
 from bankmall.core.errors import BankmallError
 from bankmall.core.models import AuditRecord, OutboxEvent
-from bankmall.ledger import coalescing, fastpath, posting
+from bankmall.ledger import coalescing, fastpath
 from bankmall.ledger.actions import (
     TransferRequest,
-    close_account,
     create_transfers,
-    freeze_account,
 )
 from bankmall.ledger.models import Account, Transfer
-from tests.ledger.conftest import cny, open_account, snapshot, transfer
+from tests.ledger.conftest import (
+    BROKEN_PRECONDITIONS,
+    broken_batch,
+    movement,
+    prepared_rows,
+    snapshot,
+    three_accounts,
+    transfer,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -36,21 +42,11 @@ def _postgres(requires_postgres: None) -> Iterator[None]:
 
 @pytest.fixture
 def funded() -> dict[str, str]:
-    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
-    alice = open_account("liability:alice")
-    bob = open_account("liability:bob")
-    transfer(bank.id, alice.id, 10_000, key="fund")
-    return {"bank": bank.id, "alice": alice.id, "bob": bob.id}
+    return three_accounts()
 
 
-def _rows(*requests: TransferRequest) -> list[posting.Row]:
-    return [posting.prepare(index, request) for index, request in enumerate(requests)]
-
-
-def _request(debit: str, credit: str, amount_minor: int, key: str, **fields: Any) -> Any:
-    return TransferRequest(
-        key=key, debit_account=debit, credit_account=credit, amount=cny(amount_minor), **fields
-    )
+_rows = prepared_rows
+_request = movement
 
 
 def test_a_plain_batch_commits_in_one_statement_with_its_event_and_audit_record(
@@ -139,43 +135,15 @@ def test_inside_a_transaction_or_with_references_the_fast_path_does_not_apply(
     assert not fastpath.applies(by_code)
 
 
-@pytest.mark.parametrize(
-    ("case", "code"),
-    [
-        ("insufficient_funds", "insufficient_funds"),
-        ("frozen", "account_frozen"),
-        ("closed", "account_closed"),
-        ("currency", "currency_mismatch"),
-        ("missing", "account_not_found"),
-        ("reused_key", "idempotency_key_reused"),
-    ],
-)
+@pytest.mark.parametrize(("case", "code"), BROKEN_PRECONDITIONS)
 def test_every_broken_precondition_writes_nothing_and_names_the_same_error(
     funded: dict[str, str], case: str, code: str
 ) -> None:
-    debit, credit, amount = funded["alice"], funded["bob"], 100
-    if case == "insufficient_funds":
-        amount = 10_002  # the batch first adds 1 to alice
-    elif case == "frozen":
-        freeze_account(credit, reason="test", actor="test")
-    elif case == "closed":
-        close_account(credit, reason="test", actor="test")
-    elif case == "currency":
-        credit = open_account("liability:usd", currency="USD").id
-    elif case == "missing":
-        credit = "lac_00000000000000000000000000"
-    elif case == "reused_key":
-        transfer(debit, credit, 1, key="taken")
+    requests = broken_batch(funded, case)
     before = snapshot()
 
     with pytest.raises(BankmallError) as raised:
-        create_transfers(
-            [
-                _request(funded["bank"], debit, 1, "ok"),
-                _request(debit, credit, amount, "taken" if case == "reused_key" else "bad"),
-            ],
-            client="test",
-        )
+        create_transfers(requests, client="test")
 
     assert raised.value.code == code
     assert raised.value.extra["transfer_index"] == 1

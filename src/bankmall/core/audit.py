@@ -264,21 +264,21 @@ def _append(record: AuditRecord) -> None:
     record._state.db = connection.alias
 
 
-def _new_record(
+def _unchained_record(
     action: str,
     *,
     lane: int,
-    head: tuple[int, str],
     target: str,
     before: Any,
     after: Any,
     details: dict[str, Any] | None,
     actor: str | None,
 ) -> PendingRecord:
+    """A record with every field but its place in the lane (sequence, hashes)."""
     context = current_context()
-    record = PendingRecord(
+    return PendingRecord(
         lane=lane,
-        sequence=head[0] + 1,
+        sequence=0,
         occurred_at=timezone.now(),
         actor=actor or context.resolve_actor(),
         action=action,
@@ -288,10 +288,15 @@ def _new_record(
         details=to_jsonable(details or {}),
         request_id=context.request_id,
         ip_address=context.ip_address,
-        previous_hash=head[1] or GENESIS_HASH,
+        previous_hash="",
     )
+
+
+def _chain(record: PendingRecord, head: tuple[int, str]) -> None:
+    """Place ``record`` after the lane's ``head`` (sequence, record hash) and hash it."""
+    record.sequence = head[0] + 1
+    record.previous_hash = head[1] or GENESIS_HASH
     record.record_hash = compute_hash(record.previous_hash, record)
-    return record
 
 
 def record_audit(
@@ -316,16 +321,16 @@ def record_audit(
     lane = current_lane()
     head = _locked_head(lane.number)
     # After this point the operation must succeed.
-    record = _new_record(
+    record = _unchained_record(
         action,
         lane=lane.number,
-        head=head,
         target=target,
         before=before,
         after=after,
         details=details,
         actor=actor,
     )
+    _chain(record, head)
     stored = AuditRecord(**{name: getattr(record, name) for name in _MODEL_FIELDS})
     _append(stored)
     # The transaction may still roll back: the one-statement path must read the head again.
@@ -401,16 +406,16 @@ def prepare_lane_append(
             _create_head(lane.number)
             row = (0, "")
         lane.sequence, lane.record_hash = int(row[0]), str(row[1])
-    record = _new_record(
+    record = _unchained_record(
         action,
         lane=lane.number,
-        head=(lane.sequence, lane.record_hash),
         target=target,
         before=before,
         after=after,
         details=details,
         actor=actor,
     )
+    _chain(record, (lane.sequence, lane.record_hash))
     values = _record_values(record)
     params = [
         record.sequence,
@@ -422,6 +427,64 @@ def prepare_lane_append(
         *values[2:],
     ]
     return LaneAppend(sql=_LANE_APPEND_SQL, params=params, record=record, lane=lane)
+
+
+@dataclass(slots=True)
+class SQLiteAppend:
+    """An audit record prepared before SQLite's write lock; ``write`` chains and stores it.
+
+    Everything but the record's place in lane 1 (its sequence and the hashes that link it) is
+    computed when it is prepared, so the transaction that holds the write lock only reads the
+    head, hashes the record and runs two cached statements.
+    """
+
+    record: PendingRecord
+    values: list[Any]
+
+    def write(self, cursor: Any) -> bool:
+        """Append the record inside the caller's write transaction (``BEGIN IMMEDIATE``) on
+        the raw ``sqlite3`` ``cursor``; ``False`` (nothing written) when the lane has no head
+        yet: ``record_audit`` creates it."""
+        row = cursor.execute(_SQLITE_HEAD_SQL, (self.record.lane,)).fetchone()
+        if row is None:
+            return False
+        _chain(self.record, (int(row[0]), str(row[1])))
+        record = self.record
+        values = self.values
+        values[1], values[11], values[12] = (
+            record.sequence,
+            record.previous_hash,
+            record.record_hash,
+        )
+        cursor.execute(_SQLITE_INSERT_SQL, values)
+        cursor.execute(_SQLITE_MOVE_HEAD_SQL, (record.sequence, record.record_hash, record.lane))
+        return True
+
+
+_SQLITE_HEAD_SQL: Final = "SELECT sequence, record_hash FROM core_auditchainhead WHERE id = ?"
+_SQLITE_INSERT_SQL: Final = (
+    f"INSERT INTO core_auditrecord ({_RECORD_COLUMNS}) VALUES"  # noqa: S608 (constants only)
+    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_MOVE_HEAD_SQL: Final = (
+    "UPDATE core_auditchainhead SET sequence = ?, record_hash = ? WHERE id = ?"
+)
+
+
+def prepare_sqlite_append(
+    action: str, *, target: str, after: Any, details: dict[str, Any], actor: str | None
+) -> SQLiteAppend:
+    """An audit record (no ``before``) for a SQLite write that takes the write lock itself
+    (lane 1, SQLite's only lane). Call before ``BEGIN IMMEDIATE``; ``SQLiteAppend.write``
+    inside it."""
+    if connection.vendor != "sqlite":
+        raise OutsideTransactionError("prepare_sqlite_append is for SQLite's own write path")
+    record = _unchained_record(
+        action, lane=1, target=target, before=None, after=after, details=details, actor=actor
+    )
+    values = _record_values(record)
+    values[2] = connection.ops.adapt_datetimefield_value(record.occurred_at)
+    return SQLiteAppend(record=record, values=values)
 
 
 # ------------------------------------------------------------------ verification and export

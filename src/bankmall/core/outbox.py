@@ -72,6 +72,27 @@ def prepare_event(
     return _EVENT_SQL, params, public_id
 
 
+SQLITE_EVENT_SQL: Final = (
+    "INSERT INTO core_outboxevent (public_id, event_type, aggregate_id, payload, created_at,"
+    " publish_attempts) VALUES (?, ?, ?, ?, ?, 0)"
+)
+
+
+def prepare_sqlite_event(
+    event_type: str, *, aggregate_id: str = "", payload: dict[str, Any]
+) -> list[Any]:
+    """The parameters of ``SQLITE_EVENT_SQL`` for an event of a SQLite write that runs its own
+    transaction (built before it takes the write lock); the event commits exactly with it."""
+    database = transaction.get_connection()
+    return [
+        new_id("evt"),
+        event_type,
+        aggregate_id,
+        json.dumps(to_jsonable(payload)),
+        database.ops.adapt_datetimefield_value(timezone.now()),
+    ]
+
+
 def unpublished_events(*, limit: int = 100) -> list[OutboxEvent]:
     """The oldest events not yet published, at most ``limit`` (capped at RELAY_BATCH_MAX)."""
     bounded = max(1, min(limit, RELAY_BATCH_MAX))

@@ -23,7 +23,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from bankmall.core.errors import BankmallError
-from bankmall.ledger import fastpath, posting
+from bankmall.ledger import fastpath, posting, sqlitepath
 from bankmall.ledger.committing import commit_rows, record_batch, set_expiry
 from bankmall.ledger.values import BATCH_MAX, TransferRequest, TransferView
 
@@ -152,7 +152,10 @@ def _commit_group(items: list[_Pending]) -> None:
         now = timezone.now()
         set_expiry(rows, now)
         client, actor = remaining[0].client, remaining[0].actor
-        if fastpath.applies(rows) and fastpath.try_post(rows, client=client, actor=actor, now=now):
+        if any(
+            path.applies(rows) and path.try_post(rows, client=client, actor=actor, now=now)
+            for path in (fastpath, sqlitepath)
+        ):
             _deliver(remaining, rows, now)
             return
         try:

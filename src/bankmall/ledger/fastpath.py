@@ -237,13 +237,7 @@ def applies(rows: list[posting.Row]) -> bool:
         database.vendor == "postgresql"
         and not database.in_atomic_block
         and len(rows) <= FAST_BATCH_MAX
-        and all(
-            row.kind in {"single", "pending"}
-            and not row.reference_id
-            and row.debit_ref.startswith("lac_")
-            and row.credit_ref.startswith("lac_")
-            for row in rows
-        )
+        and posting.are_new_movements(rows)
     )
 
 

@@ -277,6 +277,18 @@ def _invalid(index: int, name: str, message: str) -> InvalidInput:
     )
 
 
+def are_new_movements(rows: Sequence[Row]) -> bool:
+    """Whether every row is a new posted or pending transfer between accounts named by id (what
+    the one-write paths, ``fastpath`` and ``sqlitepath``, take)."""
+    return all(
+        row.kind in {"single", "pending"}
+        and not row.reference_id
+        and row.debit_ref.startswith("lac_")
+        and row.credit_ref.startswith("lac_")
+        for row in rows
+    )
+
+
 def check_duplicate_keys(rows: Sequence[Row]) -> None:
     seen: set[str] = set()
     for row in rows:

@@ -1,0 +1,252 @@
+"""A linked batch of new transfers on SQLite, with only its statements inside the write lock.
+
+SQLite has one writer: a transaction takes the database's write lock at ``BEGIN IMMEDIATE``
+and every other writer waits until it commits. The transactional path (``posting.post_batch``
+in ``transaction.atomic()``) builds its statements, the event and the audit record while it
+holds that lock, and its account ``UPDATE`` lists the batch's accounts in a ``VALUES`` clause
+whose length changes with every batch, so SQLite compiles it anew each time (about as long as
+running it). This path, for the common write — new posted or pending transfers between
+accounts named by id, called outside any transaction — does all of that first:
+
+1. before the lock: one read of the accounts' ids and currencies (both never change, and WAL
+   readers never wait for the writer), the transfers' rows, the event and the audit record
+   (all but its place in the chain);
+2. under the lock, statements whose text never changes, so ``sqlite3`` reuses them compiled:
+   each account's four totals updated once with its aggregated delta; one check that every
+   account exists, is active and keeps its limit flag; the transfers in multi-row inserts of
+   1,000, 100, 10 and 1 rows (a key that exists is a unique violation); the event; the
+   audit record chained to lane 1's head; ``COMMIT``.
+
+Any failed check or statement rolls the transaction back and returns ``False``: the caller
+then takes the transactional path, which names the precise error (the same codes, the same
+``transfer_index``) or replays an existing key, exactly as after ``fastpath.try_post``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from bankmall.core.audit import SQLiteAppend, prepare_sqlite_append
+from bankmall.core.outbox import SQLITE_EVENT_SQL, prepare_sqlite_event
+from bankmall.ledger import posting
+
+#: Multi-row insert sizes, largest first: a batch is cut into as many of each as fit, so only
+#: four statement texts exist and all stay in ``sqlite3``'s statement cache.
+INSERT_SIZES: Final = (1_000, 100, 10, 1)
+
+_ACCOUNTS_SQL: Final = (
+    "SELECT a.public_id, a.id, a.currency, a.credit_shards FROM json_each(?) AS j"
+    " JOIN ledger_account AS a ON a.public_id = j.value"
+)
+_UPDATE_SQL: Final = (
+    "UPDATE ledger_account SET debits_posted_minor = debits_posted_minor + ?,"
+    " credits_posted_minor = credits_posted_minor + ?,"
+    " debits_pending_minor = debits_pending_minor + ?,"
+    " credits_pending_minor = credits_pending_minor + ? WHERE id = ?"
+)
+#: A sharded account's posted credits: its row's and its shards'.
+_CREDITS_POSTED: Final = (
+    "(a.credits_posted_minor + CASE WHEN a.credit_shards > 0 THEN (SELECT"
+    " total(s.credits_posted_minor) FROM ledger_accountshard AS s WHERE s.account_id = a.id)"
+    " ELSE 0 END)"
+)
+#: (accounts found, accounts not active or past their limit) among the ids in ``?``.
+_CHECK_SQL: Final = (
+    "SELECT count(*), total(a.status <> 'active'"  # noqa: S608 (constants only)
+    " OR (a.debits_must_not_exceed_credits AND a.debits_posted_minor + a.debits_pending_minor"
+    f" > {_CREDITS_POSTED} + a.overdraft_limit_minor)"
+    " OR (a.credits_must_not_exceed_debits AND a.credits_posted_minor + a.credits_pending_minor"
+    " > a.debits_posted_minor + a.overdraft_limit_minor))"
+    " FROM ledger_account AS a WHERE a.id IN (SELECT value FROM json_each(?))"
+)
+#: Posted credits of a sharded account that the batch only credits go to its shard 0 (one
+#: writer at a time: one shard serves, as on the transactional path).
+_SHARD_SQL: Final = (
+    "UPDATE ledger_accountshard SET credits_posted_minor = credits_posted_minor + ?"
+    " WHERE account_id = ? AND shard = 0 AND status = 'active'"
+)
+_INSERT_ROW: Final = "(" + ", ".join(["?"] * 17) + ")"
+
+
+def _insert_sql(size: int) -> str:
+    values = ", ".join([_INSERT_ROW] * size)
+    return f"INSERT INTO ledger_transfer ({posting.TRANSFER_COLUMNS}) VALUES {values}"  # noqa: S608
+
+
+_INSERT_SQL: Final = {size: _insert_sql(size) for size in INSERT_SIZES}
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """Everything the transaction writes, built before it takes the write lock."""
+
+    updates: list[tuple[int, ...]]
+    account_ids: str
+    shard_updates: list[tuple[int, int]]
+    chunks: list[tuple[int, list[Any]]]
+    event: list[Any]
+    audit: SQLiteAppend
+
+
+def applies(rows: list[posting.Row]) -> bool:
+    """Whether ``rows`` can be written by this path (SQLite, outside any transaction, new
+    movements between accounts named by id)."""
+    database = connections[DEFAULT_DB_ALIAS]
+    return (
+        database.vendor == "sqlite"
+        and not database.in_atomic_block
+        and posting.are_new_movements(rows)
+    )
+
+
+def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt.datetime) -> bool:
+    """Write ``rows`` in one transaction of their own; ``True`` when committed, ``False`` when
+    nothing was written and the transactional path must decide."""
+    database = connections[DEFAULT_DB_ALIAS]
+    database.ensure_connection()
+    raw: sqlite3.Connection = database.connection
+    cursor = raw.cursor()
+    try:
+        prepared = _prepare(cursor, rows, client=client, actor=actor, now=now)
+        return prepared is not None and _write(cursor, prepared)
+    except sqlite3.Error:
+        return False
+    finally:
+        if raw.in_transaction:
+            raw.rollback()
+        cursor.close()
+
+
+def _prepare(
+    cursor: sqlite3.Cursor,
+    rows: list[posting.Row],
+    *,
+    client: str,
+    actor: str | None,
+    now: dt.datetime,
+) -> _Prepared | None:
+    accounts = _accounts(cursor, rows)
+    if accounts is None:
+        return None
+    deltas = posting.aggregate(rows)
+    to_shards = {
+        ref: amount
+        for ref, amount in posting.shard_credits(rows).items()
+        if accounts[ref].credit_shards > 0
+    }
+    on_rows = sorted(ref for ref in deltas if ref not in to_shards)
+    target, after, details = posting.audit_content(rows, client=client)
+    return _Prepared(
+        updates=[(*deltas[ref], accounts[ref].pk) for ref in on_rows],
+        account_ids=json.dumps([accounts[ref].pk for ref in on_rows]),
+        shard_updates=[(to_shards[ref], accounts[ref].pk) for ref in sorted(to_shards)],
+        chunks=list(_chunks(_transfer_values(rows, accounts, client=client, now=now))),
+        event=prepare_sqlite_event(
+            "ledger.transfers_created",
+            aggregate_id=rows[0].public_id,
+            payload=posting.event_content(rows, client=client),
+        ),
+        audit=prepare_sqlite_append(
+            "ledger.transfers_created", target=target, after=after, details=details, actor=actor
+        ),
+    )
+
+
+def _write(cursor: sqlite3.Cursor, prepared: _Prepared) -> bool:
+    """Run the transaction; ``False`` when a check fails (the caller rolls back)."""
+    cursor.execute("BEGIN IMMEDIATE")
+    # Only statements from here to COMMIT: the write lock is held.
+    cursor.executemany(_UPDATE_SQL, prepared.updates)
+    found, broken = cursor.execute(_CHECK_SQL, (prepared.account_ids,)).fetchone()
+    if found != len(prepared.updates) or broken:
+        return False
+    if prepared.shard_updates:
+        cursor.executemany(_SHARD_SQL, prepared.shard_updates)
+        if cursor.rowcount != len(prepared.shard_updates):  # A shard missing or not active.
+            return False
+    for size, values in prepared.chunks:
+        cursor.execute(_INSERT_SQL[size], values)
+    cursor.execute(SQLITE_EVENT_SQL, prepared.event)
+    if not prepared.audit.write(cursor):
+        return False
+    cursor.execute("COMMIT")
+    return True
+
+
+class _Account(NamedTuple):
+    """What never changes about an account, so it may be read before the write lock."""
+
+    pk: int
+    currency: str
+    credit_shards: int
+
+
+def _accounts(cursor: sqlite3.Cursor, rows: list[posting.Row]) -> dict[str, _Account] | None:
+    """The rows' accounts, read without the lock; ``None`` when one is missing or holds
+    another currency than a transfer on it."""
+    refs = sorted({ref for row in rows for ref in (row.debit_ref, row.credit_ref)})
+    found = {
+        public_id: _Account(pk, currency, shards)
+        for public_id, pk, currency, shards in cursor.execute(_ACCOUNTS_SQL, (json.dumps(refs),))
+    }
+    if len(found) != len(refs):
+        return None
+    for row in rows:
+        currency = row.currency
+        if found[row.debit_ref].currency != currency or found[row.credit_ref].currency != currency:
+            return None
+    return found
+
+
+def _transfer_values(
+    rows: list[posting.Row],
+    accounts: dict[str, _Account],
+    *,
+    client: str,
+    now: dt.datetime,
+) -> list[Any]:
+    """The transfers' columns in ``posting.TRANSFER_COLUMNS`` order, all rows in one list."""
+    adapt = connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value
+    created_at = adapt(now)
+    today = now.date().isoformat()
+    values: list[Any] = []
+    for row in rows:
+        code, reference, metadata = posting.row_texts(row)
+        values += (
+            row.public_id,
+            client,
+            row.key,
+            row.digest,
+            row.kind,
+            accounts[row.debit_ref].pk,
+            accounts[row.credit_ref].pk,
+            row.amount_minor,
+            row.currency,
+            code,
+            reference,
+            metadata,
+            posting.value_date_text(row.request, today),
+            None,
+            None,
+            adapt(row.expires_at) if row.expires_at is not None else None,
+            created_at,
+        )
+    return values
+
+
+def _chunks(values: list[Any]) -> Iterator[tuple[int, list[Any]]]:
+    """``values`` cut into multi-row inserts of ``INSERT_SIZES`` rows, largest first."""
+    width = 17
+    start, remaining = 0, len(values) // width
+    for size in INSERT_SIZES:
+        while remaining >= size:
+            yield size, values[start : start + size * width]
+            start += size * width
+            remaining -= size

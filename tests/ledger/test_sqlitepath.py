@@ -1,0 +1,218 @@
+"""SQLite's own write path: it commits plain batches with only cached statements under the
+write lock, and for everything else it writes nothing and leaves the error to the
+transactional path — the same codes, nothing changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from bankmall.core.audit import verify_chain
+from bankmall.core.errors import BankmallError
+from bankmall.core.models import AuditRecord, OutboxEvent
+from bankmall.ledger import coalescing, sqlitepath
+from bankmall.ledger.actions import (
+    TransferRequest,
+    create_transfers,
+)
+from bankmall.ledger.committing import set_expiry
+from bankmall.ledger.models import Account, Transfer
+from tests.ledger.conftest import (
+    BROKEN_PRECONDITIONS,
+    broken_batch,
+    movement,
+    prepared_rows,
+    snapshot,
+    three_accounts,
+    transfer,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _sqlite() -> Iterator[None]:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's own write path")
+    yield
+    coalescing.stop_writer()
+
+
+@pytest.fixture
+def funded() -> dict[str, str]:
+    return three_accounts()
+
+
+_rows = prepared_rows
+_request = movement
+
+
+def _traced(work: Any) -> list[str]:
+    """The statements ``work`` runs on this connection, as SQLite starts them."""
+    connection.ensure_connection()
+    statements: list[str] = []
+    connection.connection.set_trace_callback(statements.append)
+    try:
+        work()
+    finally:
+        connection.connection.set_trace_callback(None)
+    return statements
+
+
+def test_a_plain_batch_commits_with_its_event_and_audit_record(funded: dict[str, str]) -> None:
+    rows = _rows(
+        _request(funded["alice"], funded["bob"], 300, "a"),
+        _request(funded["alice"], funded["bob"], 200, "b", pending=True, timeout_seconds=60),
+    )
+    assert sqlitepath.applies(rows)
+    events, records = OutboxEvent.objects.count(), AuditRecord.objects.count()
+    now = timezone.now()
+    set_expiry(rows, now)  # as commit_rows does
+
+    assert sqlitepath.try_post(rows, client="test", actor="tester", now=now)
+
+    stored = {t.key: t for t in Transfer.objects.filter(client="test", key__in=["a", "b"])}
+    assert (stored["a"].amount_minor, stored["a"].kind) == (300, "single")
+    assert (stored["b"].amount_minor, stored["b"].kind) == (200, "pending")
+    assert stored["b"].expires_at is not None
+    alice, bob = (Account.objects.get(public_id=funded[name]) for name in ("alice", "bob"))
+    assert (alice.debits_posted_minor, alice.debits_pending_minor) == (300, 200)
+    assert (bob.credits_posted_minor, bob.credits_pending_minor) == (300, 200)
+    assert OutboxEvent.objects.count() == events + 1
+    assert AuditRecord.objects.count() == records + 1
+    record = AuditRecord.objects.order_by("-id").first()
+    assert record is not None
+    assert (record.actor, record.action, record.target) == (
+        "tester",
+        "ledger.transfers_created",
+        rows[0].public_id,
+    )
+    assert verify_chain().is_intact
+
+
+def test_a_batch_runs_a_fixed_set_of_statements_and_only_those_inside_the_lock(
+    funded: dict[str, str],
+) -> None:
+    # 1,234 transfers between 2 accounts: the accounts read before the lock; inside it one
+    # UPDATE per account, one check, inserts of 1,000 + 2 × 100 + 3 × 10 + 4 × 1 rows, the
+    # event, the audit head read, record and head move, COMMIT. Every statement text is one of
+    # a fixed few, so sqlite3 keeps them compiled.
+    transfer(funded["bank"], funded["alice"], 1_000_000, key="more")
+    requests = [_request(funded["alice"], funded["bob"], 1, f"n{n}") for n in range(1_234)]
+
+    statements = _traced(lambda: create_transfers(requests, client="test"))
+
+    kinds = [" ".join(statement.split()[:3]) for statement in statements]
+    assert kinds == [
+        "SELECT a.public_id, a.id,",
+        "BEGIN IMMEDIATE",
+        "UPDATE ledger_account SET",
+        "UPDATE ledger_account SET",
+        "SELECT count(*), total(a.status",
+        *["INSERT INTO ledger_transfer"] * (1 + 2 + 3 + 4),
+        "INSERT INTO core_outboxevent",
+        "SELECT sequence, record_hash",
+        "INSERT INTO core_auditrecord",
+        "UPDATE core_auditchainhead SET",
+        "COMMIT",
+    ]
+    assert Transfer.objects.filter(client="test", key__startswith="n").count() == 1_234
+    bob = Account.objects.get(public_id=funded["bob"])
+    assert bob.credits_posted_minor == 1_234
+    assert verify_chain().is_intact
+
+
+@pytest.mark.parametrize("pending", [False, True])
+def test_one_transfer_moves_the_right_totals(funded: dict[str, str], pending: bool) -> None:
+    rows = _rows(
+        _request(
+            funded["alice"], funded["bob"], 700, "one", pending=pending, code="c", reference="r"
+        )
+    )
+
+    assert sqlitepath.try_post(rows, client="test", actor="tester", now=timezone.now())
+
+    alice, bob = (Account.objects.get(public_id=funded[name]) for name in ("alice", "bob"))
+    moved = (alice.debits_pending_minor, bob.credits_pending_minor)
+    posted = (alice.debits_posted_minor, bob.credits_posted_minor)
+    assert (moved, posted) == (((700, 700), (0, 0)) if pending else ((0, 0), (700, 700)))
+    stored = Transfer.objects.get(client="test", key="one")
+    assert (stored.kind, stored.code, stored.reference, stored.currency, stored.metadata) == (
+        "pending" if pending else "single",
+        "c",
+        "r",
+        "CNY",
+        {},
+    )
+    assert stored.value_date == timezone.now().date()
+    assert verify_chain().is_intact
+
+
+def test_inside_a_transaction_or_with_references_the_path_does_not_apply(
+    funded: dict[str, str],
+) -> None:
+    plain = _rows(_request(funded["alice"], funded["bob"], 1, "x"))
+    with transaction.atomic():
+        assert not sqlitepath.applies(plain)
+    pending = transfer(funded["alice"], funded["bob"], 5, pending=True)
+    assert not sqlitepath.applies(_rows(TransferRequest(key="p", post_pending=pending.id)))
+    assert not sqlitepath.applies(_rows(_request("liability:alice", funded["bob"], 1, "c")))
+
+
+@pytest.mark.parametrize(("case", "code"), BROKEN_PRECONDITIONS)
+def test_every_broken_precondition_writes_nothing_and_names_the_same_error(
+    funded: dict[str, str], case: str, code: str
+) -> None:
+    requests = broken_batch(funded, case)
+    before = snapshot()
+
+    assert not sqlitepath.try_post(_rows(*requests), client="test", actor=None, now=timezone.now())
+    assert snapshot() == before
+    with pytest.raises(BankmallError) as raised:
+        create_transfers(requests, client="test")
+
+    assert raised.value.code == code
+    assert raised.value.extra["transfer_index"] == 1
+    assert snapshot() == before
+    assert verify_chain().is_intact
+
+
+def test_a_batch_with_one_existing_key_replays_it_and_posts_the_rest(
+    funded: dict[str, str],
+) -> None:
+    first = transfer(funded["alice"], funded["bob"], 250, key="retry")
+    requests = [
+        _request(funded["alice"], funded["bob"], 250, "retry"),
+        _request(funded["alice"], funded["bob"], 50, "new"),
+    ]
+    assert not sqlitepath.try_post(_rows(*requests), client="test", actor=None, now=timezone.now())
+
+    again, new = create_transfers(requests, client="test")
+
+    assert again.id == first.id
+    assert Transfer.objects.get(client="test", key="new").public_id == new.id
+    assert Account.objects.get(public_id=funded["bob"]).credits_posted_minor == 300
+
+
+def test_concurrent_writers_queue_on_the_write_lock_and_keep_the_chain_gap_free(
+    funded: dict[str, str],
+) -> None:
+    def work(n: int) -> None:
+        try:
+            for k in range(10):
+                transfer(funded["bank"], funded["bob"], 1, key=f"together:{n}:{k}")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(work, range(4)))  # Re-raises the first error, if any.
+
+    assert Transfer.objects.filter(key__startswith="together:").count() == 40
+    assert Account.objects.get(public_id=funded["bob"]).credits_posted_minor == 40
+    report = verify_chain()
+    assert report.is_intact, report.problems
