@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bankmall.core import audit
@@ -240,3 +241,68 @@ def test_connections_sharing_one_lane_keep_it_gap_free(
     assert Transfer.objects.filter(key__startswith="shared:").count() == 40
     report = verify_chain()
     assert report.is_intact, report.problems
+
+
+def test_the_accounts_ids_are_looked_up_once_then_remembered(funded: dict[str, str]) -> None:
+    fastpath._KNOWN.clear()
+    lookup = "FROM ledger_account WHERE public_id = ANY"
+
+    with CaptureQueriesContext(connection) as first:
+        transfer(funded["alice"], funded["bob"], 10, key="first")
+    with CaptureQueriesContext(connection) as second:
+        transfer(funded["alice"], funded["bob"], 15, key="second")
+
+    assert [q["sql"] for q in first.captured_queries if lookup in q["sql"]] != []
+    assert [q["sql"] for q in second.captured_queries if lookup in q["sql"]] == []
+    alice = Account.objects.get(public_id=funded["alice"])
+    assert fastpath._KNOWN[funded["alice"]] == (alice.pk, "CNY", 0)
+    assert Account.objects.get(public_id=funded["bob"]).credits_posted_minor == 25
+
+
+@pytest.mark.parametrize("wrong", ["id", "currency"])
+@pytest.mark.parametrize("size", [1, 2])
+def test_a_wrongly_remembered_account_writes_nothing_and_is_looked_up_again(
+    funded: dict[str, str], wrong: str, size: int
+) -> None:
+    # As if the database under a running process were replaced: the remembered id now names
+    # another account (or the currency differs). The statement checks every locked row's
+    # public id and currency, so it refuses and the entry is forgotten; the next write looks
+    # the account up again.
+    alice, bob = funded["alice"], funded["bob"]
+    transfer(alice, bob, 10, key="learn")
+    known = fastpath._KNOWN[bob]
+    bank_pk = Account.objects.get(public_id=funded["bank"]).pk
+    fastpath._KNOWN[bob] = (
+        known._replace(pk=bank_pk) if wrong == "id" else known._replace(currency="USD")
+    )
+    requests = [_request(alice, bob, 20 + n, f"after-{n}") for n in range(size)]
+    rows = _rows(*requests)
+    if wrong == "currency":
+        for row in rows:
+            row.currency = "USD"
+        fastpath._KNOWN[alice] = fastpath._KNOWN[alice]._replace(currency="USD")
+    before = snapshot()
+
+    assert not fastpath.try_post(rows, client="test", actor=None, now=timezone.now())
+
+    assert snapshot() == before
+    assert bob not in fastpath._KNOWN
+    create_transfers(requests, client="test")
+    accounts = {a.public_id: a for a in Account.objects.filter(public_id__in=[bob, funded["bank"]])}
+    assert accounts[bob].credits_posted_minor == 10 + sum(20 + n for n in range(size))
+    assert accounts[funded["bank"]].credits_posted_minor == 0
+    assert verify_chain().is_intact
+
+
+def test_an_unknown_account_is_not_remembered_and_named_by_the_transactional_path(
+    funded: dict[str, str],
+) -> None:
+    missing = "lac_00000000000000000000000000"
+    rows = _rows(_request(funded["alice"], missing, 5, "nowhere"))
+
+    assert not fastpath.try_post(rows, client="test", actor=None, now=timezone.now())
+
+    assert missing not in fastpath._KNOWN
+    with pytest.raises(BankmallError) as raised:
+        create_transfers([_request(funded["alice"], missing, 5, "nowhere")], client="test")
+    assert raised.value.code == "account_not_found"

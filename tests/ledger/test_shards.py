@@ -332,3 +332,29 @@ def test_the_fast_statements_write_nothing_when_a_shard_row_is_missing(
     assert not fastpath.try_post(single, client="test", actor="test", now=timezone.now())
     assert not fastpath.try_post(batch, client="test", actor="test", now=timezone.now())
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("size", [1, 2])
+def test_a_wrongly_remembered_sharded_account_writes_nothing_and_is_looked_up_again(
+    requires_postgres: None, hot: dict[str, str], size: int
+) -> None:
+    # The remembered id of the merchant names another sharded account (as if the database
+    # were replaced under the process): the shard statement checks the account's public id,
+    # refuses, and the next write looks the merchant up again.
+    other = sharded_account("liability:merchant:other", shards=4)
+    transfer(hot["alice"], hot["merchant"], 10, key="learn")
+    fastpath._KNOWN[hot["merchant"]] = fastpath._KNOWN[hot["merchant"]]._replace(
+        pk=Account.objects.get(public_id=other.id).pk
+    )
+    requests = [_request(hot["alice"], hot["merchant"], 20 + n, f"wrong-{n}") for n in range(size)]
+    rows = [posting.prepare(index, request) for index, request in enumerate(requests)]
+    before = snapshot()
+
+    assert not fastpath.try_post(rows, client="test", actor="test", now=timezone.now())
+
+    assert snapshot() == before
+    assert hot["merchant"] not in fastpath._KNOWN
+    create_transfers(requests, client="test")
+    assert _in_shards(hot["merchant"]) == 10 + sum(20 + n for n in range(size))
+    assert _in_shards(other.id) == 0
+    assert queries.invariant_problems() == []

@@ -27,7 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -861,7 +861,8 @@ _INSERT_ARRAYS_SQL: Final = (
 _SEPARATOR: Final = "\x1f"
 
 
-def _column(cast: str) -> str:
+def split_column(cast: str) -> str:
+    """A ``cast[]`` array from two parameters: ``joined``'s text and count."""
     # One text parameter per column, split on the server: joining strings is a single C call,
     # where binding an array costs a Python call per element. The separator is refused in
     # every text field (``_check_text``); JSON escapes it. A terminator keeps a one-row batch
@@ -873,22 +874,24 @@ def _column(cast: str) -> str:
 #: credits a sharded account takes on a shard (``shard_credits``); then the shard chooser.
 DELTAS_CTE: Final = (
     "d(ref, ddp, dcp, ddn, dcn, dcs) AS (SELECT * FROM unnest("
-    + ", ".join([_column("text"), *[_column("bigint")] * 5])
+    + ", ".join([split_column("text"), *[split_column("bigint")] * 5])
     + ")), chooser(n) AS (SELECT %s::bigint)"
 )
 #: A sharded account (``a``) whose delta (``d``) goes to a shard is not locked or updated.
 _NOT_TO_SHARD: Final = "(a.credit_shards = 0 OR d.dcs = 0)"
 #: The accounts locked in primary-key order (``v``) and updated by their deltas (``u``,
-#: returning ``{returning}``).
+#: returning ``{returning}``). ``{match}`` joins ``ledger_account a`` to ``d`` (and may add a
+#: WHERE clause); ``v`` also carries the ``{extra}`` columns of ``d`` for ``{verify}``, a
+#: condition every updated row must meet.
 LOCK_AND_UPDATE_CTES: Final = (
-    "v AS MATERIALIZED (SELECT a.id, d.ddp, d.dcp, d.ddn, d.dcn FROM ledger_account a"
-    f" JOIN d ON a.public_id = d.ref WHERE {_NOT_TO_SHARD} ORDER BY a.id FOR UPDATE OF a),"
+    "v AS MATERIALIZED (SELECT a.id, d.ddp, d.dcp, d.ddn, d.dcn{extra} FROM ledger_account a"
+    " JOIN d ON {match} ORDER BY a.id FOR UPDATE OF a),"
     " u AS (UPDATE ledger_account SET"
     " debits_posted_minor = ledger_account.debits_posted_minor + v.ddp,"
     " credits_posted_minor = ledger_account.credits_posted_minor + v.dcp,"
     " debits_pending_minor = ledger_account.debits_pending_minor + v.ddn,"
     " credits_pending_minor = ledger_account.credits_pending_minor + v.dcn"
-    " FROM v WHERE ledger_account.id = v.id RETURNING {returning})"
+    " FROM v WHERE ledger_account.id = v.id{verify} RETURNING {returning})"
 )
 #: The transfers' insert (``i``), taking account ids from ``{source}`` (a CTE with ``id`` and
 #: ``public_id``); ``{where}`` may narrow the rows inserted, ``{conflict}`` is
@@ -899,7 +902,7 @@ INSERT_CTE: Final = (
     " SELECT t.p, %s, t.k, t.g, t.n, da.id, ca.id, t.a, t.y, t.o, t.r, t.m::jsonb, t.v, NULL,"
     " NULL, NULLIF(t.x, '')::timestamptz, %s FROM unnest("
     + ", ".join(
-        _column(cast)
+        split_column(cast)
         for cast in (
             "text",
             "text",
@@ -929,7 +932,11 @@ ACCOUNTS_CTE: Final = (
 #: ``acc``: an account credited through a shard is not in ``u``): the transactional path's
 #: statement. Its parameters: ``transfer_params``.
 TRANSFER_CTES: Final = (
-    f"WITH {DELTAS_CTE}, {ACCOUNTS_CTE}, {LOCK_AND_UPDATE_CTES}, "
+    f"WITH {DELTAS_CTE}, {ACCOUNTS_CTE}, "
+    + LOCK_AND_UPDATE_CTES.replace("{match}", f"a.public_id = d.ref WHERE {_NOT_TO_SHARD}")
+    .replace("{extra}", "")
+    .replace("{verify}", "")
+    + ", "
     + INSERT_CTE.replace("{source}", "acc")
 )
 ON_CONFLICT_SKIP: Final = " ON CONFLICT (client, key) DO NOTHING"
@@ -939,7 +946,8 @@ _UPDATE_AND_INSERT_SQL: Final = (
 )
 
 
-def _joined(values: Iterable[Any], count: int) -> list[Any]:
+def joined(values: Iterable[Any], count: int) -> list[Any]:
+    """The two parameters of ``split_column`` for ``values``."""
     return [_SEPARATOR.join(map(str, values)) + _SEPARATOR, count]
 
 
@@ -958,23 +966,31 @@ def transfer_params(
 ) -> list[Any]:
     """The parameters of ``TRANSFER_CTES`` for ``rows`` and their aggregated ``deltas``."""
     refs = sorted(deltas)
-    params: list[Any] = _joined(refs, len(refs))
+    params: list[Any] = joined(refs, len(refs))
     for n in range(4):
-        params += _joined((deltas[ref][n] for ref in refs), len(refs))
+        params += joined((deltas[ref][n] for ref in refs), len(refs))
     to_shards = shard_credits(rows)
-    params += _joined((to_shards.get(ref, 0) for ref in refs), len(refs))
+    params += joined((to_shards.get(ref, 0) for ref in refs), len(refs))
     params.append(shard_chooser())
+    return params + row_params(rows, client=client, now=now, account=str)
+
+
+def row_params(
+    rows: list[Row], *, client: str, now: dt.datetime, account: Callable[[str], object]
+) -> list[Any]:
+    """The client, the time and the transfers' columns of ``INSERT_CTE``, each account as
+    ``account(public id)``."""
     today = now.date().isoformat()
     texts = [row_texts(row) for row in rows]
     count = len(rows)
-    params += [client, now]
+    params: list[Any] = [client, now]
     for column in (
         (row.public_id for row in rows),
         (row.key for row in rows),
         (row.digest for row in rows),
         (row.kind for row in rows),
-        (row.debit_ref for row in rows),
-        (row.credit_ref for row in rows),
+        (account(row.debit_ref) for row in rows),
+        (account(row.credit_ref) for row in rows),
         (row.amount_minor for row in rows),
         (row.currency for row in rows),
         (code for code, _, _ in texts),
@@ -983,7 +999,7 @@ def transfer_params(
         (value_date_text(row.request, today) for row in rows),
         (row.expires_at.isoformat() if row.expires_at else "" for row in rows),
     ):
-        params += _joined(column, count)
+        params += joined(column, count)
     return params
 
 
