@@ -9,7 +9,7 @@ One call of ``post_batch`` runs inside the caller's transaction and issues, in t
    locked in primary-key order inside the same statement, so two batches never deadlock;
    SQLite runs one writer at a time (``BEGIN IMMEDIATE``). A sharded account that the batch
    only credits with posted transfers is left out: (only then) one more UPDATE adds its
-   credits to one of its shard rows, after the account rows (``credit_shards_sql``);
+   credits to one of its shard rows, after the account rows (``_credit_shards``);
 3. (only when the batch posts, voids or reverses) one SELECT of earlier resolutions and
    reversals, now serialised by the account locks;
 4. one multi-row INSERT of the transfers with ``ON CONFLICT (client, key) DO NOTHING``: a
