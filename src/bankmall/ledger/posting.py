@@ -1033,6 +1033,9 @@ def _value_date(request: TransferRequest | None, today: dt.date) -> dt.date:
 def view_of(row: Row, *, client: str, now: dt.datetime) -> TransferView:
     """What the caller gets back for a row this batch wrote."""
     request = row.request
+    amount = request.amount if request is not None else None  # Money is immutable: share it
+    if amount is None or amount.amount_minor != row.amount_minor or amount.currency != row.currency:
+        amount = Money(row.amount_minor, row.currency)
     return TransferView(
         id=row.public_id,
         key=row.key,
@@ -1041,7 +1044,7 @@ def view_of(row: Row, *, client: str, now: dt.datetime) -> TransferView:
         status=STATUS_BY_KIND[row.kind],
         debit_account=row.debit_ref,
         credit_account=row.credit_ref,
-        amount=Money(row.amount_minor, row.currency),
+        amount=amount,
         code=request.code if request is not None else "",
         reference=request.reference if request is not None else "",
         metadata=dict(request.metadata) if request is not None else {},
