@@ -98,18 +98,18 @@ def test_a_plain_batch_commits_with_its_event_and_audit_record(funded: dict[str,
 def test_a_batch_runs_a_fixed_set_of_statements_and_only_those_inside_the_lock(
     funded: dict[str, str],
 ) -> None:
-    # 1,234 transfers between 2 accounts: the accounts read before the lock; inside it one
-    # UPDATE per account, one check, inserts of 1,000 + 2 × 100 + 3 × 10 + 4 × 1 rows, the
-    # event, the audit head read, record and head move, COMMIT. Every statement text is one of
-    # a fixed few, so sqlite3 keeps them compiled.
+    # 1,234 transfers between 2 accounts this process knows: nothing before the lock; inside
+    # it one UPDATE per account, one check, inserts of 1,000 + 2 × 100 + 3 × 10 + 4 × 1 rows,
+    # the event, the audit head read, record and head move, COMMIT. Every statement text is
+    # one of a fixed few, so sqlite3 keeps them compiled.
     transfer(funded["bank"], funded["alice"], 1_000_000, key="more")
+    transfer(funded["alice"], funded["bob"], 1, key="seen")
     requests = [_request(funded["alice"], funded["bob"], 1, f"n{n}") for n in range(1_234)]
 
     statements = _traced(lambda: create_transfers(requests, client="test"))
 
     kinds = [" ".join(statement.split()[:3]) for statement in statements]
     assert kinds == [
-        "SELECT a.public_id, a.id,",
         "BEGIN IMMEDIATE",
         "UPDATE ledger_account SET",
         "UPDATE ledger_account SET",
@@ -123,8 +123,35 @@ def test_a_batch_runs_a_fixed_set_of_statements_and_only_those_inside_the_lock(
     ]
     assert Transfer.objects.filter(client="test", key__startswith="n").count() == 1_234
     bob = Account.objects.get(public_id=funded["bob"])
-    assert bob.credits_posted_minor == 1_234
+    assert bob.credits_posted_minor == 1_235
     assert verify_chain().is_intact
+
+
+def test_unknown_accounts_are_read_before_the_lock_and_a_stale_one_is_refused(
+    funded: dict[str, str],
+) -> None:
+    sqlitepath._known.clear()  # As in a new process.
+    rows = _rows(_request(funded["alice"], funded["bob"], 5, "first"))
+
+    statements = _traced(
+        lambda: sqlitepath.try_post(rows, client="test", actor=None, now=timezone.now())
+    )
+
+    assert statements[0].startswith("SELECT a.public_id, a.id,")
+    assert statements[1] == "BEGIN IMMEDIATE"
+    # As if the database had been replaced under the process: the id now names another account.
+    sqlitepath._known[funded["bob"]] = sqlitepath._known[funded["alice"]]
+    before = snapshot()
+
+    stale = _rows(_request(funded["alice"], funded["bob"], 7, "second"))
+    assert not sqlitepath.try_post(stale, client="test", actor=None, now=timezone.now())
+
+    assert snapshot() == before
+    assert sqlitepath._known == {}
+    transfer(funded["alice"], funded["bob"], 7, key="second")
+    alice, bob = (Account.objects.get(public_id=funded[name]) for name in ("alice", "bob"))
+    assert (alice.debits_posted_minor, alice.credits_posted_minor) == (12, 10_000)
+    assert (bob.debits_posted_minor, bob.credits_posted_minor) == (0, 12)
 
 
 @pytest.mark.parametrize("pending", [False, True])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -240,10 +241,10 @@ def _kind(request: TransferRequest) -> tuple[str, str]:
 def _check_text(index: int, request: TransferRequest) -> None:
     if not request.key or len(request.key) > KEY_MAX_LENGTH:
         raise _invalid(index, "key", f"1 to {KEY_MAX_LENGTH} characters")
-    for name in ("code", "reference"):
-        if len(getattr(request, name)) > TEXT_MAX_LENGTH:
+    for name, text in (("code", request.code), ("reference", request.reference)):
+        if len(text) > TEXT_MAX_LENGTH:
             raise _invalid(index, name, f"at most {TEXT_MAX_LENGTH} characters")
-    texts = [getattr(request, name) for name in _TEXT_FIELDS]
+    texts = _TEXTS_OF(request)  # In _TEXT_FIELDS order, in one C call.
     if _CONTROL_CHARACTER.search("".join(texts)):  # One search; name the field only on a hit.
         for name, text in zip(_TEXT_FIELDS, texts, strict=True):
             if _CONTROL_CHARACTER.search(text):
@@ -266,6 +267,7 @@ _TEXT_FIELDS: Final = (
     "void_pending",
     "reverses",
 )
+_TEXTS_OF: Final = operator.attrgetter(*_TEXT_FIELDS)
 _CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -1033,9 +1035,9 @@ def _value_date(request: TransferRequest | None, today: dt.date) -> dt.date:
 def view_of(row: Row, *, client: str, now: dt.datetime) -> TransferView:
     """What the caller gets back for a row this batch wrote."""
     request = row.request
-    amount = request.amount if request is not None else None  # Money is immutable: share it
-    if amount is None or amount.amount_minor != row.amount_minor or amount.currency != row.currency:
-        amount = Money(row.amount_minor, row.currency)
+    amount = request.amount if request is not None else None
+    if amount is None or (amount.amount_minor, amount.currency) != (row.amount_minor, row.currency):
+        amount = Money(row.amount_minor, row.currency)  # Money is immutable: share the caller's.
     return TransferView(
         id=row.public_id,
         key=row.key,

@@ -8,14 +8,16 @@ whose length changes with every batch, so SQLite compiles it anew each time (abo
 running it). This path, for the common write — new posted or pending transfers between
 accounts named by id, called outside any transaction — does all of that first:
 
-1. before the lock: one read of the accounts' ids and currencies (both never change, and WAL
-   readers never wait for the writer), the transfers' rows, the event and the audit record
-   (all but its place in the chain);
+1. before the lock: a read of the accounts this process has not seen yet (their ids,
+   currencies and shard counts never change and WAL readers never wait for the writer; the
+   process keeps them), the transfers' rows, the event and the audit record (all but its place
+   in the chain);
 2. under the lock, statements whose text never changes, so ``sqlite3`` reuses them compiled:
    each account's four totals updated once with its aggregated delta; one check that every
-   account exists, is active and keeps its limit flag; the transfers in multi-row inserts of
-   1,000, 100, 10 and 1 rows (a key that exists is a unique violation); the event; the
-   audit record chained to lane 1's head; ``COMMIT``.
+   (id, public id) pair used is still one account, active and within its limit flag; posted
+   credits of sharded accounts on shard 0; the transfers in multi-row inserts of 1,000, 100,
+   10 and 1 rows (a key that exists is a unique violation); the event; the audit record
+   chained to lane 1's head; ``COMMIT``.
 
 Any failed check or statement rolls the transaction back and returns ``False``: the caller
 then takes the transactional path, which names the precise error (the same codes, the same
@@ -57,14 +59,16 @@ _CREDITS_POSTED: Final = (
     " total(s.credits_posted_minor) FROM ledger_accountshard AS s WHERE s.account_id = a.id)"
     " ELSE 0 END)"
 )
-#: (accounts found, accounts not active or past their limit) among the ids in ``?``.
+#: (accounts found, accounts not active or past their limit) among the (id, public id) pairs
+#: in ``?``: a pair that no longer matches (``_known`` is stale) is not found.
 _CHECK_SQL: Final = (
     "SELECT count(*), total(a.status <> 'active'"  # noqa: S608 (constants only)
     " OR (a.debits_must_not_exceed_credits AND a.debits_posted_minor + a.debits_pending_minor"
     f" > {_CREDITS_POSTED} + a.overdraft_limit_minor)"
     " OR (a.credits_must_not_exceed_debits AND a.credits_posted_minor + a.credits_pending_minor"
     " > a.debits_posted_minor + a.overdraft_limit_minor))"
-    " FROM ledger_account AS a WHERE a.id IN (SELECT value FROM json_each(?))"
+    " FROM json_each(?) AS j JOIN ledger_account AS a"
+    " ON a.id = j.value ->> 0 AND a.public_id = j.value ->> 1"
 )
 #: Posted credits of a sharded account that the batch only credits go to its shard 0 (one
 #: writer at a time: one shard serves, as on the transactional path).
@@ -89,6 +93,7 @@ class _Prepared:
 
     updates: list[tuple[int, ...]]
     account_ids: str
+    account_count: int
     shard_updates: list[tuple[int, int]]
     chunks: list[tuple[int, list[Any]]]
     event: list[Any]
@@ -145,7 +150,8 @@ def _prepare(
     target, after, details = posting.audit_content(rows, client=client)
     return _Prepared(
         updates=[(*deltas[ref], accounts[ref].pk) for ref in on_rows],
-        account_ids=json.dumps([accounts[ref].pk for ref in on_rows]),
+        account_ids=json.dumps([(accounts[ref].pk, ref) for ref in sorted(accounts)]),
+        account_count=len(accounts),
         shard_updates=[(to_shards[ref], accounts[ref].pk) for ref in sorted(to_shards)],
         chunks=list(_chunks(_transfer_values(rows, accounts, client=client, now=now))),
         event=prepare_sqlite_event(
@@ -165,7 +171,10 @@ def _write(cursor: sqlite3.Cursor, prepared: _Prepared) -> bool:
     # Only statements from here to COMMIT: the write lock is held.
     cursor.executemany(_UPDATE_SQL, prepared.updates)
     found, broken = cursor.execute(_CHECK_SQL, (prepared.account_ids,)).fetchone()
-    if found != len(prepared.updates) or broken:
+    if found != prepared.account_count:
+        _known.clear()  # An account named by the cache is not that account (any more).
+        return False
+    if broken:
         return False
     if prepared.shard_updates:
         cursor.executemany(_SHARD_SQL, prepared.shard_updates)
@@ -188,14 +197,27 @@ class _Account(NamedTuple):
     credit_shards: int
 
 
+#: Accounts this process has read, by public id: their id, currency and shard count never
+#: change and accounts are never deleted, so a batch reads only accounts it has not seen. The
+#: check under the write lock confirms every (id, public id) pair it used.
+_known: dict[str, _Account] = {}
+KNOWN_ACCOUNTS_MAX: Final = 100_000
+
+
 def _accounts(cursor: sqlite3.Cursor, rows: list[posting.Row]) -> dict[str, _Account] | None:
     """The rows' accounts, read without the lock; ``None`` when one is missing or holds
     another currency than a transfer on it."""
-    refs = sorted({ref for row in rows for ref in (row.debit_ref, row.credit_ref)})
-    found = {
-        public_id: _Account(pk, currency, shards)
-        for public_id, pk, currency, shards in cursor.execute(_ACCOUNTS_SQL, (json.dumps(refs),))
-    }
+    refs = {ref for row in rows for ref in (row.debit_ref, row.credit_ref)}
+    known = _known
+    unknown = sorted(ref for ref in refs if ref not in known)
+    if unknown:
+        if len(known) + len(unknown) > KNOWN_ACCOUNTS_MAX:
+            known.clear()
+        for public_id, pk, currency, shards in cursor.execute(
+            _ACCOUNTS_SQL, (json.dumps(unknown),)
+        ):
+            known[public_id] = _Account(pk, currency, shards)
+    found = {ref: known[ref] for ref in refs if ref in known}
     if len(found) != len(refs):
         return None
     for row in rows:
