@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections import Counter
+from multiprocessing.connection import Connection
+
 import pytest
 
 from bankmall.core.errors import NotFound
@@ -22,6 +27,39 @@ def test_ids_are_unique_and_sort_by_creation_time() -> None:
 
     assert len(set(earlier)) == 500
     assert all(value < later for value in earlier)
+
+
+def test_the_first_ten_characters_are_the_millisecond_timestamp_in_crockford_base32() -> None:
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    for moment in (0, 1, 1_700_000_000_000, 2**48 - 1):
+        expected = "".join(alphabet[(moment >> (5 * n)) & 31] for n in range(9, -1, -1))
+
+        assert new_id("trf", now_ms=moment)[4:14] == expected
+
+
+def test_the_random_characters_are_spread_over_the_whole_alphabet() -> None:
+    counts = Counter("".join(new_id("trf")[14:] for _ in range(2_000)))  # 32,000 characters
+
+    assert len(counts) == 32
+    assert min(counts.values()) > 800  # 1,000 each expected; 800 is over 6 sigma below
+
+
+def _child_id(connection: Connection) -> None:
+    connection.send(new_id("trf", now_ms=1))
+
+
+def test_a_forked_process_never_repeats_the_parents_random_characters() -> None:
+    # Random bytes are read from the OS in chunks; a child forked from a parent holding an
+    # unread chunk must not take the same bytes as the parent's next ids.
+    new_id("trf")  # The parent now holds a partly read chunk.
+    receiving, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=_child_id, args=(sending,))
+    child.start()
+    from_child = receiving.recv()
+    child.join(timeout=30)
+
+    assert from_child != new_id("trf", now_ms=1)
+    assert os.getpid() != child.pid
 
 
 @pytest.mark.parametrize("prefix", ["", "C", "cus1", "toolong", "cu-s"])
