@@ -278,23 +278,55 @@ def test_invariants_name_a_transfer_whose_account_is_missing(funded: Funded) -> 
 
     problems = queries.invariant_problems()
 
-    assert f"ledger transfer {made.id} does not match its accounts or its pending transfer" in (
-        problems
+    assert _shape_problem(made.id) in problems
+
+
+def _shape_problem(transfer_id: str) -> str:
+    return (
+        f"ledger transfer {transfer_id} does not match its accounts or the transfer it resolves"
+        " or reverses"
     )
 
 
-def test_the_database_refuses_to_delete_a_ledger_account(
-    funded: Funded, requires_postgres: None
+@pytest.mark.parametrize("column", ["pending_id", "reverses_id"])
+def test_invariants_name_a_transfer_whose_reference_is_missing(funded: Funded, column: str) -> None:
+    # The references to the resolved or reversed transfer carry no foreign-key constraint
+    # either; a dangling one set by hand is found by the check.
+    _bank, alice, bob = funded(1_000)
+    if column == "pending_id":
+        hold = transfer(alice.id, bob.id, 100, pending=True)
+        (made,) = create_transfers(
+            [TransferRequest(key="post-it", post_pending=hold.id)], client="test"
+        )
+    else:
+        original = transfer(alice.id, bob.id, 100)
+        (made,) = create_transfers(
+            [TransferRequest(key="reverse-it", reverses=original.id)], client="test"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE ledger_transfer SET {column} = -7 WHERE public_id = %s",  # noqa: S608
+            [made.id],
+        )
+
+    assert _shape_problem(made.id) in queries.invariant_problems()
+
+
+@pytest.mark.parametrize("table", ["ledger_account", "ledger_transfer"])
+def test_the_database_refuses_to_delete_ledger_rows(
+    funded: Funded, requires_postgres: None, table: str
 ) -> None:
-    _bank, alice, _bob = funded(1_000)
+    _bank, alice, bob = funded(1_000)
+    public_id = alice.id if table == "ledger_account" else transfer(alice.id, bob.id, 100).id
     before = snapshot()
+    noun = table.removeprefix("ledger_")
 
     with (
-        pytest.raises(IntegrityError, match="ledger accounts are never deleted"),
+        pytest.raises(IntegrityError, match=f"ledger {noun}s are never deleted"),
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
-        cursor.execute("DELETE FROM ledger_account WHERE public_id = %s", [alice.id])
+        cursor.execute(f"DELETE FROM {table} WHERE public_id = %s", [public_id])  # noqa: S608
 
     assert snapshot() == before
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from bankmall.core.fields import public_id_field
@@ -21,7 +22,10 @@ class OutboxEvent(models.Model):
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
-    publish_attempts = models.PositiveIntegerField(default=0)
+    # Not a PositiveIntegerField: its CHECK constraint would be parsed and planned again by
+    # PostgreSQL for every statement that inserts an event (the hot path's). Only the relay
+    # writes it, counting up from 0.
+    publish_attempts = models.IntegerField(default=0, validators=[MinValueValidator(0)])
 
     class Meta:
         # No index by aggregate: nothing here reads events by aggregate (consumers keep their
@@ -51,7 +55,9 @@ class AuditRecord(models.Model):
     orders records across lanes by the time they were written. Rows are append-only.
     """
 
-    lane = models.PositiveSmallIntegerField(default=1)
+    # Not Positive…Field, whose CHECK constraint PostgreSQL parses again for every statement
+    # that appends a record; lanes are numbered from 1 by ``current_lane`` only.
+    lane = models.SmallIntegerField(default=1, validators=[MinValueValidator(1)])
     sequence = models.BigIntegerField()
     occurred_at = models.DateTimeField()
     actor = models.CharField(max_length=128)
@@ -86,7 +92,8 @@ class AuditChainHead(models.Model):
     serialises the appends to that lane. Rows are created when a lane is first used.
     """
 
-    id = models.PositiveSmallIntegerField(primary_key=True)
+    # Not Positive…Field: see ``AuditRecord.lane``.
+    id = models.SmallIntegerField(primary_key=True, validators=[MinValueValidator(1)])
     sequence = models.BigIntegerField(default=0)
     record_hash = models.CharField(max_length=64, default="")
 

@@ -6,6 +6,7 @@ models define the schema, the migrations and the ORM reads.
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from bankmall.core.fields import public_id_field
@@ -77,8 +78,12 @@ class Account(models.Model):
     credits_pending_minor = models.BigIntegerField(default=0)
     name = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField()
-    #: 0: not sharded; N (1 to 64): posted credits go to one of N ``AccountShard`` rows.
-    credit_shards = models.PositiveSmallIntegerField(default=0)
+    #: 0: not sharded; N (1 to 64): posted credits go to one of N ``AccountShard`` rows. Set
+    #: once by ``create_accounts`` (which checks the range); no CHECK constraint, which
+    #: PostgreSQL would parse and plan again for every statement that updates an account.
+    credit_shards = models.SmallIntegerField(
+        default=0, validators=[MinValueValidator(0), MaxValueValidator(64)]
+    )
 
     class Meta:
         constraints = [
@@ -126,7 +131,7 @@ class AccountShard(models.Model):
     account = models.ForeignKey(
         Account, on_delete=models.PROTECT, related_name="shards", db_index=False
     )
-    shard = models.PositiveSmallIntegerField()
+    shard = models.SmallIntegerField(validators=[MinValueValidator(0)])  # 0 … credit_shards - 1
     credits_posted_minor = models.BigIntegerField(default=0)
     status = models.CharField(
         max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
@@ -180,6 +185,11 @@ class Transfer(models.Model):
     reference = models.CharField(max_length=128, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     value_date = models.DateField()
+    # No database-level constraint either: Django's deferred constraint queued a trigger event
+    # for every inserted transfer and fired it at commit, even with the column empty (most
+    # rows). The only writer, the transactional path, reads the referenced transfer in the same
+    # transaction; transfers are never deleted (on PostgreSQL a trigger refuses it, migration
+    # 0006); ``queries.invariant_problems`` names a transfer whose reference is missing.
     pending = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -187,6 +197,7 @@ class Transfer(models.Model):
         blank=True,
         related_name="resolutions",
         db_index=False,
+        db_constraint=False,
     )
     reverses = models.ForeignKey(
         "self",
@@ -195,6 +206,7 @@ class Transfer(models.Model):
         blank=True,
         related_name="reversals",
         db_index=False,
+        db_constraint=False,
     )
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()

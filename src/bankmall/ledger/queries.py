@@ -286,9 +286,11 @@ SELECT t.public_id FROM ledger_transfer t
   LEFT JOIN ledger_account d ON d.id = t.debit_account_id
   LEFT JOIN ledger_account c ON c.id = t.credit_account_id
   LEFT JOIN ledger_transfer p ON p.id = t.pending_id
+  LEFT JOIN ledger_transfer r ON r.id = t.reverses_id
 WHERE d.id IS NULL OR c.id IS NULL
    OR t.currency <> d.currency OR t.currency <> c.currency OR t.amount_minor <= 0
-   OR (t.pending_id IS NOT NULL AND (p.kind <> 'pending'
+   OR (t.reverses_id IS NOT NULL AND r.id IS NULL)
+   OR (t.pending_id IS NOT NULL AND (p.id IS NULL OR p.kind <> 'pending'
        OR p.debit_account_id <> t.debit_account_id OR p.credit_account_id <> t.credit_account_id
        OR t.amount_minor > p.amount_minor))
 ORDER BY t.id
@@ -391,7 +393,8 @@ def _shard_problems() -> list[str]:
 def _shape_problems() -> list[str]:
     rows = _fetch(_TRANSFER_SHAPE_SQL)
     return [
-        f"ledger transfer {public_id} does not match its accounts or its pending transfer"
+        f"ledger transfer {public_id} does not match its accounts or the transfer it resolves or"
+        " reverses"
         for (public_id,) in rows[:PROBLEMS_MAX]
     ]
 
