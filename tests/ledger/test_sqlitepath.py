@@ -186,6 +186,11 @@ def test_inside_a_transaction_or_with_references_the_path_does_not_apply(
     plain = _rows(_request(funded["alice"], funded["bob"], 1, "x"))
     with transaction.atomic():
         assert not sqlitepath.applies(plain)
+    transaction.set_autocommit(False)
+    try:
+        assert not sqlitepath.applies(plain)
+    finally:
+        transaction.set_autocommit(True)
     pending = transfer(funded["alice"], funded["bob"], 5, pending=True)
     assert not sqlitepath.applies(_rows(TransferRequest(key="p", post_pending=pending.id)))
     assert not sqlitepath.applies(_rows(_request("liability:alice", funded["bob"], 1, "c")))

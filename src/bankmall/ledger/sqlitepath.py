@@ -107,6 +107,7 @@ def applies(rows: list[posting.Row]) -> bool:
     return (
         database.vendor == "sqlite"
         and not database.in_atomic_block
+        and database.get_autocommit()
         and posting.are_new_movements(rows)
     )
 
@@ -117,6 +118,8 @@ def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt
     database = connections[DEFAULT_DB_ALIAS]
     database.ensure_connection()
     raw: sqlite3.Connection = database.connection
+    if raw.in_transaction:  # Someone else's transaction: never commit or roll it back here.
+        return False
     cursor = raw.cursor()
     try:
         prepared = _prepare(cursor, rows, client=client, actor=actor, now=now)
@@ -124,8 +127,7 @@ def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt
     except sqlite3.Error:
         return False
     finally:
-        if raw.in_transaction:
-            raw.rollback()
+        raw.rollback()  # A no-op after COMMIT (no transaction is open then).
         cursor.close()
 
 
@@ -217,9 +219,12 @@ def _accounts(cursor: sqlite3.Cursor, rows: list[posting.Row]) -> dict[str, _Acc
             _ACCOUNTS_SQL, (json.dumps(unknown),)
         ):
             known[public_id] = _Account(pk, currency, shards)
-    found = {ref: known[ref] for ref in refs if ref in known}
-    if len(found) != len(refs):
-        return None
+    found: dict[str, _Account] = {}
+    for ref in refs:
+        account = known.get(ref)  # Another thread may have cleared the cache meanwhile.
+        if account is None:
+            return None
+        found[ref] = account
     for row in rows:
         currency = row.currency
         if found[row.debit_ref].currency != currency or found[row.credit_ref].currency != currency:
