@@ -21,6 +21,8 @@ idempotency keys and pending totals included):
   big-merchant accounts, whose incoming payments would otherwise all queue on one row lock, so
   its posted credits go to 16 shard rows and writers on different connections do not wait for
   one another.
+``batched`` and ``hot_batched``, whose rates are compared, run in alternating halves (``batched``,
+``hot_batched``, ``batched``, ``hot_batched``) so both meet tables of about the same size.
 The ledger invariants are checked after every workload; a failed check voids its figure.
 """
 
@@ -160,7 +162,7 @@ def _sqlite_tpcb_caller(args: tuple[str, int], deadline: float, results: Any) ->
 
 
 def _run_processes(
-    target: Callable[[Any, float, Any], None], args: Any, seconds: int, callers: int
+    target: Callable[[Any, float, Any], None], args: Any, seconds: float, callers: int
 ) -> tuple[float, list[float]]:
     """Run ``callers`` forked processes until a shared deadline; return (per second, latencies)."""
     from django.conf import settings  # noqa: PLC0415
@@ -189,7 +191,7 @@ def _run_processes(
 
 
 def _run_threads(
-    target: Callable[[Any, float, Any], None], args: Any, seconds: int, callers: int
+    target: Callable[[Any, float, Any], None], args: Any, seconds: float, callers: int
 ) -> tuple[float, list[float]]:
     """``callers`` threads split over ``COALESCING_PROCESSES`` forked processes (the shape of
     ``bankmall serve``: a few worker processes with several threads each)."""
@@ -379,50 +381,69 @@ WORKLOADS: Final = (
 )
 
 
+#: The two batched workloads, run in alternating halves (``_schedule``).
+ALTERNATED: Final = ("batched", "hot_batched")
+
+
+def _schedule(names: list[str], seconds: int) -> list[tuple[str, float]]:
+    """(workload, seconds) in the order run. ``batched`` and ``hot_batched`` are compared with
+    each other, so they run in alternating halves on tables of about the same size (run one
+    after the other, the second always met tables one workload larger, which on SQLite moved
+    their ratio by up to 0.3); every other workload runs whole, in ``WORKLOADS`` order."""
+    if not all(name in names for name in ALTERNATED):
+        return [(name, float(seconds)) for name in names]
+    half = seconds / 2
+    order: list[tuple[str, float]] = []
+    for name in names:
+        if name == ALTERNATED[0]:
+            order += [(alternated, half) for _ in range(2) for alternated in ALTERNATED]
+        elif name not in ALTERNATED:
+            order.append((name, float(seconds)))
+    return order
+
+
 def _workloads(
     accounts: dict[str, Any], seconds: int, batch_callers: int, only: frozenset[str]
 ) -> dict[str, Any]:
     BATCH_CALLERS_USED[0] = batch_callers
-    figures: dict[str, Any] = {}
-    plans: list[tuple[str, Callable[[], tuple[float, list[float]]]]] = [
-        (
-            "single",
-            lambda: _run_processes(_ledger_caller, (accounts, "s", 1, False), seconds, CALLERS),
+    runs: dict[str, Callable[[float, str], tuple[float, list[float]]]] = {
+        "single": lambda length, tag: _run_processes(
+            _ledger_caller, (accounts, tag, 1, False), length, CALLERS
         ),
-        (
-            "single_coalesced",
-            lambda: _run_threads(_coalesced_caller, (accounts, "sc", False), seconds, CALLERS),
+        "single_coalesced": lambda length, tag: _run_threads(
+            _coalesced_caller, (accounts, tag, False), length, CALLERS
         ),
-        (
-            "batched",
-            lambda: _run_processes(
-                _ledger_caller, (accounts, "b", BATCH_SIZE, False), seconds, batch_callers
-            ),
+        "batched": lambda length, tag: _run_processes(
+            _ledger_caller, (accounts, tag, BATCH_SIZE, False), length, batch_callers
         ),
-        (
-            "hot_single",
-            lambda: _run_processes(_ledger_caller, (accounts, "hs", 1, True), seconds, CALLERS),
+        "hot_single": lambda length, tag: _run_processes(
+            _ledger_caller, (accounts, tag, 1, True), length, CALLERS
         ),
-        (
-            "hot_coalesced",
-            lambda: _run_threads(_coalesced_caller, (accounts, "hc", True), seconds, CALLERS),
+        "hot_coalesced": lambda length, tag: _run_threads(
+            _coalesced_caller, (accounts, tag, True), length, CALLERS
         ),
-        (
-            "hot_batched",
-            lambda: _run_processes(
-                _ledger_caller, (accounts, "hb", BATCH_SIZE, True), seconds, batch_callers
-            ),
+        "hot_batched": lambda length, tag: _run_processes(
+            _ledger_caller, (accounts, tag, BATCH_SIZE, True), length, batch_callers
         ),
-    ]
-    for name, run in plans:
-        if only and name not in only:
-            continue
+    }
+    names = [name for name in WORKLOADS if not only or name in only]
+    done: dict[str, tuple[float, float, list[float], bool]] = {}  # count, time, latencies, ok
+    for part, (name, time_part) in enumerate(_schedule(names, seconds)):
         _vacuum()
-        _log(f"ledger workload {name} for {seconds}s")
-        tps, latencies = run()
-        ok = _invariants_ok()
+        _log(f"ledger workload {name} for {time_part:g}s")
+        tps, latencies = runs[name](time_part, f"{name}{part}")
+        count, elapsed, previous, ok = done.get(name, (0.0, 0.0, [], True))
+        done[name] = (
+            count + tps * time_part,
+            elapsed + time_part,
+            previous + latencies,
+            ok and _invariants_ok(),
+        )
+    figures: dict[str, Any] = {}
+    for name in names:
+        count, elapsed, latencies, ok = done[name]
         figures[name] = {
-            "tps": round(tps, 1) if ok else None,
+            "tps": round(count / elapsed, 1) if ok else None,
             "latency_ms_p50": _percentile(latencies, 0.50),
             "latency_ms_p99": _percentile(latencies, 0.99),
             "invariants_ok": ok,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +70,32 @@ def test_a_short_sqlite_run_prints_the_summary_last(tmp_path: Path) -> None:
     assert summary["invariants_ok"] is True
     assert summary["single_tps"] > 0
     assert summary["batched_tps"] > 0
+
+
+def _bench_module() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_ledger", ROOT / "bench" / "ledger.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_two_batched_workloads_run_in_alternating_halves() -> None:
+    # Compared with each other, they run on tables of about the same size.
+    bench = _bench_module()
+
+    assert bench._schedule(list(bench.WORKLOADS), 30) == [
+        ("single", 30.0),
+        ("single_coalesced", 30.0),
+        ("batched", 15.0),
+        ("hot_batched", 15.0),
+        ("batched", 15.0),
+        ("hot_batched", 15.0),
+        ("hot_single", 30.0),
+        ("hot_coalesced", 30.0),
+    ]
+    assert bench._schedule(["batched", "hot_single"], 10) == [
+        ("batched", 10.0),
+        ("hot_single", 10.0),
+    ]
