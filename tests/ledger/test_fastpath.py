@@ -84,8 +84,9 @@ def test_one_transfer_takes_the_single_row_statement_and_moves_the_right_totals(
         )
     )
     events, records = OutboxEvent.objects.count(), AuditRecord.objects.count()
+    now = timezone.now()
 
-    assert fastpath.try_post(rows, client="test", actor="tester", now=timezone.now())
+    assert fastpath.try_post(rows, client="test", actor="tester", now=now)
 
     alice, bob = (Account.objects.get(public_id=funded[name]) for name in ("alice", "bob"))
     moved = (alice.debits_pending_minor, bob.credits_pending_minor)
@@ -100,9 +101,58 @@ def test_one_transfer_takes_the_single_row_statement_and_moves_the_right_totals(
         "CNY",
     )
     assert stored.public_id == rows[0].public_id
+    assert (stored.created_at, stored.value_date) == (now, now.date())  # Sent in binary.
     assert OutboxEvent.objects.count() == events + 1
     assert AuditRecord.objects.count() == records + 1
     assert verify_chain().is_intact
+
+
+def test_one_transfer_updates_both_accounts_whichever_has_the_lower_id(
+    funded: dict[str, str],
+) -> None:
+    # The statement updates the account with the lower id first, then the other (no lock
+    # step): bank (lowest id) and alice, alice and bob, and bob back to alice.
+    pks = {name: Account.objects.get(public_id=funded[name]).pk for name in funded}
+    assert pks["bank"] < pks["alice"] < pks["bob"]
+    for key, (debit, credit) in enumerate(
+        [("bank", "alice"), ("alice", "bob"), ("bob", "alice"), ("alice", "bank")]
+    ):
+        rows = _rows(_request(funded[debit], funded[credit], 100 - key, f"order-{key}"))
+        assert fastpath.try_post(rows, client="test", actor=None, now=timezone.now())
+
+    totals = {
+        name: (account.debits_posted_minor, account.credits_posted_minor)
+        for name in funded
+        for account in [Account.objects.get(public_id=funded[name])]
+    }
+    assert totals == {
+        "bank": (10_000 + 100, 97),
+        "alice": (99 + 97, 10_000 + 100 + 98),
+        "bob": (98, 99),
+    }
+    assert verify_chain().is_intact
+
+
+def test_statements_dropped_behind_its_back_are_prepared_again(funded: dict[str, str]) -> None:
+    transfer(funded["alice"], funded["bob"], 1, key="before-discard")
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+
+    rows = _rows(_request(funded["alice"], funded["bob"], 2, "after-discard"))
+    assert fastpath.try_post(rows, client="test", actor=None, now=timezone.now())
+
+    assert Transfer.objects.get(client="test", key="after-discard").amount_minor == 2
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%INSERT INTO ledger_transfer%%'"
+        )
+        assert cursor.fetchone() == (1,)
+
+
+def test_a_parameter_of_an_unexpected_type_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(TypeError, match="float"):
+        fastpath._encoded([1, "text", 1.5])
 
 
 def test_one_pending_transfer_keeps_its_timeout_and_value_date(funded: dict[str, str]) -> None:

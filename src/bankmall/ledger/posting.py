@@ -717,9 +717,12 @@ def _update_sql(values: str) -> str:
     )
 
 
-def qualified_returning() -> str:
-    """The columns an account update returns, qualified by the table (for ``AccountState``)."""
-    return _ACCOUNT_RETURNING
+def qualified_returning(*, shards: bool = True) -> str:
+    """The columns an account update returns, qualified by the table (for ``AccountState``);
+    ``shards=False`` for accounts known to have no shards (credits posted as stored)."""
+    if shards:
+        return _ACCOUNT_RETURNING
+    return _ACCOUNT_RETURNING.replace(f" + {_IN_SHARDS}", "")
 
 
 def _check_accounts(rows: list[Row], states: dict[str, AccountState]) -> None:
