@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from bankmall.core.audit import OutsideTransactionError
 from bankmall.core.models import OutboxEvent
@@ -66,3 +66,22 @@ def test_payloads_refuse_floats() -> None:
         record_event("thing.created", payload={"amount": 1.5})
 
     assert OutboxEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_payload_is_stored_lz4_compressed_and_read_back_whole(
+    requires_postgres: None,
+) -> None:
+    # A ledger batch's event names up to 8,190 transfers; lz4 compresses it much more cheaply
+    # than PostgreSQL's default pglz (migration core 0009).
+    ids = [f"trf_{n:026d}" for n in range(2_000)]
+    with transaction.atomic():
+        event_id = record_event("ledger.transfers_created", payload={"transfer_ids": ids})
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(payload) FROM core_outboxevent WHERE public_id = %s",
+            [event_id],
+        )
+        assert cursor.fetchone() == ("lz4",)
+    assert OutboxEvent.objects.get(public_id=event_id).payload == {"transfer_ids": ids}
