@@ -29,6 +29,7 @@ import itertools
 import re
 import struct
 import weakref
+from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 import psycopg
@@ -347,33 +348,35 @@ def _execute(statement: str, params: list[Any]) -> None:
         _execute(statement, params)
 
 
-def _encoded(params: list[Any]) -> tuple[list[bytes | None], tuple[int, ...], list[int]]:
+def _encoded(params: list[Any]) -> tuple[list[bytes | None], tuple[int, ...], tuple[int, ...]]:
     """The parameters as PostgreSQL receives them, their types (``_OIDS``) and formats:
     integers, times and dates in binary (no text to parse on the server), the rest as text."""
-    values: list[bytes | None] = []
-    types: list[int] = []
-    formats: list[int] = []
-    for value in params:
-        kind = type(value)
-        if value is None:
-            values.append(None)
-        elif kind is str:
-            values.append(value.encode())
-        elif kind is int:
-            values.append(_INT8.pack(value))
-        elif kind is dt.datetime:
-            if value.tzinfo is None:
-                raise TypeError("a fast statement takes aware datetimes only")
-            values.append(_INT8.pack((value - _POSTGRES_EPOCH) // _MICROSECOND))
-        elif kind is dt.date:
-            values.append(_INT4.pack(value.toordinal() - _POSTGRES_EPOCH_DAY))
-        elif kind is bool:
-            values.append(b"\x01" if value else b"\x00")
-        else:
-            raise TypeError(f"a fast statement takes no {kind.__name__} parameter")
-        types.append(_OIDS.get(kind, 0))
-        formats.append(0 if kind is str or value is None else 1)
-    return values, tuple(types), formats
+    kinds = tuple(map(type, params))
+    try:
+        values = [_ENCODERS[kind](value) for kind, value in zip(kinds, params, strict=True)]
+    except KeyError as error:
+        raise TypeError(f"a fast statement takes no {error.args[0].__name__} parameter") from None
+    types, formats = _shape(kinds)
+    return values, types, formats
+
+
+@functools.lru_cache(maxsize=64)
+def _shape(kinds: tuple[type, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The types and formats of parameters of ``kinds``."""
+    return (
+        tuple(_OIDS.get(kind, 0) for kind in kinds),
+        tuple(0 if kind is str or kind is type(None) else 1 for kind in kinds),
+    )
+
+
+def _timestamp(value: dt.datetime) -> bytes:
+    if value.tzinfo is None:
+        raise TypeError("a fast statement takes aware datetimes only")
+    return _INT8.pack((value - _POSTGRES_EPOCH) // _MICROSECOND)
+
+
+def _none(_value: None) -> None:
+    return None
 
 
 _INT8: Final = struct.Struct("!q")
@@ -381,6 +384,16 @@ _INT4: Final = struct.Struct("!i")
 _POSTGRES_EPOCH: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _POSTGRES_EPOCH_DAY: Final = dt.date(2000, 1, 1).toordinal()
 _MICROSECOND: Final = dt.timedelta(microseconds=1)
+#: How each type of parameter is sent (``_shape`` gives its format): binary for integers,
+#: times and dates, UTF-8 text for strings.
+_ENCODERS: Final[dict[type, Callable[[Any], bytes | None]]] = {
+    str: str.encode,
+    int: _INT8.pack,
+    type(None): _none,
+    dt.datetime: _timestamp,
+    dt.date: lambda value: _INT4.pack(value.toordinal() - _POSTGRES_EPOCH_DAY),
+    bool: lambda value: b"\x01" if value else b"\x00",
+}
 
 
 @functools.lru_cache(maxsize=64)
