@@ -317,6 +317,29 @@ def test_the_fast_batch_statement_credits_one_shard_per_account(
     assert queries.invariant_problems() == []
 
 
+def test_the_fast_single_statement_counts_shard_credits_when_a_sharded_account_is_debited(
+    requires_postgres: None, hot: dict[str, str]
+) -> None:
+    # Only statements that update a sharded account's row add its shards' credits (the others
+    # leave that part out): a debit covered only by shard credits is written by the fast
+    # statement itself, one beyond them writes nothing.
+    transfer(hot["alice"], hot["merchant"], 600)
+    covered = [posting.prepare(0, _request(hot["merchant"], hot["bank"], 450, "s1"))]
+    assert fastpath.try_post(covered, client="test", actor="test", now=timezone.now())
+    before = snapshot()
+
+    beyond = [posting.prepare(0, _request(hot["merchant"], hot["bank"], 151, "s2"))]
+    assert not fastpath.try_post(beyond, client="test", actor="test", now=timezone.now())
+
+    assert snapshot() == before
+    pending_credit = [
+        posting.prepare(0, _request(hot["alice"], hot["merchant"], 7, "s3", pending=True))
+    ]
+    assert fastpath.try_post(pending_credit, client="test", actor="test", now=timezone.now())
+    assert queries.balance(hot["merchant"]).posted.amount_minor == 150
+    assert queries.invariant_problems() == []
+
+
 def test_the_fast_statements_write_nothing_when_a_shard_row_is_missing(
     requires_postgres: None, hot: dict[str, str]
 ) -> None:

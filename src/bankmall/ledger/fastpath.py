@@ -192,24 +192,29 @@ def _numbered(text: str, *, first: int = 1) -> str:
 
 
 @functools.cache
-def _single_statement(event_sql: str, audit_sql: str, *, shards: bool) -> str:
+def _single_statement(event_sql: str, audit_sql: str, *, to_shard: bool, sums: bool) -> str:
     """``_SINGLE_SQL`` with the event's and the audit record's ``%s`` numbered after its own.
 
-    Two statements: one for a transfer that touches a sharded account, and a smaller one for
-    the common case of none, without the shard row's update and the shards' credits in the
-    accounts' totals. PostgreSQL initialises every part of a plan at each execution, used or
-    not: the smaller statement costs ~10 % less server CPU.
+    Only the parts a transfer needs: the shard row's update when its credit goes to a shard
+    (``to_shard``), the shards' credits in the updated accounts' totals when one of them is
+    sharded (``sums``). PostgreSQL initialises every part of a plan at each execution, used
+    or not: without both, the statement costs ~10 % less server CPU.
     """
     text = _SINGLE_SQL.format(
-        returning=posting.qualified_returning(shards=shards),
-        shard=_SINGLE_SHARD_CTE if shards else "",
+        returning=posting.qualified_returning(shards=sums),
+        shard=_SINGLE_SHARD_CTE if to_shard else "",
     ) + _checks(
         transfers_missing="NOT EXISTS (SELECT FROM i)",
         accounts_missing="(SELECT count(*) FROM u) <> CASE WHEN $20 > 0 THEN 2 ELSE 1 END",
-        shards_missing="CASE WHEN $21 > 0 THEN 1 ELSE 0 END" if shards else None,
+        shards_missing="CASE WHEN $21 > 0 THEN 1 ELSE 0 END" if to_shard else None,
     )
     tail = _numbered(f"{event_sql}, {audit_sql}", first=_SINGLE_PARAMS + 1)
     return text.replace("{event}, {audit}", tail)
+
+
+def _to_shard(row: posting.Row, credit: Known) -> bool:
+    """Whether the transfer's credit goes to one of the credit account's shard rows."""
+    return credit.credit_shards > 0 and row.kind == "single"
 
 
 def _single_params(
@@ -219,7 +224,7 @@ def _single_params(
     code, reference, metadata = posting.row_texts(row)
     pending = row.kind == "pending"
     debit, credit = accounts[row.debit_ref], accounts[row.credit_ref]
-    to_shard = credit.credit_shards > 0 and row.kind == "single"
+    to_shard = _to_shard(row, credit)
     return [
         debit.pk,
         credit.pk,
@@ -442,8 +447,14 @@ def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt
         )
         if len(rows) == 1:
             row = rows[0]
-            shards = accounts[row.debit_ref].credit_shards + accounts[row.credit_ref].credit_shards
-            statement = _single_statement(event_sql, audit.sql, shards=shards > 0)
+            debit, credit = accounts[row.debit_ref], accounts[row.credit_ref]
+            to_shard = _to_shard(row, credit)
+            statement = _single_statement(
+                event_sql,
+                audit.sql,
+                to_shard=to_shard,
+                sums=debit.credit_shards > 0 or (credit.credit_shards > 0 and not to_shard),
+            )
             params = _single_params(rows[0], accounts, client=client, now=now)
             params += [*event_params, *audit.params]
         else:
