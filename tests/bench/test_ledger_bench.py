@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
+import statistics
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +102,29 @@ def test_the_two_batched_workloads_run_in_alternating_halves() -> None:
         ("batched", 10.0),
         ("hot_single", 10.0),
     ]
+
+
+def test_requests_pair_distinct_customers_evenly_and_credit_the_merchant_four_in_five() -> None:
+    # Drawn from a seeded generator, so the counts below are the same on every run.
+    bench = _bench_module()
+    customers = [f"lac_customer{n}" for n in range(4)]
+    accounts = {"customers": customers, "hot": "lac_merchant"}
+
+    plain = bench._requests(accounts, 12_000, hot=False, tag="p", rng=random.Random(7))
+    hot = bench._requests(accounts, 10_000, hot=True, tag="h", rng=random.Random(8))
+
+    pairs = Counter((request.debit_account, request.credit_account) for request in plain)
+    assert set(pairs) == {(debit, credit) for debit in customers for credit in customers} - {
+        (customer, customer) for customer in customers
+    }
+    assert all(900 <= count <= 1_100 for count in pairs.values())  # 1,000 expected per pair.
+    amounts = [request.amount.amount_minor for request in plain]
+    assert 1 <= min(amounts) <= 5
+    assert 9_996 <= max(amounts) <= 10_000
+    assert 4_900 <= statistics.mean(amounts) <= 5_100
+    assert {request.amount.currency for request in plain} == {"CNY"}
+    assert [request.key for request in plain[:2]] == ["p:0", "p:1"]
+    to_merchant = sum(request.credit_account == "lac_merchant" for request in hot)
+    assert 7_850 <= to_merchant <= 8_150
+    assert {request.debit_account for request in hot} == set(customers)
+    assert all(request.debit_account != request.credit_account for request in hot)
