@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import runpy
 import shutil
 import socket
 import subprocess
@@ -45,7 +46,6 @@ PGBENCH_RUNS: Final = (20, 220)
 SINGLE_RUNS: Final = (20, 220)
 BATCH_RUNS: Final = (2, 7)
 BATCH_SIZE: Final = 1_000
-CUSTOMERS: Final = 2_000
 _STARTUP_SECONDS: Final = 120
 
 
@@ -205,48 +205,10 @@ def _django(url: str, data_dir: str) -> None:
 
 
 def _prepare(url: str, data_dir: str) -> None:
-    """Migrate and create funded customer accounts (natively, before callgrind)."""
-    _django(url, data_dir)
-    from django.core.management import call_command  # noqa: PLC0415
-
-    from bankmall.core.money import Money  # noqa: PLC0415
-    from bankmall.ledger.actions import (  # noqa: PLC0415
-        AccountSpec,
-        TransferRequest,
-        create_accounts,
-        create_transfers,
-    )
-
-    call_command("migrate", verbosity=0)
-    (bank,) = create_accounts([AccountSpec(code="equity:cost:bank", currency="CNY", kind="equity")])
-    for start in range(0, CUSTOMERS, 1_000):
-        accounts = create_accounts(
-            [
-                AccountSpec(
-                    code=f"liability:cost:customer:{n}",
-                    currency="CNY",
-                    kind="liability",
-                    debits_must_not_exceed_credits=True,
-                )
-                for n in range(start, start + 1_000)
-            ]
-        )
-        create_transfers(
-            [
-                TransferRequest(
-                    key=f"fund:{account.id}",
-                    debit_account=bank.id,
-                    credit_account=account.id,
-                    amount=Money(10**12, "CNY"),
-                )
-                for account in accounts
-            ],
-            client="cost",
-        )
-    from django.db import connection  # noqa: PLC0415
-
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+    """Migrate and create ``bench/ledger.py``'s funded accounts (natively, before callgrind)."""
+    harness = runpy.run_path(str(Path(__file__).with_name("ledger.py")))
+    harness["_start_django"](url, Path(data_dir))
+    harness["_setup_ledger"]()
 
 
 def _work(url: str, data_dir: str, calls: int, size: int) -> None:
@@ -259,7 +221,7 @@ def _work(url: str, data_dir: str, calls: int, size: int) -> None:
 
     customers = list(
         queries.accounts()
-        .filter(code__startswith="liability:cost:customer:")
+        .filter(code__startswith="liability:bench:customer:")
         .values_list("public_id", flat=True)
     )
     for start in range(0, len(customers), 1_000):  # One write per account: remembered after.
@@ -276,20 +238,12 @@ def _work(url: str, data_dir: str, calls: int, size: int) -> None:
             ],
             client="cost",
         )
+    harness = runpy.run_path(str(Path(__file__).with_name("ledger.py")))
     rng = random.Random(calls)
     for call in range(calls):
-        requests = []
-        for n in range(size):
-            debit, credit = rng.sample(customers, 2)
-            requests.append(
-                TransferRequest(
-                    key=f"{os.getpid()}:{call}:{n}",
-                    debit_account=debit,
-                    credit_account=credit,
-                    amount=Money(rng.randint(1, 10_000), "CNY"),
-                    code="cost",
-                )
-            )
+        requests = harness["_requests"](
+            {"customers": customers}, size, hot=False, tag=f"{os.getpid()}:{call}", rng=rng
+        )
         create_transfers(requests, client="cost", actor="cost")
 
 

@@ -3,8 +3,9 @@ minutes: `python bench/ledger_cost.py`, docs/performance.md)."""
 
 from __future__ import annotations
 
-import importlib.util
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,14 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "bench_ledger_cost", ROOT / "bench" / "ledger_cost.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return SimpleNamespace(**runpy.run_path(str(ROOT / "bench" / "ledger_cost.py")))
 
 
 def test_the_cost_of_a_unit_is_the_difference_of_a_long_and_a_short_run() -> None:
