@@ -203,7 +203,7 @@ def _deliver(items: list[_Pending], rows: list[posting.Row], now: dt.datetime) -
     for item in items:
         mine = rows[start : start + len(item.rows)]
         start += len(item.rows)
-        item.finish([posting.view_of(row, client=item.client, now=now) for row in mine], None)
+        item.finish(posting.views_of(mine, client=item.client, now=now), None)
 
 
 _writer = TransferWriter()

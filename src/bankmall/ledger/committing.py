@@ -28,7 +28,7 @@ def commit_rows(
             moment = now or timezone.now()
             set_expiry(rows, moment)
             if path.try_post(rows, client=client, actor=actor, now=moment):
-                return [posting.view_of(row, client=client, now=moment) for row in rows]
+                return posting.views_of(rows, client=client, now=moment)
     for _attempt in range(REPLAY_ATTEMPTS_MAX):
         moment = now or timezone.now()
         set_expiry(remaining, moment)
@@ -48,8 +48,9 @@ def commit_rows(
             if not any(row.pending_pk is not None for row in remaining):
                 raise
             continue
-        for row in remaining:
-            results[row.index] = posting.view_of(row, client=client, now=moment)
+        views = posting.views_of(remaining, client=client, now=moment)
+        for row, view in zip(remaining, views, strict=True):
+            results[row.index] = view
         break
     else:
         raise Conflict("the batch kept meeting concurrent requests with its keys; retry it")

@@ -24,9 +24,9 @@ name the first transfer that breaks a limit.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
-import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -99,7 +99,7 @@ class Row:
     digest: str
     request: TransferRequest | None
     reference_id: str = ""
-    public_id: str = field(default_factory=lambda: new_id("trf"))
+    public_id: str = field(default_factory=functools.partial(new_id, "trf"))
     pending_pk: int | None = None
     reverses_pk: int | None = None
     released_minor: int = 0
@@ -159,7 +159,11 @@ def check_batch(requests: Sequence[TransferRequest], client: str) -> None:
 
 
 def request_digest(request: TransferRequest) -> str:
-    """A fingerprint of everything the caller asked for, to tell a retry from a reused key."""
+    """A fingerprint of everything the caller asked for, to tell a retry from a reused key.
+
+    Stored with the transfer and compared on every replay: its bytes never change
+    (``tests/ledger/test_digests.py`` pins some).
+    """
     amount = request.amount
     parts = (
         request.debit_account,
@@ -194,9 +198,8 @@ def prepare(index: int, request: TransferRequest) -> Row:
     if not 0 <= request.timeout_seconds <= TIMEOUT_SECONDS_MAX:
         raise _invalid(index, "timeout_seconds", "0 to one year")
     kind, reference_id = _kind(request)
-    amount_minor, currency = 0, ""
-    if request.amount is not None:
-        amount_minor, currency = request.amount.amount_minor, request.amount.currency
+    amount = request.amount
+    amount_minor, currency = (0, "") if amount is None else (amount.amount_minor, amount.currency)
     row = Row(
         index=index,
         key=request.key,
@@ -209,10 +212,11 @@ def prepare(index: int, request: TransferRequest) -> Row:
         request=request,
         reference_id=reference_id,
     )
-    is_new_movement = kind in {"single", "pending"} and not reference_id
-    if request.amount is None and is_new_movement:
-        raise fail(errors.AmountMustBePositive, row, "an amount is required")
-    if request.amount is not None and amount_minor <= 0:
+    is_new_movement = not reference_id and kind in {"single", "pending"}
+    if amount is None:
+        if is_new_movement:
+            raise fail(errors.AmountMustBePositive, row, "an amount is required")
+    elif amount_minor <= 0:
         raise fail(errors.AmountMustBePositive, row, f"amount {amount_minor} is not positive")
     if amount_minor > AMOUNT_MAX_MINOR:
         raise fail(
@@ -239,13 +243,27 @@ def _kind(request: TransferRequest) -> tuple[str, str]:
 
 
 def _check_text(index: int, request: TransferRequest) -> None:
-    if not request.key or len(request.key) > KEY_MAX_LENGTH:
+    key, code, reference = request.key, request.code, request.reference
+    if not key or len(key) > KEY_MAX_LENGTH:
         raise _invalid(index, "key", f"1 to {KEY_MAX_LENGTH} characters")
-    for name, text in (("code", request.code), ("reference", request.reference)):
-        if len(text) > TEXT_MAX_LENGTH:
-            raise _invalid(index, name, f"at most {TEXT_MAX_LENGTH} characters")
-    texts = _TEXTS_OF(request)  # In _TEXT_FIELDS order, in one C call.
-    if _CONTROL_CHARACTER.search("".join(texts)):  # One search; name the field only on a hit.
+    if len(code) > TEXT_MAX_LENGTH:
+        raise _invalid(index, "code", f"at most {TEXT_MAX_LENGTH} characters")
+    if len(reference) > TEXT_MAX_LENGTH:
+        raise _invalid(index, "reference", f"at most {TEXT_MAX_LENGTH} characters")
+    texts = (
+        key,
+        code,
+        reference,
+        request.debit_account,
+        request.credit_account,
+        request.post_pending,
+        request.void_pending,
+        request.reverses,
+    )  # In _TEXT_FIELDS order.
+    joined = "".join(texts)
+    # Control characters are never printable: the cheap test first, the search (naming the
+    # field) only when some character is not.
+    if not joined.isprintable() and _CONTROL_CHARACTER.search(joined):
         for name, text in zip(_TEXT_FIELDS, texts, strict=True):
             if _CONTROL_CHARACTER.search(text):
                 raise _invalid(index, name, "control characters are not allowed")
@@ -267,7 +285,6 @@ _TEXT_FIELDS: Final = (
     "void_pending",
     "reverses",
 )
-_TEXTS_OF: Final = operator.attrgetter(*_TEXT_FIELDS)
 _CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -282,16 +299,20 @@ def _invalid(index: int, name: str, message: str) -> InvalidInput:
 def are_new_movements(rows: Sequence[Row]) -> bool:
     """Whether every row is a new posted or pending transfer between accounts named by id (what
     the one-write paths, ``fastpath`` and ``sqlitepath``, take)."""
-    return all(
-        row.kind in {"single", "pending"}
-        and not row.reference_id
-        and row.debit_ref.startswith("lac_")
-        and row.credit_ref.startswith("lac_")
-        for row in rows
-    )
+    for row in rows:
+        if (
+            row.kind not in {"single", "pending"}
+            or row.reference_id
+            or not row.debit_ref.startswith("lac_")
+            or not row.credit_ref.startswith("lac_")
+        ):
+            return False
+    return True
 
 
 def check_duplicate_keys(rows: Sequence[Row]) -> None:
+    if len({row.key for row in rows}) == len(rows):
+        return
     seen: set[str] = set()
     for row in rows:
         if row.key in seen:
@@ -359,10 +380,22 @@ def aggregate(rows: Iterable[Row]) -> dict[str, list[int]]:
     """Per account: [debits posted, credits posted, debits pending, credits pending] deltas."""
     deltas: dict[str, list[int]] = {}
     for row in rows:
-        debit = deltas.setdefault(row.debit_ref, [0, 0, 0, 0])
-        credit = deltas.setdefault(row.credit_ref, [0, 0, 0, 0])
-        for account, posted, pending in ((debit, 0, 2), (credit, 1, 3)):
-            _apply(account, row, posted, pending)
+        debit = deltas.get(row.debit_ref)
+        if debit is None:
+            debit = deltas[row.debit_ref] = [0, 0, 0, 0]
+        credit = deltas.get(row.credit_ref)
+        if credit is None:
+            credit = deltas[row.credit_ref] = [0, 0, 0, 0]
+        kind = row.kind
+        if kind == "single":  # The common kinds in line; _apply has the others.
+            debit[0] += row.amount_minor
+            credit[1] += row.amount_minor
+        elif kind == "pending":
+            debit[2] += row.amount_minor
+            credit[3] += row.amount_minor
+        else:
+            _apply(debit, row, 0, 2)
+            _apply(credit, row, 1, 3)
     return deltas
 
 
@@ -374,7 +407,8 @@ def shard_credits(rows: Iterable[Row]) -> dict[str, int]:
     for row in rows:
         elsewhere.add(row.debit_ref)
         if row.kind == "single":
-            posted[row.credit_ref] = posted.get(row.credit_ref, 0) + row.amount_minor
+            credit_ref = row.credit_ref
+            posted[credit_ref] = posted.get(credit_ref, 0) + row.amount_minor
         else:
             elsewhere.add(row.credit_ref)
     return {ref: amount for ref, amount in posted.items() if ref not in elsewhere}
@@ -1035,30 +1069,45 @@ def _value_date(request: TransferRequest | None, today: dt.date) -> dt.date:
     return today
 
 
-def view_of(row: Row, *, client: str, now: dt.datetime) -> TransferView:
-    """What the caller gets back for a row this batch wrote."""
-    request = row.request
-    amount = request.amount if request is not None else None
-    if amount is None or (amount.amount_minor, amount.currency) != (row.amount_minor, row.currency):
-        amount = Money(row.amount_minor, row.currency)  # Money is immutable: share the caller's.
-    return TransferView(
-        id=row.public_id,
-        key=row.key,
-        client=client,
-        kind=row.kind,
-        status=STATUS_BY_KIND[row.kind],
-        debit_account=row.debit_ref,
-        credit_account=row.credit_ref,
-        amount=amount,
-        code=request.code if request is not None else "",
-        reference=request.reference if request is not None else "",
-        metadata=dict(request.metadata) if request is not None else {},
-        value_date=_value_date(request, now.date()),
-        pending_id=row.reference_id if row.pending_pk is not None else None,
-        reverses_id=row.reference_id if row.reverses_pk is not None else None,
-        expires_at=row.expires_at,
-        created_at=now,
-    )
+def views_of(rows: Iterable[Row], *, client: str, now: dt.datetime) -> list[TransferView]:
+    """What the caller gets back for rows this batch wrote, in their order."""
+    today = now.date()
+    views = []
+    for row in rows:
+        request = row.request
+        if request is None:
+            amount, code, reference, metadata, value_date = None, "", "", {}, today
+        else:
+            amount, code, reference = request.amount, request.code, request.reference
+            metadata = dict(request.metadata)
+            value_date = today if request.value_date is None else request.value_date
+        if (
+            amount is None
+            or amount.amount_minor != row.amount_minor
+            or amount.currency != row.currency
+        ):
+            amount = Money(row.amount_minor, row.currency)  # Else share the caller's (immutable).
+        views.append(
+            TransferView(
+                id=row.public_id,
+                key=row.key,
+                client=client,
+                kind=row.kind,
+                status=STATUS_BY_KIND[row.kind],
+                debit_account=row.debit_ref,
+                credit_account=row.credit_ref,
+                amount=amount,
+                code=code,
+                reference=reference,
+                metadata=metadata,
+                value_date=value_date,
+                pending_id=row.reference_id if row.pending_pk is not None else None,
+                reverses_id=row.reference_id if row.reverses_pk is not None else None,
+                expires_at=row.expires_at,
+                created_at=now,
+            )
+        )
+    return views
 
 
 def event_content(rows: list[Row], *, client: str) -> dict[str, object]:
