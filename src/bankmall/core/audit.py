@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from bankmall.core.canonical import canonical_json, digest, to_jsonable
@@ -117,9 +118,26 @@ def _chain_fields(record: AuditRecord | PendingRecord) -> dict[str, Any]:
 
 
 def compute_hash(previous_hash: str, record: AuditRecord | PendingRecord) -> str:
-    key = settings.AUDIT_CHAIN_KEY.encode("utf-8")
-    message = previous_hash.encode("ascii") + b"|" + canonical_json(_chain_fields(record))
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    mac = _keyed_mac()
+    mac.update(previous_hash.encode("ascii") + b"|" + canonical_json(_chain_fields(record)))
+    return mac.hexdigest()
+
+
+#: The HMAC keyed with each value ``AUDIT_CHAIN_KEY`` had, before any message: copying it is
+#: far cheaper than keying a new one (OpenSSL sets up the padded key for each).
+_keyed_macs: dict[str, hmac.HMAC] = {}
+_KEYED_MACS_MAX: Final = 8
+
+
+def _keyed_mac() -> hmac.HMAC:
+    # The setting is read on every hash, so a changed key (tests override it) applies at once.
+    key = settings.AUDIT_CHAIN_KEY
+    keyed = _keyed_macs.get(key)
+    if keyed is None:
+        if len(_keyed_macs) >= _KEYED_MACS_MAX:
+            _keyed_macs.clear()
+        keyed = _keyed_macs[key] = hmac.new(key.encode("utf-8"), digestmod=hashlib.sha256)
+    return keyed.copy()
 
 
 class AuditChainBrokenError(RuntimeError):
@@ -148,7 +166,10 @@ _lanes: weakref.WeakKeyDictionary[Any, Lane] = weakref.WeakKeyDictionary()
 
 def current_lane() -> Lane:
     """This connection's lane, leased on first use (PostgreSQL) or lane 1 (SQLite)."""
-    database = connections[DEFAULT_DB_ALIAS]  # One lookup through the thread-local proxy.
+    return _lane_of(connections[DEFAULT_DB_ALIAS])  # One lookup through the thread-local proxy.
+
+
+def _lane_of(database: BaseDatabaseWrapper) -> Lane:
     database.ensure_connection()
     if database.vendor != "postgresql":
         return Lane(number=1, leased=True)
@@ -394,9 +415,9 @@ def prepare_lane_append(
     database = connections[DEFAULT_DB_ALIAS]
     if database.vendor != "postgresql" or database.in_atomic_block:
         raise OutsideTransactionError("prepare_lane_append is for autocommit PostgreSQL writes")
-    lane = current_lane()
+    lane = _lane_of(database)
     if lane.sequence is None:
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             cursor.execute(
                 "SELECT sequence, record_hash FROM core_auditchainhead WHERE id = %s",
                 [lane.number],
@@ -477,13 +498,14 @@ def prepare_sqlite_append(
     """An audit record (no ``before``) for a SQLite write that takes the write lock itself
     (lane 1, SQLite's only lane). Call before ``BEGIN IMMEDIATE``; ``SQLiteAppend.write``
     inside it."""
-    if connection.vendor != "sqlite":
+    database = connections[DEFAULT_DB_ALIAS]  # One lookup through the thread-local proxy.
+    if database.vendor != "sqlite":
         raise OutsideTransactionError("prepare_sqlite_append is for SQLite's own write path")
     record = _unchained_record(
         action, lane=1, target=target, before=None, after=after, details=details, actor=actor
     )
     values = _record_values(record)
-    values[2] = connection.ops.adapt_datetimefield_value(record.occurred_at)
+    values[2] = database.ops.adapt_datetimefield_value(record.occurred_at)
     return SQLiteAppend(record=record, values=values)
 
 
