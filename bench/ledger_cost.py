@@ -178,7 +178,9 @@ def _new_backends_total(
     """Run ``run``, then the instruction total of the ``backends`` it connected to (pgbench
     opens one to inspect the tables besides its client's; that one costs the same in every
     run). Callgrind writes a backend's file when the backend exits, which takes a while."""
-    subprocess.run(run, check=True, capture_output=True)
+    done = subprocess.run(run, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"ledger_cost: {run[0]} failed: {done.stderr.strip()[-2000:]}")
     deadline = time.monotonic() + _STARTUP_SECONDS
     seen: list[int | None] = []
     while time.monotonic() < deadline:
@@ -242,7 +244,11 @@ def _work(url: str, data_dir: str, calls: int, size: int) -> None:
     rng = random.Random(calls)
     for call in range(calls):
         requests = harness["_requests"](
-            {"customers": customers}, size, hot=False, tag=f"{os.getpid()}:{call}", rng=rng
+            {"customers": customers, "hot": ""},
+            size,
+            hot=False,
+            tag=f"{os.getpid()}:{call}",
+            rng=rng,
         )
         create_transfers(requests, client="cost", actor="cost")
 
