@@ -278,7 +278,8 @@ def _batch_params(
         (chooser % accounts[ref].credit_shards for ref in sharded), len(sharded)
     )
     params += posting.joined((to_shards[ref] for ref in sharded), len(sharded))
-    params += posting.row_params(rows, client=client, now=now, account=lambda ref: accounts[ref].pk)
+    account_ids = {ref: account.pk for ref, account in accounts.items()}
+    params += posting.row_params(rows, client=client, now=now, account_ids=account_ids)
     return params, count, len(sharded)
 
 

@@ -28,7 +28,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -825,14 +825,14 @@ def _insert(
     ops = connection.ops
     created_at = ops.adapt_datetimefield_value(now)
     today = now.date()
+    account_ids = {ref: state.pk for ref, state in states.items()}
     inserted = 0
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start : start + INSERT_CHUNK]
         params: list[Any] = []
-        for row in chunk:
-            (public_id, *middle, value_date, pending_pk, reverses_pk, expires_at) = _row_values(
-                row, states, today
-            )
+        for public_id, *middle, value_date, pending_pk, reverses_pk, expires_at in transfer_values(
+            chunk, account_ids, today
+        ):
             params.extend(
                 (
                     public_id,
@@ -855,26 +855,52 @@ def _insert(
     return inserted
 
 
-def _row_values(row: Row, states: dict[str, AccountState], today: dt.date) -> tuple[Any, ...]:
-    """A row's columns in ``TRANSFER_COLUMNS`` order, without ``client`` and ``created_at``."""
-    code, reference, metadata = row_texts(row)
-    return (
-        row.public_id,
-        row.key,
-        row.digest,
-        row.kind,
-        states[row.debit_ref].pk,
-        states[row.credit_ref].pk,
-        row.amount_minor,
-        row.currency,
-        code,
-        reference,
-        metadata,
-        _value_date(row.request, today),
-        row.pending_pk,
-        row.reverses_pk,
-        row.expires_at,
-    )
+def transfer_values(
+    rows: Iterable[Row], account_ids: Mapping[str, object], today: dt.date
+) -> Iterator[tuple[Any, ...]]:
+    """Each row's columns in ``TRANSFER_COLUMNS`` order, without ``client`` and ``created_at``
+    (a batch's rows share them): each account as ``account_ids[its public id]``, the value date
+    the request's or else ``today``, ``expires_at`` a datetime or ``None``. Every insert of
+    transfers takes its values from here, each converting them as its statement needs."""
+    for row in rows:
+        request = row.request
+        if request is None:
+            code, reference, metadata, value_date = "", "", "{}", today
+        else:
+            # As row_texts, in line: this loop runs for every transfer written.
+            code, reference = request.code, request.reference
+            metadata = (
+                json.dumps(dict(request.metadata), separators=(",", ":"))
+                if request.metadata
+                else "{}"
+            )
+            value_date = today if request.value_date is None else request.value_date
+        yield (
+            row.public_id,
+            row.key,
+            row.digest,
+            row.kind,
+            account_ids[row.debit_ref],
+            account_ids[row.credit_ref],
+            row.amount_minor,
+            row.currency,
+            code,
+            reference,
+            metadata,
+            value_date,
+            row.pending_pk,
+            row.reverses_pk,
+            row.expires_at,
+        )
+
+
+def transfer_columns(
+    rows: Sequence[Row], account_ids: Mapping[str, object], today: dt.date
+) -> list[tuple[Any, ...]]:
+    """``transfer_values`` as 15 columns of ``len(rows)`` values each."""
+    if not rows:
+        return [()] * 15
+    return list(zip(*transfer_values(rows, account_ids, today), strict=True))
 
 
 def row_texts(row: Row) -> tuple[str, str, str]:
@@ -1011,32 +1037,26 @@ def transfer_params(
     to_shards = shard_credits(rows)
     params += joined((to_shards.get(ref, 0) for ref in refs), len(refs))
     params.append(shard_chooser())
-    return params + row_params(rows, client=client, now=now, account=str)
+    return params + row_params(rows, client=client, now=now, account_ids={ref: ref for ref in refs})
 
 
 def row_params(
-    rows: list[Row], *, client: str, now: dt.datetime, account: Callable[[str], object]
+    rows: list[Row], *, client: str, now: dt.datetime, account_ids: Mapping[str, object]
 ) -> list[Any]:
     """The client, the time and the transfers' columns of ``INSERT_CTE``, each account as
-    ``account(public id)``."""
-    today = now.date().isoformat()
-    texts = [row_texts(row) for row in rows]
+    ``account_ids[its public id]``."""
+    today = now.date()
+    today_text = today.isoformat()
+    columns = transfer_columns(rows, account_ids, today)
+    # Public id to metadata as they are; the pending and reverses ids are NULL in the statement
+    # (these rows resolve nothing).
+    value_dates, expires = columns[11], columns[14]
     count = len(rows)
     params: list[Any] = [client, now]
     for column in (
-        (row.public_id for row in rows),
-        (row.key for row in rows),
-        (row.digest for row in rows),
-        (row.kind for row in rows),
-        (account(row.debit_ref) for row in rows),
-        (account(row.credit_ref) for row in rows),
-        (row.amount_minor for row in rows),
-        (row.currency for row in rows),
-        (code for code, _, _ in texts),
-        (reference for _, reference, _ in texts),
-        (metadata for _, _, metadata in texts),
-        (value_date_text(row.request, today) for row in rows),
-        (row.expires_at.isoformat() if row.expires_at else "" for row in rows),
+        *columns[:11],
+        [today_text if value is today else value.isoformat() for value in value_dates],
+        [value.isoformat() if value else "" for value in expires],
     ):
         params += joined(column, count)
     return params
@@ -1051,22 +1071,13 @@ def value_date_text(request: TransferRequest | None, today: str) -> str:
 def _insert_arrays(
     cursor: Any, rows: list[Row], *, client: str, states: dict[str, AccountState], now: dt.datetime
 ) -> int:
-    today = now.date()
-    columns: list[list[Any]] = [[] for _ in range(15)]
-    for row in rows:
-        for column, value in zip(columns, _row_values(row, states, today), strict=True):
-            column.append(value)
+    account_ids = {ref: state.pk for ref, state in states.items()}
+    columns = [list(column) for column in transfer_columns(rows, account_ids, now.date())]
     cursor.execute(_INSERT_ARRAYS_SQL, [client, now, *columns])
     return len(cursor.fetchall())
 
 
 _ROW_MARKS: Final = "(" + ", ".join(["%s"] * 17) + ")"
-
-
-def _value_date(request: TransferRequest | None, today: dt.date) -> dt.date:
-    if request is not None and request.value_date is not None:
-        return request.value_date
-    return today
 
 
 def views_of(rows: Iterable[Row], *, client: str, now: dt.datetime) -> list[TransferView]:

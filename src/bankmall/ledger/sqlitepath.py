@@ -242,27 +242,44 @@ def _transfer_values(
     """The transfers' columns in ``posting.TRANSFER_COLUMNS`` order, all rows in one list."""
     adapt = connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value
     created_at = adapt(now)
-    today = now.date().isoformat()
+    today = now.date()
+    today_text = today.isoformat()
+    account_ids = {ref: account.pk for ref, account in accounts.items()}
     values: list[Any] = []
-    for row in rows:
-        code, reference, metadata = posting.row_texts(row)
+    for (
+        public_id,
+        key,
+        digest,
+        kind,
+        debit_id,
+        credit_id,
+        amount_minor,
+        currency,
+        code,
+        reference,
+        metadata,
+        value_date,
+        pending_pk,
+        reverses_pk,
+        expires_at,
+    ) in posting.transfer_values(rows, account_ids, today):
         values += (
-            row.public_id,
+            public_id,
             client,
-            row.key,
-            row.digest,
-            row.kind,
-            accounts[row.debit_ref].pk,
-            accounts[row.credit_ref].pk,
-            row.amount_minor,
-            row.currency,
+            key,
+            digest,
+            kind,
+            debit_id,
+            credit_id,
+            amount_minor,
+            currency,
             code,
             reference,
             metadata,
-            posting.value_date_text(row.request, today),
-            None,
-            None,
-            adapt(row.expires_at) if row.expires_at is not None else None,
+            today_text if value_date is today else value_date.isoformat(),
+            pending_pk,
+            reverses_pk,
+            adapt(expires_at) if expires_at is not None else None,
             created_at,
         )
     return values
