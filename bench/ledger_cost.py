@@ -253,23 +253,8 @@ def _work(url: str, data_dir: str, calls: int, size: int) -> None:
         create_transfers(requests, client="cost", actor="cost")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--prepare", nargs=2, metavar=("URL", "DATA_DIR"), help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--work", nargs=4, metavar=("URL", "DATA_DIR", "CALLS", "SIZE"), help=argparse.SUPPRESS
-    )
-    args = parser.parse_args(argv)
-    if args.prepare:
-        _prepare(*args.prepare)
-        return 0
-    if args.work:
-        url, data_dir, calls, size = args.work
-        _work(url, data_dir, int(calls), int(size))
-        return 0
-    if shutil.which("valgrind") is None:
-        print("ledger_cost: valgrind is needed (apt-get install valgrind)", file=sys.stderr)
-        return 2
+def _run(*, client: bool) -> dict[str, float]:
+    """Prepare a private server natively, restart it under callgrind, count; the figures."""
     directory = Path(tempfile.mkdtemp(prefix="bench-ledger-cost-"))
     directory.chmod(0o755)
     server = Server(directory)
@@ -301,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             warm = ["psql", *pgbench_url, "-d", database, "-c", "SELECT 1"]
             _new_backends_total(callgrind_dir, set(callgrind_dir.iterdir()), warm, backends=1)
         figures: dict[str, float] = {}
+        client_dir = directory / "client"
+        client_dir.mkdir()
 
         def command(name: str, calls: int) -> list[str]:
             if name == "pgbench":
@@ -316,7 +303,13 @@ def main(argv: list[str] | None = None) -> int:
                     "pgbench",
                 ]
             size = BATCH_SIZE if name == "batched" else 1
+            counted = (
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={client_dir}/py.%p"]
+                if client
+                else []
+            )
             return [
+                *counted,
                 sys.executable,
                 __file__,
                 "--work",
@@ -331,9 +324,9 @@ def main(argv: list[str] | None = None) -> int:
             ("single", SINGLE_RUNS),
             ("batched", BATCH_RUNS),
         ):
-            counts = []
+            counts, clients = [], []
             for calls in runs:
-                before = set(callgrind_dir.iterdir())
+                before, before_client = set(callgrind_dir.iterdir()), set(client_dir.iterdir())
                 counts.append(
                     _new_backends_total(
                         callgrind_dir,
@@ -342,13 +335,51 @@ def main(argv: list[str] | None = None) -> int:
                         backends=2 if name == "pgbench" else 1,
                     )
                 )
+                clients += [
+                    callgrind_total(path.read_text())
+                    for path in set(client_dir.iterdir()) - before_client
+                ]
             units = (runs[1] - runs[0]) * (BATCH_SIZE if name == "batched" else 1)
             figures[name] = per_unit(counts[0], counts[1], units)
             print(json.dumps({name: round(figures[name]), "instructions": counts}), flush=True)
+            if len(clients) == len(runs) and None not in clients:
+                figures[f"{name}_client"] = per_unit(clients[0] or 0, clients[1] or 0, units)
+                print(json.dumps({f"{name}_client": round(figures[f"{name}_client"])}), flush=True)
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
-    print(json.dumps(summary(figures["pgbench"], figures["single"], figures["batched"])))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--prepare", nargs=2, metavar=("URL", "DATA_DIR"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--work", nargs=4, metavar=("URL", "DATA_DIR", "CALLS", "SIZE"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--client",
+        action="store_true",
+        help="also count the Python client's instructions per transfer (callgrind on the"
+        " calling process too; about 10 more minutes)",
+    )
+    args = parser.parse_args(argv)
+    if args.prepare:
+        _prepare(*args.prepare)
+        return 0
+    if args.work:
+        url, data_dir, calls, size = args.work
+        _work(url, data_dir, int(calls), int(size))
+        return 0
+    if shutil.which("valgrind") is None:
+        print("ledger_cost: valgrind is needed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+    figures = _run(client=args.client)
+    result = summary(figures["pgbench"], figures["single"], figures["batched"])
+    for name in ("single", "batched"):
+        if f"{name}_client" in figures:
+            result[f"{name}_client_instructions_per_transfer"] = round(figures[f"{name}_client"])
+    print(json.dumps(result))
     return 0
 
 
