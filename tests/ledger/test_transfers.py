@@ -331,6 +331,43 @@ def test_the_database_refuses_to_delete_ledger_rows(
     assert snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("table", "assignment"),
+    [
+        ("ledger_account", "debits_posted_minor = -1"),
+        ("ledger_account", "credits_pending_minor = credits_pending_minor - 1"),
+        ("ledger_account", "overdraft_limit_minor = -5"),
+        (
+            "ledger_account",
+            "debits_must_not_exceed_credits = TRUE, credits_must_not_exceed_debits = TRUE",
+        ),
+        ("ledger_transfer", "amount_minor = 0"),
+        ("ledger_transfer", "amount_minor = -100"),
+        ("ledger_transfer", "credit_account_id = debit_account_id"),
+    ],
+)
+def test_the_database_refuses_rows_that_break_the_ledgers_rules(
+    funded: Funded, table: str, assignment: str
+) -> None:
+    # On PostgreSQL the amounts' rules live in their columns' types (domains, migration 0007)
+    # and the accounts' flags in one CHECK; on SQLite all of them are CHECK constraints.
+    _bank, alice, bob = funded(1_000)
+    public_id = alice.id if table == "ledger_account" else transfer(alice.id, bob.id, 100).id
+    before = snapshot()
+
+    with (
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            f"UPDATE {table} SET {assignment} WHERE public_id = %s",  # noqa: S608
+            [public_id],
+        )
+
+    assert snapshot() == before
+
+
 def test_the_end_of_day_step_expires_holds_whose_timeout_passed_that_day(funded: Funded) -> None:
     _bank, alice, bob = funded(1_000)
     hold = transfer(alice.id, bob.id, 400, pending=True, timeout_seconds=60)
