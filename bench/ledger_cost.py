@@ -253,7 +253,7 @@ def _work(url: str, data_dir: str, calls: int, size: int) -> None:
         create_transfers(requests, client="cost", actor="cost")
 
 
-def _run(*, client: bool) -> dict[str, float]:
+def _run(*, client: bool, keep: bool = False) -> dict[str, float]:
     """Prepare a private server natively, restart it under callgrind, count; the figures."""
     directory = Path(tempfile.mkdtemp(prefix="bench-ledger-cost-"))
     directory.chmod(0o755)
@@ -326,6 +326,14 @@ def _run(*, client: bool) -> dict[str, float]:
         ):
             counts, clients = [], []
             for calls in runs:
+                if name != "pgbench":  # pgbench vacuums its own tables before each run.
+                    # Every run starts from a vacuumed ledger: otherwise the long run would
+                    # also prune the dead row versions the short run left on every account
+                    # page (its warm-up touches them all), which the short run never pays.
+                    vacuum = ["psql", *pgbench_url, "-d", "ledger", "-c", "VACUUM (PARALLEL 0)"]
+                    _new_backends_total(
+                        callgrind_dir, set(callgrind_dir.iterdir()), vacuum, backends=1
+                    )
                 before, before_client = set(callgrind_dir.iterdir()), set(client_dir.iterdir())
                 counts.append(
                     _new_backends_total(
@@ -347,7 +355,10 @@ def _run(*, client: bool) -> dict[str, float]:
                 print(json.dumps({f"{name}_client": round(figures[f"{name}_client"])}), flush=True)
     finally:
         server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+        if keep:
+            print(f"ledger_cost: callgrind files kept in {callgrind_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
     return figures
 
 
@@ -363,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also count the Python client's instructions per transfer (callgrind on the"
         " calling process too; about 10 more minutes)",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the private cluster's directory with the backends' callgrind files (each"
+        " run's, for callgrind_annotate) instead of removing it",
+    )
     args = parser.parse_args(argv)
     if args.prepare:
         _prepare(*args.prepare)
@@ -374,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("ledger_cost: valgrind is needed (apt-get install valgrind)", file=sys.stderr)
         return 2
-    figures = _run(client=args.client)
+    figures = _run(client=args.client, keep=args.keep)
     result = summary(figures["pgbench"], figures["single"], figures["batched"])
     for name in ("single", "batched"):
         if f"{name}_client" in figures:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -194,6 +195,43 @@ def test_concurrent_batches_over_the_same_accounts_in_any_order_do_not_deadlock(
 
     assert outcomes == [60] * WRITERS
     assert queries.balance(bank.id).posted.amount_minor == -60 * WRITERS
+    assert queries.invariant_problems() == []
+
+
+def _deadlocks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        (count,) = cursor.fetchone()
+    return int(count)
+
+
+def test_opposite_single_transfers_in_parallel_never_deadlock(requires_postgres: None) -> None:
+    # One transfer per call takes the one-statement path, whose update locks both accounts in
+    # primary-key order by its own index scan; half the writers go one way, half the other.
+    left = open_account("liability:customer:left", no_overdraft=False)
+    right = open_account("liability:customer:right", no_overdraft=False)
+    before = _deadlocks()
+
+    def work(n: int) -> int:
+        debit, credit = (left, right) if n % 2 else (right, left)
+        for round_number in range(25):
+            transfer(debit.id, credit.id, 1 + n, key=f"o{n}-{round_number}")
+        return 25
+
+    outcomes = _in_parallel(work)
+
+    assert outcomes == [25] * WRITERS
+    # The deadlock detector's victims are counted when their backends report (at the latest
+    # when they exit, as _in_parallel's connections have).
+    deadline = time.monotonic() + 3
+    while _deadlocks() == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _deadlocks() == before
+    # Left is debited by the odd writers (1 + n each) and credited by the even ones.
+    odd, even = range(1, WRITERS, 2), range(0, WRITERS, 2)
+    moved = 25 * (sum(1 + n for n in even) - sum(1 + n for n in odd))
+    assert queries.balance(left.id).posted.amount_minor == moved
     assert queries.invariant_problems() == []
 
 
