@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 
 import pytest
@@ -31,7 +32,7 @@ def test_ids_are_unique_and_sort_by_creation_time() -> None:
 
 def test_the_first_ten_characters_are_the_millisecond_timestamp_in_crockford_base32() -> None:
     alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-    for moment in (0, 1, 1_700_000_000_000, 2**48 - 1):
+    for moment in (0, 1, 1023, 1024, 1_700_000_000_000, 1_700_000_001_023, 2**48 - 1):
         expected = "".join(alphabet[(moment >> (5 * n)) & 31] for n in range(9, -1, -1))
 
         assert new_id("trf", now_ms=moment)[4:14] == expected
@@ -80,3 +81,23 @@ def test_require_id_returns_a_well_formed_id() -> None:
     value = new_id("cus")
 
     assert require_id("cus", value) == value
+
+
+def test_threads_drawing_ids_at_once_never_share_random_characters() -> None:
+    # Random parts are cut from a shared chunk of OS bytes, each taken by one atomic pop; a
+    # thread finding none cuts its own chunk. 8 threads x 1,000 ids cross many chunks.
+    def draw(_thread: int) -> list[str]:
+        return [new_id("trf", now_ms=1)[14:] for _ in range(1_000)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parts = [part for drawn in pool.map(draw, range(8)) for part in drawn]
+
+    assert len(set(parts)) == len(parts) == 8_000
+
+
+def test_a_prefix_is_checked_on_every_call_until_it_is_known_good() -> None:
+    assert new_id("ab").startswith("ab_")
+    with pytest.raises(ValueError, match="prefix"):
+        new_id("ab1")
+    with pytest.raises(ValueError, match="prefix"):
+        new_id("ab1")
