@@ -125,6 +125,9 @@ class Server:
             f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
             f"unix_socket_directories = '{self.directory}'\nautovacuum = off\n"
             "shared_buffers = 128MB\n"
+            # No checkpoint of its own during a count: the first change of each page after
+            # one writes the whole page to the WAL, which would land in one run or the other.
+            "checkpoint_timeout = '1h'\nmax_wal_size = '8GB'\n"
         )
         with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write(settings)
@@ -326,14 +329,19 @@ def _run(*, client: bool, keep: bool = False) -> dict[str, float]:
         ):
             counts, clients = [], []
             for calls in runs:
-                if name != "pgbench":  # pgbench vacuums its own tables before each run.
-                    # Every run starts from a vacuumed ledger: otherwise the long run would
-                    # also prune the dead row versions the short run left on every account
-                    # page (its warm-up touches them all), which the short run never pays.
-                    vacuum = ["psql", *pgbench_url, "-d", "ledger", "-c", "VACUUM (PARALLEL 0)"]
-                    _new_backends_total(
-                        callgrind_dir, set(callgrind_dir.iterdir()), vacuum, backends=1
-                    )
+                # Every run starts right after a checkpoint (the first change of each page
+                # after one writes the whole page to the WAL), and a ledger run from a vacuumed
+                # database: otherwise the long run would also prune the dead row versions the
+                # short run left on every account page (its warm-up touches them all), which
+                # the short run never pays. pgbench vacuums its own tables before each run.
+                database = "pgbench" if name == "pgbench" else "ledger"
+                vacuum = () if name == "pgbench" else ("-c", "VACUUM (PARALLEL 0)")
+                _new_backends_total(
+                    callgrind_dir,
+                    set(callgrind_dir.iterdir()),
+                    ["psql", *pgbench_url, "-d", database, *vacuum, "-c", "CHECKPOINT"],
+                    backends=1,
+                )
                 before, before_client = set(callgrind_dir.iterdir()), set(client_dir.iterdir())
                 counts.append(
                     _new_backends_total(
