@@ -341,6 +341,8 @@ def test_the_database_refuses_to_delete_ledger_rows(
             "ledger_account",
             "debits_must_not_exceed_credits = TRUE, credits_must_not_exceed_debits = TRUE",
         ),
+        ("ledger_account", "credit_shards = 65"),
+        ("ledger_account", "credit_shards = 2, credits_must_not_exceed_debits = TRUE"),
         ("ledger_transfer", "amount_minor = 0"),
         ("ledger_transfer", "amount_minor = -100"),
         ("ledger_transfer", "credit_account_id = debit_account_id"),
@@ -350,7 +352,7 @@ def test_the_database_refuses_rows_that_break_the_ledgers_rules(
     funded: Funded, table: str, assignment: str
 ) -> None:
     # On PostgreSQL the amounts' rules live in their columns' types (domains, migration 0007)
-    # and the accounts' flags in one CHECK; on SQLite all of them are CHECK constraints.
+    # and the accounts' flags in a trigger (0008); on SQLite all of them are CHECK constraints.
     _bank, alice, bob = funded(1_000)
     public_id = alice.id if table == "ledger_account" else transfer(alice.id, bob.id, 100).id
     before = snapshot()

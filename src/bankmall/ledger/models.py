@@ -6,8 +6,11 @@ models define the schema, the migrations and the ORM reads.
 
 from __future__ import annotations
 
+from typing import Final
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from bankmall.core.fields import MinorUnitsField, public_id_field
 
@@ -43,6 +46,32 @@ class TransferKind(models.TextChoices):
     POST = "post"
     VOID = "void"
     EXPIRE = "expire"
+
+
+#: The rule on the attributes an account is created with, over its row's columns: at most one
+#: limit flag; ``credit_shards`` at most 64 and never with ``credits_must_not_exceed_debits``.
+ACCOUNT_FLAGS_RULE: Final = (
+    f"credit_shards <= {CREDIT_SHARDS_MAX}"
+    " AND NOT (credit_shards > 0 AND credits_must_not_exceed_debits)"
+    " AND NOT (debits_must_not_exceed_credits AND credits_must_not_exceed_debits)"
+)
+
+
+class CreditShardsField(models.SmallIntegerField):  # type: ignore[type-arg]
+    """``credit_shards``, carrying ``ACCOUNT_FLAGS_RULE`` for the database to enforce.
+
+    Not a CHECK constraint on PostgreSQL, which parses and plans a table's CHECK constraints
+    anew for every statement that writes the table (every transfer updates two accounts): a
+    trigger that fires only when an account is created or these columns are named in an
+    ``UPDATE`` (migration 0008). On SQLite, where checks cost nothing per statement, the rule
+    is this column's CHECK (a column's CHECK may name other columns, and being part of the
+    column it survives the table rebuilds of Django's SQLite migrations).
+    """
+
+    def db_check(self, connection: BaseDatabaseWrapper) -> str | None:
+        if connection.vendor == "postgresql":
+            return None  # The trigger enforces it.
+        return ACCOUNT_FLAGS_RULE
 
 
 class Account(models.Model):
@@ -81,26 +110,9 @@ class Account(models.Model):
     #: 0: not sharded; N (1 to 64): posted credits go to one of N ``AccountShard`` rows. Set
     #: once by ``create_accounts`` (which checks the range); no CHECK constraint, which
     #: PostgreSQL would parse and plan again for every statement that updates an account.
-    credit_shards = models.SmallIntegerField(
+    credit_shards = CreditShardsField(
         default=0, validators=[MinValueValidator(0), MaxValueValidator(64)]
     )
-
-    class Meta:
-        # One CHECK for the attributes set when the account is created: PostgreSQL parses and
-        # plans a table's CHECK constraints again for every statement that writes it. The
-        # totals and the overdraft are kept non-negative by their columns' type instead
-        # (``MinorUnitsField``), which costs nothing per statement.
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(credit_shards__lte=CREDIT_SHARDS_MAX)
-                & ~(models.Q(credit_shards__gt=0) & models.Q(credits_must_not_exceed_debits=True))
-                & ~(
-                    models.Q(debits_must_not_exceed_credits=True)
-                    & models.Q(credits_must_not_exceed_debits=True)
-                ),
-                name="ledger_account_flags",
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.code} ({self.currency})"
