@@ -29,9 +29,11 @@ def open_account(
     currency: str = "CNY",
     no_overdraft: bool = True,
     overdraft_limit_minor: int = 0,
+    credit_limited: bool = False,
 ) -> AccountView:
     """A customer-style account (debits may not exceed credits) or, with no_overdraft=False,
-    an unrestricted one."""
+    an unrestricted one, or with credit_limited=True as well one whose credits may not exceed
+    its debits."""
     (account,) = create_accounts(
         [
             AccountSpec(
@@ -39,6 +41,7 @@ def open_account(
                 currency=currency,
                 kind=kind,
                 debits_must_not_exceed_credits=no_overdraft,
+                credits_must_not_exceed_debits=credit_limited,
                 overdraft_limit_minor=overdraft_limit_minor,
             )
         ],

@@ -15,7 +15,7 @@ from django.utils import timezone
 from bankmall.core.audit import verify_chain
 from bankmall.core.errors import BankmallError
 from bankmall.core.models import AuditRecord, OutboxEvent
-from bankmall.ledger import coalescing, sqlitepath
+from bankmall.ledger import coalescing, queries, sqlitepath
 from bankmall.ledger.actions import (
     TransferRequest,
     create_transfers,
@@ -26,11 +26,13 @@ from tests.ledger.conftest import (
     BROKEN_PRECONDITIONS,
     broken_batch,
     movement,
+    open_account,
     prepared_rows,
     snapshot,
     three_accounts,
     transfer,
 )
+from tests.ledger.test_shards import sharded_account
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -99,9 +101,9 @@ def test_a_batch_runs_a_fixed_set_of_statements_and_only_those_inside_the_lock(
     funded: dict[str, str],
 ) -> None:
     # 1,234 transfers between 2 accounts this process knows: nothing before the lock; inside
-    # it one UPDATE per account, one check, inserts of 1,000 + 2 × 100 + 3 × 10 + 4 × 1 rows,
-    # the event, the audit head read, record and head move, COMMIT. Every statement text is
-    # one of a fixed few, so sqlite3 keeps them compiled.
+    # it one UPDATE per account (each checks its account), inserts of 1,000 + 2 × 100 +
+    # 3 × 10 + 4 × 1 rows, the event, the audit head read, record and head move, COMMIT.
+    # Every statement text is one of a fixed few, so sqlite3 keeps them compiled.
     transfer(funded["bank"], funded["alice"], 1_000_000, key="more")
     transfer(funded["alice"], funded["bob"], 1, key="seen")
     requests = [_request(funded["alice"], funded["bob"], 1, f"n{n}") for n in range(1_234)]
@@ -113,7 +115,6 @@ def test_a_batch_runs_a_fixed_set_of_statements_and_only_those_inside_the_lock(
         "BEGIN IMMEDIATE",
         "UPDATE ledger_account SET",
         "UPDATE ledger_account SET",
-        "SELECT count(*), total(a.status",
         *["INSERT INTO ledger_transfer"] * (1 + 2 + 3 + 4),
         "INSERT INTO core_outboxevent",
         "SELECT sequence, record_hash",
@@ -248,3 +249,80 @@ def test_concurrent_writers_queue_on_the_write_lock_and_keep_the_chain_gap_free(
     assert Account.objects.get(public_id=funded["bob"]).credits_posted_minor == 40
     report = verify_chain()
     assert report.is_intact, report.problems
+
+
+def test_a_credit_beyond_the_limit_writes_nothing_and_keeps_the_known_accounts(
+    funded: dict[str, str],
+) -> None:
+    # The account's own UPDATE checks its limit flag: refused, it changes no row; the accounts
+    # are still the remembered ones, so the process keeps them.
+    limited = open_account(
+        "asset:limited",
+        kind="asset",
+        no_overdraft=False,
+        credit_limited=True,
+        overdraft_limit_minor=50,
+    )
+    requests = [
+        _request(funded["alice"], funded["bob"], 1, "ok"),
+        _request(funded["alice"], limited.id, 51, "over"),
+    ]
+    sqlitepath.try_post(_rows(requests[0]), client="warm", actor=None, now=timezone.now())
+    before = snapshot()
+
+    assert not sqlitepath.try_post(_rows(*requests), client="test", actor=None, now=timezone.now())
+
+    assert snapshot() == before
+    assert {funded["alice"], funded["bob"], limited.id} <= set(sqlitepath._known)
+    with pytest.raises(BankmallError) as raised:
+        create_transfers(requests, client="test")
+    assert (raised.value.code, raised.value.extra["transfer_index"]) == ("credit_limit_exceeded", 1)
+    assert snapshot() == before
+
+
+def test_a_wrongly_remembered_shard_credited_account_writes_nothing_and_is_looked_up_again(
+    funded: dict[str, str],
+) -> None:
+    # Only credited, the merchant takes its credits on shard 0: that statement checks the
+    # account's public id too; a stale id changes nothing and the process forgets its accounts.
+    merchant = sharded_account("liability:merchant", no_overdraft=True).id
+    other = sharded_account("liability:merchant:other", no_overdraft=True).id
+    transfer(funded["alice"], merchant, 10, key="learn")
+    sqlitepath.try_post(
+        _rows(_request(funded["alice"], other, 1, "learn-other")),
+        client="test",
+        actor=None,
+        now=timezone.now(),
+    )
+    sqlitepath._known[merchant] = sqlitepath._known[other]
+    requests = [_request(funded["alice"], merchant, 20, "wrong")]
+    before = snapshot()
+
+    assert not sqlitepath.try_post(_rows(*requests), client="test", actor=None, now=timezone.now())
+
+    assert snapshot() == before
+    assert sqlitepath._known == {}
+    create_transfers(requests, client="test")
+    assert queries.get_account(merchant).credits_posted.amount_minor == 30
+    assert queries.get_account(other).credits_posted.amount_minor == 1
+    assert queries.invariant_problems() == []
+
+
+def test_a_shard_credit_to_an_account_past_its_limit_writes_nothing(
+    funded: dict[str, str],
+) -> None:
+    # As before this path's check moved into its statements: every account of the batch is
+    # checked, also one that is only credited through its shard.
+    merchant = sharded_account("liability:merchant", no_overdraft=True).id
+    transfer(funded["alice"], merchant, 10, key="learn")
+    with connection.cursor() as cursor:  # Tampering: past the limit without a transfer.
+        cursor.execute(
+            "UPDATE ledger_account SET debits_posted_minor = 11 WHERE public_id = %s", [merchant]
+        )
+    before = snapshot()
+
+    rows = _rows(_request(funded["alice"], merchant, 5, "more"))
+    assert not sqlitepath.try_post(rows, client="test", actor=None, now=timezone.now())
+
+    assert snapshot() == before
+    assert merchant in sqlitepath._known

@@ -13,11 +13,13 @@ accounts named by id, called outside any transaction — does all of that first:
    process keeps them), the transfers' rows, the event and the audit record (all but its place
    in the chain);
 2. under the lock, statements whose text never changes, so ``sqlite3`` reuses them compiled:
-   each account's four totals updated once with its aggregated delta; one check that every
-   (id, public id) pair used is still one account, active and within its limit flag; posted
-   credits of sharded accounts on shard 0; the transfers in multi-row inserts of 1,000, 100,
-   10 and 1 rows (a key that exists is a unique violation); the event; the audit record
-   chained to lane 1's head; ``COMMIT``.
+   each account's four totals updated once with its aggregated delta by an ``UPDATE`` that
+   also checks the account (its id still has the public id used, it is active, its totals
+   after the move keep its limit flag) and changes nothing when the check fails; posted
+   credits of sharded accounts on shard 0, with the same check of the account; the transfers
+   in multi-row inserts of 1,000, 100, 10 and 1 rows (a key that exists is a unique
+   violation); the event; the audit record chained to lane 1's head; ``COMMIT``. Fewer
+   changed rows than statements is a failed check.
 
 Any failed check or statement rolls the transaction back and returns ``False``: the caller
 then takes the transactional path, which names the precise error (the same codes, the same
@@ -47,34 +49,46 @@ _ACCOUNTS_SQL: Final = (
     "SELECT a.public_id, a.id, a.currency, a.credit_shards FROM json_each(?) AS j"
     " JOIN ledger_account AS a ON a.public_id = j.value"
 )
+#: One account's four totals moved by its aggregated delta (?1 to ?4), only if the account with
+#: id ?5 still has public id ?6 and is active, and its totals after the move keep its limit
+#: flag: the check is the statement's own (on the totals before the move plus the delta), so a
+#: row that fails it is not updated and the transaction sees fewer changed rows than accounts.
+#: A sharded account's posted credits are its row's and its shards' (not yet this batch's).
 _UPDATE_SQL: Final = (
-    "UPDATE ledger_account SET debits_posted_minor = debits_posted_minor + ?,"
-    " credits_posted_minor = credits_posted_minor + ?,"
-    " debits_pending_minor = debits_pending_minor + ?,"
-    " credits_pending_minor = credits_pending_minor + ? WHERE id = ?"
-)
-#: A sharded account's posted credits: its row's and its shards'.
-_CREDITS_POSTED: Final = (
-    "(a.credits_posted_minor + CASE WHEN a.credit_shards > 0 THEN (SELECT"
-    " total(s.credits_posted_minor) FROM ledger_accountshard AS s WHERE s.account_id = a.id)"
-    " ELSE 0 END)"
-)
-#: (accounts found, accounts not active or past their limit) among the (id, public id) pairs
-#: in ``?``: a pair that no longer matches (``_known`` is stale) is not found.
-_CHECK_SQL: Final = (
-    "SELECT count(*), total(a.status <> 'active'"  # noqa: S608 (constants only)
-    " OR (a.debits_must_not_exceed_credits AND a.debits_posted_minor + a.debits_pending_minor"
-    f" > {_CREDITS_POSTED} + a.overdraft_limit_minor)"
-    " OR (a.credits_must_not_exceed_debits AND a.credits_posted_minor + a.credits_pending_minor"
-    " > a.debits_posted_minor + a.overdraft_limit_minor))"
-    " FROM json_each(?) AS j JOIN ledger_account AS a"
-    " ON a.id = j.value ->> 0 AND a.public_id = j.value ->> 1"
+    "UPDATE ledger_account SET debits_posted_minor = debits_posted_minor + ?1,"
+    " credits_posted_minor = credits_posted_minor + ?2,"
+    " debits_pending_minor = debits_pending_minor + ?3,"
+    " credits_pending_minor = credits_pending_minor + ?4"
+    " WHERE id = ?5 AND public_id = ?6 AND status = 'active'"
+    " AND NOT (debits_must_not_exceed_credits"
+    " AND debits_posted_minor + ?1 + debits_pending_minor + ?3 > credits_posted_minor + ?2"
+    " + CASE WHEN credit_shards > 0 THEN (SELECT total(s.credits_posted_minor)"
+    " FROM ledger_accountshard AS s WHERE s.account_id = ?5) ELSE 0 END"
+    " + overdraft_limit_minor)"
+    " AND NOT (credits_must_not_exceed_debits"
+    " AND credits_posted_minor + ?2 + credits_pending_minor + ?4"
+    " > debits_posted_minor + ?1 + overdraft_limit_minor)"
 )
 #: Posted credits of a sharded account that the batch only credits go to its shard 0 (one
-#: writer at a time: one shard serves, as on the transactional path).
+#: writer at a time: one shard serves, as on the transactional path), with the same check of
+#: the account (id ?2, public id ?3) as ``_UPDATE_SQL``'s on its unchanged totals.
 _SHARD_SQL: Final = (
-    "UPDATE ledger_accountshard SET credits_posted_minor = credits_posted_minor + ?"
-    " WHERE account_id = ? AND shard = 0 AND status = 'active'"
+    "UPDATE ledger_accountshard SET credits_posted_minor = credits_posted_minor + ?1"
+    " WHERE account_id = ?2 AND shard = 0 AND status = 'active' AND EXISTS (SELECT 1"
+    " FROM ledger_account AS a WHERE a.id = ?2 AND a.public_id = ?3 AND a.status = 'active'"
+    " AND NOT (a.debits_must_not_exceed_credits"
+    " AND a.debits_posted_minor + a.debits_pending_minor > a.credits_posted_minor"
+    " + (SELECT total(s.credits_posted_minor) FROM ledger_accountshard AS s"
+    " WHERE s.account_id = ?2) + a.overdraft_limit_minor)"
+    " AND NOT (a.credits_must_not_exceed_debits"
+    " AND a.credits_posted_minor + a.credits_pending_minor"
+    " > a.debits_posted_minor + a.overdraft_limit_minor))"
+)
+#: How many of the (id, public id) pairs in ``?`` are still one account: read only after a
+#: check failed, to tell a stale ``_known`` (fewer) from a refused account.
+_FOUND_SQL: Final = (
+    "SELECT count(*) FROM json_each(?) AS j JOIN ledger_account AS a"
+    " ON a.id = j.value ->> 0 AND a.public_id = j.value ->> 1"
 )
 _INSERT_ROW: Final = "(" + ", ".join(["?"] * 17) + ")"
 
@@ -91,10 +105,9 @@ _INSERT_SQL: Final = {size: _insert_sql(size) for size in INSERT_SIZES}
 class _Prepared:
     """Everything the transaction writes, built before it takes the write lock."""
 
-    updates: list[tuple[int, ...]]
-    account_ids: str
-    account_count: int
-    shard_updates: list[tuple[int, int]]
+    updates: list[tuple[Any, ...]]
+    shard_updates: list[tuple[Any, ...]]
+    accounts: dict[str, _Account]
     chunks: list[tuple[int, list[Any]]]
     event: list[Any]
     audit: SQLiteAppend
@@ -151,10 +164,9 @@ def _prepare(
     on_rows = sorted(ref for ref in deltas if ref not in to_shards)
     target, after, details = posting.audit_content(rows, client=client)
     return _Prepared(
-        updates=[(*deltas[ref], accounts[ref].pk) for ref in on_rows],
-        account_ids=json.dumps([(accounts[ref].pk, ref) for ref in sorted(accounts)]),
-        account_count=len(accounts),
-        shard_updates=[(to_shards[ref], accounts[ref].pk) for ref in sorted(to_shards)],
+        updates=[(*deltas[ref], accounts[ref].pk, ref) for ref in on_rows],
+        shard_updates=[(to_shards[ref], accounts[ref].pk, ref) for ref in sorted(to_shards)],
+        accounts=accounts,
         chunks=list(_chunks(_transfer_values(rows, accounts, client=client, now=now))),
         event=prepare_sqlite_event(
             "ledger.transfers_created",
@@ -171,17 +183,14 @@ def _write(cursor: sqlite3.Cursor, prepared: _Prepared) -> bool:
     """Run the transaction; ``False`` when a check fails (the caller rolls back)."""
     cursor.execute("BEGIN IMMEDIATE")
     # Only statements from here to COMMIT: the write lock is held.
+    # Each statement checks its account; a refused one changes no row.
     cursor.executemany(_UPDATE_SQL, prepared.updates)
-    found, broken = cursor.execute(_CHECK_SQL, (prepared.account_ids,)).fetchone()
-    if found != prepared.account_count:
-        _known.clear()  # An account named by the cache is not that account (any more).
-        return False
-    if broken:
-        return False
+    if cursor.rowcount != len(prepared.updates):
+        return _refused(cursor, prepared)
     if prepared.shard_updates:
         cursor.executemany(_SHARD_SQL, prepared.shard_updates)
-        if cursor.rowcount != len(prepared.shard_updates):  # A shard missing or not active.
-            return False
+        if cursor.rowcount != len(prepared.shard_updates):  # Or a shard missing, not active.
+            return _refused(cursor, prepared)
     for size, values in prepared.chunks:
         cursor.execute(_INSERT_SQL[size], values)
     cursor.execute(SQLITE_EVENT_SQL, prepared.event)
@@ -189,6 +198,16 @@ def _write(cursor: sqlite3.Cursor, prepared: _Prepared) -> bool:
         return False
     cursor.execute("COMMIT")
     return True
+
+
+def _refused(cursor: sqlite3.Cursor, prepared: _Prepared) -> bool:
+    """``False``, after forgetting the known accounts if one of the batch's (id, public id)
+    pairs no longer names an account (the database was replaced under the process)."""
+    pairs = [(account.pk, ref) for ref, account in prepared.accounts.items()]
+    (found,) = cursor.execute(_FOUND_SQL, (json.dumps(pairs),)).fetchone()
+    if found != len(pairs):
+        _known.clear()
+    return False
 
 
 class _Account(NamedTuple):
