@@ -90,12 +90,27 @@ _FOUND_SQL: Final = (
     "SELECT count(*) FROM json_each(?) AS j JOIN ledger_account AS a"
     " ON a.id = j.value ->> 0 AND a.public_id = j.value ->> 1"
 )
-_INSERT_ROW: Final = "(" + ", ".join(["?"] * 17) + ")"
+#: The columns a transfer of this path stores. ``pending_id`` and ``reverses_id`` are left
+#: to their default, NULL (a new movement references no transfer); ``client`` and
+#: ``created_at`` are one parameter for every row of a statement (?1, ?2).
+_INSERT_COLUMNS: Final = (
+    "public_id, client, key, request_digest, kind, debit_account_id, credit_account_id,"
+    " amount_minor, currency, code, reference, metadata, value_date, expires_at, created_at"
+)
+#: Parameters per row: the columns but ``client`` and ``created_at``.
+ROW_WIDTH: Final = 13
+
+
+def _insert_row(first: int) -> str:
+    """One row's values, its parameters numbered from ``first``: an ``expires_at`` of 0 is
+    NULL (``sqlite3`` binds an int for less than a ``None``, which it first tries to adapt)."""
+    p = [f"?{first + n}" for n in range(ROW_WIDTH)]
+    return f"({p[0]}, ?1, {', '.join(p[1:12])}, NULLIF({p[12]}, 0), ?2)"
 
 
 def _insert_sql(size: int) -> str:
-    values = ", ".join([_INSERT_ROW] * size)
-    return f"INSERT INTO ledger_transfer ({posting.TRANSFER_COLUMNS}) VALUES {values}"  # noqa: S608
+    values = ", ".join(_insert_row(3 + row * ROW_WIDTH) for row in range(size))
+    return f"INSERT INTO ledger_transfer ({_INSERT_COLUMNS}) VALUES {values}"  # noqa: S608
 
 
 _INSERT_SQL: Final = {size: _insert_sql(size) for size in INSERT_SIZES}
@@ -167,7 +182,12 @@ def _prepare(
         updates=[(*deltas[ref], accounts[ref].pk, ref) for ref in on_rows],
         shard_updates=[(to_shards[ref], accounts[ref].pk, ref) for ref in sorted(to_shards)],
         accounts=accounts,
-        chunks=list(_chunks(_transfer_values(rows, accounts, client=client, now=now))),
+        chunks=list(
+            _chunks(
+                _transfer_values(rows, accounts, now=now),
+                [client, connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(now)],
+            )
+        ),
         event=prepare_sqlite_event(
             "ledger.transfers_created",
             aggregate_id=rows[0].public_id,
@@ -255,16 +275,15 @@ def _transfer_values(
     rows: list[posting.Row],
     accounts: dict[str, _Account],
     *,
-    client: str,
     now: dt.datetime,
 ) -> list[Any]:
-    """The transfers' columns in ``posting.TRANSFER_COLUMNS`` order, all rows in one list."""
+    """The transfers' ``ROW_WIDTH`` parameters each (``_insert_row``), all rows in one list."""
     adapt = connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value
-    created_at = adapt(now)
     today = now.date()
     today_text = today.isoformat()
     account_ids = {ref: account.pk for ref, account in accounts.items()}
     values: list[Any] = []
+    # pending_pk and reverses_pk are None: ``applies`` takes new movements only.
     for (
         public_id,
         key,
@@ -278,13 +297,12 @@ def _transfer_values(
         reference,
         metadata,
         value_date,
-        pending_pk,
-        reverses_pk,
+        _pending_pk,
+        _reverses_pk,
         expires_at,
     ) in posting.transfer_values(rows, account_ids, today):
         values += (
             public_id,
-            client,
             key,
             digest,
             kind,
@@ -296,20 +314,18 @@ def _transfer_values(
             reference,
             metadata,
             today_text if value_date is today else value_date.isoformat(),
-            pending_pk,
-            reverses_pk,
-            adapt(expires_at) if expires_at is not None else None,
-            created_at,
+            0 if expires_at is None else adapt(expires_at),
         )
     return values
 
 
-def _chunks(values: list[Any]) -> Iterator[tuple[int, list[Any]]]:
-    """``values`` cut into multi-row inserts of ``INSERT_SIZES`` rows, largest first."""
-    width = 17
+def _chunks(values: list[Any], shared: list[Any]) -> Iterator[tuple[int, list[Any]]]:
+    """``values`` cut into multi-row inserts of ``INSERT_SIZES`` rows, largest first, each
+    with the ``shared`` parameters (?1, ?2) first."""
+    width = ROW_WIDTH
     start, remaining = 0, len(values) // width
     for size in INSERT_SIZES:
         while remaining >= size:
-            yield size, values[start : start + size * width]
+            yield size, shared + values[start : start + size * width]
             start += size * width
             remaining -= size
