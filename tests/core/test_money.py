@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import decimal
+import pickle
 from decimal import Decimal
 
 import pytest
@@ -38,6 +41,22 @@ def test_money_refuses_anything_but_int_amounts(amount: object) -> None:
 def test_money_refuses_codes_that_cannot_hold_money(code: str) -> None:
     with pytest.raises(UnknownCurrency):
         Money(1, code)
+
+
+def test_money_is_a_frozen_value_that_copies_and_pickles_as_itself() -> None:
+    money = Money(12345, "CNY")
+
+    assert money == Money(12345, "CNY") != Money(12345, "USD")
+    assert hash(money) == hash(Money(12345, "CNY"))
+    assert repr(money) == "Money(amount_minor=12345, currency='CNY')"
+    assert pickle.loads(pickle.dumps(money)) == copy.deepcopy(money) == money  # noqa: S301
+    assert dataclasses.replace(money, amount_minor=1) == Money(1, "CNY")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        money.currency = "USD"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="int of minor units"):
+        dataclasses.replace(money, amount_minor=1.5)
+    with pytest.raises(UnknownCurrency):  # Checked again: only accepted codes are remembered.
+        Money(1, "cny")
 
 
 def test_an_unknown_currency_is_named_in_the_active_language() -> None:

@@ -98,20 +98,26 @@ def currency_info(code: str) -> CurrencyInfo:
     )
 
 
-@dataclass(frozen=True, slots=True, order=False)
+@dataclass(frozen=True, slots=True, order=False, init=False)
 class Money:
     """An amount of money: integer minor units and an ISO 4217 currency code."""
 
     amount_minor: int
     currency: str
 
-    def __post_init__(self) -> None:
-        if type(self.amount_minor) is not int:
+    def __init__(self, amount_minor: int, currency: str) -> None:
+        # The dataclass's own __init__, with its checks, cheaper: dataclasses would look
+        # ``object.__setattr__`` up for each field and call a ``__post_init__``, and the
+        # currency's row is only read once per code.
+        if type(amount_minor) is not int:
             raise TypeError(
-                "Money amount must be an int of minor units, "
-                f"not {type(self.amount_minor).__name__}"
+                f"Money amount must be an int of minor units, not {type(amount_minor).__name__}"
             )
-        currency_info(self.currency)
+        if currency not in _CHECKED_CODES:
+            currency_info(currency)
+            _CHECKED_CODES.add(currency)
+        _set_amount_minor(self, amount_minor)
+        _set_currency(self, currency)
 
     # ------------------------------------------------------------ construction
 
@@ -243,6 +249,13 @@ class Money:
         for index in range(remainder):
             shares[index % len(shares)] += 1
         return [Money(sign * share, self.currency) for share in shares]
+
+
+#: The slots' own setters (what ``object.__setattr__`` finds by name, without the search).
+_set_amount_minor: Final = Money.__dict__["amount_minor"].__set__
+_set_currency: Final = Money.__dict__["currency"].__set__
+#: Currency codes ``currency_info`` accepted (at most the ISO 4217 list's).
+_CHECKED_CODES: Final[set[str]] = set()
 
 
 def _check_rounding(rounding: str) -> None:
