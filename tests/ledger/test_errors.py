@@ -276,6 +276,16 @@ def test_validation_error(funded: Funded) -> None:
     _fails_with(
         "validation_error", _batch(TransferRequest(key="a", post_pending="x", void_pending="y"))
     )
+    _fails_with(
+        "validation_error", _batch(_pay(alice.id, bob.id, 1, "a", pending=True, reverses="x"))
+    )
+    _fails_with(
+        "validation_error", _batch(_pay(alice.id, bob.id, 1, "a", pending=True, timeout_seconds=-1))
+    )
+    _fails_with(
+        "validation_error",
+        _batch(_pay(alice.id, bob.id, 1, "a", pending=True, timeout_seconds=366 * 24 * 3600 + 1)),
+    )
 
 
 def test_account_code_conflict() -> None:

@@ -1,4 +1,5 @@
-"""The ledger's request type is a frozen dataclass like any other, whatever its ``__init__``."""
+"""The ledger's request type is a frozen dataclass like any other, whatever its ``__init__``;
+each shape of request becomes its row, and a request of no single shape is refused."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import pickle
 
 import pytest
 
+from bankmall.core.errors import InvalidInput
+from bankmall.core.ids import is_valid_id
 from bankmall.core.money import Money
-from bankmall.ledger.values import TransferRequest
+from bankmall.ledger import posting
+from bankmall.ledger.values import TIMEOUT_SECONDS_MAX, TransferRequest
 
 
 def _request() -> TransferRequest:
@@ -58,3 +62,50 @@ def test_a_transfer_request_is_frozen_and_compares_copies_and_pickles_as_a_datac
         TransferRequest()  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="amout"):
         TransferRequest("k", amout=Money(1, "CNY"))  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind", "reference_id"),
+    [
+        ({}, "single", ""),
+        ({"pending": True, "timeout_seconds": 60}, "pending", ""),
+        ({"post_pending": "trf_p"}, "post", "trf_p"),
+        ({"void_pending": "trf_v"}, "void", "trf_v"),
+        ({"reverses": "trf_r"}, "single", "trf_r"),
+    ],
+)
+def test_each_shape_of_request_becomes_its_row(
+    fields: dict[str, object], kind: str, reference_id: str
+) -> None:
+    request = dataclasses.replace(_request(), **fields)
+
+    row = posting.prepare(3, request)
+
+    assert (row.index, row.key, row.kind, row.reference_id) == (3, "k1", kind, reference_id)
+    assert (row.debit_ref, row.credit_ref) == ("lac_a", "lac_b")
+    assert (row.amount_minor, row.currency, row.request) == (500, "CNY", request)
+    assert row.digest == posting.request_digest(request)
+    assert is_valid_id("trf", row.public_id)
+    assert (row.pending_pk, row.reverses_pk, row.expires_at) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"pending": True, "reverses": "trf_r"}, "pending"),
+        ({"post_pending": "trf_p", "void_pending": "trf_v"}, "pending"),
+        ({"timeout_seconds": 5}, "timeout_seconds"),
+        ({"pending": True, "timeout_seconds": -1}, "timeout_seconds"),
+        ({"pending": True, "timeout_seconds": TIMEOUT_SECONDS_MAX + 1}, "timeout_seconds"),
+        ({"key": ""}, "key"),
+        ({"reference": "a\x00b"}, "reference"),
+    ],
+)
+def test_a_request_of_no_single_shape_is_refused_naming_its_field(
+    fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        posting.prepare(2, dataclasses.replace(_request(), **fields))
+
+    assert caught.value.extra == {"transfer_index": 2}
+    assert [error.field for error in caught.value.errors] == [f"transfers.2.{field}"]
