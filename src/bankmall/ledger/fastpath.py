@@ -523,33 +523,38 @@ _KNOWN: Final[dict[str, Known]] = {}
 KNOWN_MAX: Final = 100_000
 
 
-def _accounts(rows: list[posting.Row]) -> dict[str, Known] | None:
+def _accounts(rows: list[posting.Row], *, looked_up: bool = False) -> dict[str, Known] | None:
     """Every account of ``rows``, or ``None`` when one is unknown or holds another currency
-    than its transfer (the transactional path names the error)."""
-    missing = {ref for row in rows for ref in (row.debit_ref, row.credit_ref) if ref not in _KNOWN}
-    if missing:
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute(
-                "SELECT public_id, id, currency, credit_shards FROM ledger_account"
-                " WHERE public_id = ANY(%s)",
-                [sorted(missing)],
-            )
-            found = cursor.fetchall()
-        if len(_KNOWN) + len(found) > KNOWN_MAX:
-            _KNOWN.clear()
-        for public_id, pk, currency, credit_shards in found:
-            _KNOWN[public_id] = Known(pk, currency, credit_shards)
-        if len(found) != len(missing):
-            return None
+    than its transfer (the transactional path names the error). Accounts not remembered yet
+    are looked up once (``looked_up``)."""
     accounts = {}
     for row in rows:
         debit, credit = _KNOWN.get(row.debit_ref), _KNOWN.get(row.credit_ref)
         if debit is None or credit is None:
-            return None  # Forgotten meanwhile by another thread.
+            if looked_up:
+                return None  # No such account, or forgotten meanwhile by another thread.
+            _look_up(rows)
+            return _accounts(rows, looked_up=True)
         if debit.currency != row.currency or credit.currency != row.currency:
             return None
         accounts[row.debit_ref], accounts[row.credit_ref] = debit, credit
     return accounts
+
+
+def _look_up(rows: list[posting.Row]) -> None:
+    """Remember the accounts of ``rows`` that exist and are not remembered yet."""
+    missing = {ref for row in rows for ref in (row.debit_ref, row.credit_ref) if ref not in _KNOWN}
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(
+            "SELECT public_id, id, currency, credit_shards FROM ledger_account"
+            " WHERE public_id = ANY(%s)",
+            [sorted(missing)],
+        )
+        found = cursor.fetchall()
+    if len(_KNOWN) + len(found) > KNOWN_MAX:
+        _KNOWN.clear()
+    for public_id, pk, currency, credit_shards in found:
+        _KNOWN[public_id] = Known(pk, currency, credit_shards)
 
 
 def _forget(rows: list[posting.Row]) -> None:
