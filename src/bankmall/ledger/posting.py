@@ -48,6 +48,7 @@ from bankmall.ledger.values import (
     TIMEOUT_SECONDS_MAX,
     TransferRequest,
     TransferView,
+    transfer_view,
 )
 
 INSERT_CHUNK: Final = 1_000
@@ -1089,39 +1090,38 @@ _ROW_MARKS: Final = "(" + ", ".join(["%s"] * 17) + ")"
 def views_of(rows: Iterable[Row], *, client: str, now: dt.datetime) -> list[TransferView]:
     """What the caller gets back for rows this batch wrote, in their order."""
     today = now.date()
-    views = []
+    views: list[TransferView] = []
+    append = views.append
     for row in rows:
         request = row.request
+        amount_minor, currency, kind = row.amount_minor, row.currency, row.kind
         if request is None:
             amount, code, reference, metadata, value_date = None, "", "", {}, today
         else:
             amount, code, reference = request.amount, request.code, request.reference
             metadata = dict(request.metadata)
             value_date = today if request.value_date is None else request.value_date
-        if (
-            amount is None
-            or amount.amount_minor != row.amount_minor
-            or amount.currency != row.currency
-        ):
-            amount = Money(row.amount_minor, row.currency)  # Else share the caller's (immutable).
-        views.append(
-            TransferView(
-                id=row.public_id,
-                key=row.key,
-                client=client,
-                kind=row.kind,
-                status=STATUS_BY_KIND[row.kind],
-                debit_account=row.debit_ref,
-                credit_account=row.credit_ref,
-                amount=amount,
-                code=code,
-                reference=reference,
-                metadata=metadata,
-                value_date=value_date,
-                pending_id=row.reference_id if row.pending_pk is not None else None,
-                reverses_id=row.reference_id if row.reverses_pk is not None else None,
-                expires_at=row.expires_at,
-                created_at=now,
+        if amount is None or amount.amount_minor != amount_minor or amount.currency != currency:
+            amount = Money(amount_minor, currency)  # Else share the caller's (immutable).
+        reference_id = row.reference_id
+        append(
+            transfer_view(
+                row.public_id,
+                row.key,
+                client,
+                kind,
+                STATUS_BY_KIND[kind],
+                row.debit_ref,
+                row.credit_ref,
+                amount,
+                code,
+                reference,
+                metadata,
+                value_date,
+                reference_id if row.pending_pk is not None else None,  # pending_id
+                reference_id if row.reverses_pk is not None else None,  # reverses_id
+                row.expires_at,
+                now,
             )
         )
     return views
