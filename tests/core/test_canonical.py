@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bankmall.core.canonical import canonical_json, digest, to_jsonable
+from bankmall.core.canonical import canonical_json, digest, stored_json, to_jsonable
 from bankmall.core.money import Money
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -90,6 +90,17 @@ def test_canonical_bytes_and_digests_are_the_ones_already_stored(
 )
 def test_the_stored_json_of_a_converted_value_is_unchanged(value: Any, stored: str) -> None:
     assert json.dumps(to_jsonable(value)) == stored
+    assert stored_json(to_jsonable(value)) == stored
+
+
+@pytest.mark.parametrize(
+    "value", ["plain ü \u2028", 'q"\\', 0, -(10**20), True, None, [], {}, [{"b": [None]}]]
+)
+def test_the_encoders_made_once_write_what_a_new_encoder_writes(value: Any) -> None:
+    assert stored_json(value) == json.dumps(value)
+    assert canonical_json(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
 
 
 def test_converting_twice_gives_the_same_value_and_a_new_container() -> None:
@@ -117,6 +128,7 @@ def test_subclasses_and_other_containers_take_the_general_path_to_the_same_bytes
 
     assert canonical_json(value) == b'{"a":[2,true],"z":"card"}'
     assert json.dumps(to_jsonable(value)) == '{"z": "card", "a": [2, true]}'
+    assert stored_json(to_jsonable(value)) == '{"z": "card", "a": [2, true]}'
     assert canonical_json((1, "ü")) == '[1,"ü"]'.encode()
     assert canonical_json("plain ü") == '"plain ü"'.encode()
     assert canonical_json(None) == b"null"

@@ -30,7 +30,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from bankmall.core.canonical import canonical_json, digest, to_jsonable
+from bankmall.core.canonical import canonical_json, digest, stored_json, to_jsonable
 from bankmall.core.models import AuditChainHead, AuditRecord
 
 GENESIS_HASH: Final = "0" * 64
@@ -248,7 +248,7 @@ def _record_values(record: AuditRecord | PendingRecord) -> list[Any]:
         record.target,
         record.before_digest,
         record.after_digest,
-        json.dumps(record.details),
+        stored_json(record.details),
         record.request_id,
         record.ip_address,
         record.previous_hash,

@@ -5,18 +5,50 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from json import encoder as json_encoder
 from typing import Any, Final
 
 from bankmall.core.money import Money
 
 #: Types that are their own JSON value (exact types only: a subclass takes the general path).
 _PLAIN: Final = frozenset({str, int, bool, type(None)})
-#: ``json.dumps`` builds a new encoder on every call with arguments; one instance gives the
-#: same bytes (it keeps no state between calls) without that cost.
-_CANONICAL_ENCODER: Final = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False
+
+
+def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any, int], Sequence[str]]:
+    """The C encoder that ``encoder.encode`` makes anew on every call (``iterencode`` with
+    ``_one_shot``, ~10k instructions with its Python frames), made once: the same code with
+    the same options, so the same text. Without circular-reference markers, which a shared
+    encoder cannot keep: it is only given what ``to_jsonable`` returns (new containers, no
+    cycles)."""
+    make = getattr(json_encoder, "c_make_encoder", None)  # Not in typeshed.
+    if make is None:  # pragma: no cover (CPython has the accelerator)
+        return lambda value, _level: list(encoder.iterencode(value, _one_shot=True))
+    strings = (
+        json_encoder.encode_basestring_ascii
+        if encoder.ensure_ascii
+        else json_encoder.encode_basestring
+    )
+    return make(  # type: ignore[no-any-return]
+        None,
+        encoder.default,
+        strings,
+        encoder.indent,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+
+
+#: Sorted keys, no spaces, UTF-8 (``canonical_json``).
+_CANONICAL: Final = _one_shot(
+    json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 )
+#: ``json.dumps``'s default options (``stored_json``).
+_STORED: Final = _one_shot(json.JSONEncoder())
 
 
 def to_jsonable(value: Any) -> Any:
@@ -84,7 +116,13 @@ def _container_to_jsonable(value: Any) -> Any:
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no spaces, UTF-8: the same value always gives the same bytes."""
-    return _CANONICAL_ENCODER.encode(to_jsonable(value)).encode("utf-8")
+    return "".join(_CANONICAL(to_jsonable(value), 0)).encode()
+
+
+def stored_json(value: Any) -> str:
+    """``json.dumps(value)`` for a ``value`` that ``to_jsonable`` returned: how audit details
+    and event payloads are stored (ASCII, ``", "`` and ``": "``, keys in their order)."""
+    return "".join(_STORED(value, 0))
 
 
 def digest(value: Any) -> str:

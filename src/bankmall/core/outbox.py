@@ -8,14 +8,13 @@ consumers must tolerate duplicates, because delivery is at least once.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, Final
 
 from django.db import transaction
 from django.utils import timezone
 
 from bankmall.core.audit import OutsideTransactionError
-from bankmall.core.canonical import to_jsonable
+from bankmall.core.canonical import stored_json, to_jsonable
 from bankmall.core.ids import new_id
 from bankmall.core.models import OutboxEvent
 
@@ -43,7 +42,7 @@ def record_event(event_type: str, *, aggregate_id: str = "", payload: dict[str, 
                 public_id,
                 event_type,
                 aggregate_id,
-                json.dumps(to_jsonable(payload)),
+                stored_json(to_jsonable(payload)),
                 database.ops.adapt_datetimefield_value(timezone.now()),
             ],
         )
@@ -66,7 +65,7 @@ def prepare_event(
         public_id,
         event_type,
         aggregate_id,
-        json.dumps(to_jsonable(payload)),
+        stored_json(to_jsonable(payload)),
         timezone.now(),
     ]
     return _EVENT_SQL, params, public_id
@@ -88,7 +87,7 @@ def prepare_sqlite_event(
         new_id("evt"),
         event_type,
         aggregate_id,
-        json.dumps(to_jsonable(payload)),
+        stored_json(to_jsonable(payload)),
         database.ops.adapt_datetimefield_value(timezone.now()),
     ]
 
