@@ -24,7 +24,7 @@ from bankmall.core.audit import (
     record_audit,
     verify_chain,
 )
-from bankmall.core.canonical import digest, to_jsonable
+from bankmall.core.canonical import canonical_json, digest, to_jsonable
 from bankmall.core.models import AuditRecord
 from bankmall.core.money import Money
 from tests.core.test_canonical import GENERAL
@@ -323,3 +323,29 @@ def test_records_written_with_every_shape_verify_on_any_database() -> None:
     )
     assert general.previous_hash == plain.record_hash
     assert verify_chain().is_intact
+
+
+class _Actor(str):
+    """A ``str`` subclass: the chain's text takes the general path for it."""
+
+
+@pytest.mark.parametrize("lane", [1, 7])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"ip_address": "2001:db8::1", "request_id": 'q"\\\u2028ü', "details": GENERAL},
+        {"occurred_at": dt.datetime(2026, 11, 28, 1, 2, 3, tzinfo=BEIJING), "details": None},
+        {"occurred_at": dt.datetime(2026, 11, 28, 1, 2, 3, tzinfo=dt.UTC), "details": [1, "a"]},
+        {"actor": _Actor("usr_ü"), "sequence": True},
+    ],
+    ids=["plain", "escapes-and-general", "other-zone", "whole-second", "subclasses"],
+)
+def test_the_chain_text_written_field_by_field_is_the_canonical_json_of_the_fields(
+    lane: int, changes: dict[str, Any]
+) -> None:
+    pending = _pending(lane, PLAIN, ip_address=None, request_id="", actor="bench")
+    for name, value in changes.items():
+        setattr(pending, name, value)
+
+    assert audit._chain_json(pending) == canonical_json(audit._chain_fields(pending))

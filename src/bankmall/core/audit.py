@@ -15,6 +15,7 @@ one writer at a time and uses lane 1.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -30,7 +31,15 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from bankmall.core.canonical import canonical_json, digest, stored_json, to_jsonable
+from bankmall.core.canonical import (
+    canonical_json,
+    canonical_text,
+    datetime_text,
+    digest,
+    quoted,
+    stored_json,
+    to_jsonable,
+)
 from bankmall.core.models import AuditChainHead, AuditRecord
 
 GENESIS_HASH: Final = "0" * 64
@@ -119,8 +128,50 @@ def _chain_fields(record: AuditRecord | PendingRecord) -> dict[str, Any]:
 
 def compute_hash(previous_hash: str, record: AuditRecord | PendingRecord) -> str:
     mac = _keyed_mac()
-    mac.update(previous_hash.encode("ascii") + b"|" + canonical_json(_chain_fields(record)))
+    mac.update(previous_hash.encode("ascii") + b"|" + _chain_json(record))
     return mac.hexdigest()
+
+
+def _chain_json(record: AuditRecord | PendingRecord) -> bytes:
+    """``canonical_json(_chain_fields(record))``, written field by field when the fields
+    have their usual types (exact ``str``, ``int``, ``datetime``; the ``details`` any value):
+    the keys in sorted order, each value as the canonical encoder writes it. Converting and
+    encoding the whole dict cost ~100k instructions a record; this ~20k. Any other type
+    takes the general path."""
+    texts = (
+        record.action,
+        record.actor,
+        record.after_digest,
+        record.before_digest,
+        record.request_id,
+        record.target,
+    )
+    sequence, lane, ip_address, occurred_at = (
+        record.sequence,
+        record.lane,
+        record.ip_address,
+        record.occurred_at,
+    )
+    if (
+        type(sequence) is not int
+        or type(lane) is not int
+        or type(occurred_at) is not dt.datetime
+        or (ip_address is not None and type(ip_address) is not str)
+        or not all(type(text) is str for text in texts)
+    ):
+        return canonical_json(_chain_fields(record))
+    action, actor, after_digest, before_digest, request_id, target = map(quoted, texts)
+    return (
+        f'{{"action":{action},"actor":{actor},"after_digest":{after_digest},'
+        f'"before_digest":{before_digest},"details":{canonical_text(record.details)},'
+        f'"ip_address":{"null" if ip_address is None else quoted(ip_address)},'
+        f"{'' if lane == 1 else f'{_LANE_KEY}{lane},'}"
+        f'"occurred_at":{quoted(datetime_text(occurred_at))},"request_id":{request_id},'
+        f'"sequence":{sequence},"target":{target}}}'
+    ).encode()
+
+
+_LANE_KEY: Final = '"lane":'
 
 
 #: The HMAC keyed with each value ``AUDIT_CHAIN_KEY`` had, before any message: copying it is

@@ -119,6 +119,20 @@ def canonical_json(value: Any) -> bytes:
     return "".join(_CANONICAL(to_jsonable(value), 0)).encode()
 
 
+def canonical_text(value: Any) -> str:
+    """``canonical_json`` before its UTF-8 encoding."""
+    return "".join(_CANONICAL(to_jsonable(value), 0))
+
+
+def datetime_text(value: dt.datetime) -> str:
+    """How ``to_jsonable`` writes an aware datetime (RFC 3339, UTC, ``Z``)."""
+    return _datetime_to_jsonable(value)
+
+
+#: How the encoders quote a string (``canonical_json``'s, non-ASCII kept).
+quoted: Final = json_encoder.encode_basestring
+
+
 def stored_json(value: Any) -> str:
     """``json.dumps(value)`` for a ``value`` that ``to_jsonable`` returned: how audit details
     and event payloads are stored (ASCII, ``", "`` and ``": "``, keys in their order)."""
