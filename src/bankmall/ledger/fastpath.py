@@ -45,27 +45,26 @@ ABORT_PREFIX: Final = "bankmall_abort:"
 #: inserts are chunked), and so does anything that is not a new movement between ids.
 FAST_BATCH_MAX: Final = 8_190
 
+
+def _broken_test(table: str) -> str:
+    """Whether an account row of ``table`` (new totals) is not active or breaks its limit flag."""
+    return (
+        f"{table}.status <> 'active'"
+        f" OR ({table}.debits_must_not_exceed_credits"
+        f" AND {table}.debits_posted_minor + {table}.debits_pending_minor"
+        f" > {table}.credits_posted_minor + {table}.overdraft_limit_minor)"
+        f" OR ({table}.credits_must_not_exceed_debits"
+        f" AND {table}.credits_posted_minor + {table}.credits_pending_minor"
+        f" > {table}.debits_posted_minor + {table}.overdraft_limit_minor)"
+    )
+
+
 #: An updated account (``u``) that is not active or breaks its limit flag.
-_BROKEN: Final = (
-    "SELECT 1 FROM u WHERE u.status <> 'active'"
-    " OR (u.debits_must_not_exceed_credits AND u.debits_posted_minor + u.debits_pending_minor"
-    " > u.credits_posted_minor + u.overdraft_limit_minor)"
-    " OR (u.credits_must_not_exceed_debits AND u.credits_posted_minor + u.credits_pending_minor"
-    " > u.debits_posted_minor + u.overdraft_limit_minor)"
-)
-
-
+_BROKEN: Final = f"SELECT 1 FROM u WHERE {_broken_test('u')}"  # noqa: S608 (constants only)
 #: What the one-transfer statement's update returns when neither account row is sharded: only
-#: whether the row is broken (``_BROKEN``'s test on the new totals), one column to project
-#: instead of the eleven the checks would read.
-_BROKEN_RETURNED: Final = (
-    "(ledger_account.status <> 'active' OR (ledger_account.debits_must_not_exceed_credits"
-    " AND ledger_account.debits_posted_minor + ledger_account.debits_pending_minor"
-    " > ledger_account.credits_posted_minor + ledger_account.overdraft_limit_minor)"
-    " OR (ledger_account.credits_must_not_exceed_debits"
-    " AND ledger_account.credits_posted_minor + ledger_account.credits_pending_minor"
-    " > ledger_account.debits_posted_minor + ledger_account.overdraft_limit_minor)) AS broken"
-)
+#: whether the row is broken (the same test on the new totals), one column to project instead
+#: of the eleven ``_BROKEN`` would read.
+_BROKEN_RETURNED: Final = f"({_broken_test('ledger_account')}) AS broken"
 
 
 def _checks(
