@@ -74,6 +74,25 @@ def test_a_plain_batch_commits_in_one_statement_with_its_event_and_audit_record(
     assert verify_chain().is_intact
 
 
+@pytest.mark.parametrize("count", [1, 2])
+def test_the_event_and_the_audit_record_are_dated_as_the_transfers(
+    funded: dict[str, str], count: int
+) -> None:
+    rows = _rows(*(_request(funded["alice"], funded["bob"], 5, f"k{n}") for n in range(count)))
+    now = timezone.now()
+
+    assert fastpath.try_post(rows, client="test", actor="tester", now=now)
+
+    transfers = Transfer.objects.filter(client="test", key__startswith="k")
+    event = OutboxEvent.objects.order_by("-id").first()
+    record = AuditRecord.objects.order_by("-id").first()
+    assert event is not None
+    assert record is not None
+    assert {t.created_at for t in transfers} == {now}
+    assert (event.created_at, record.occurred_at) == (now, now)
+    assert verify_chain().is_intact
+
+
 @pytest.mark.parametrize("pending", [False, True])
 def test_one_transfer_takes_the_single_row_statement_and_moves_the_right_totals(
     funded: dict[str, str], pending: bool

@@ -345,13 +345,15 @@ def _unchained_record(
     after: Any,
     details: dict[str, Any] | None,
     actor: str | None,
+    now: dt.datetime | None = None,
 ) -> PendingRecord:
-    """A record with every field but its place in the lane (sequence, hashes)."""
+    """A record with every field but its place in the lane (sequence, hashes), dated ``now``
+    (the current time when not given)."""
     context = current_context()
     return PendingRecord(
         lane=lane,
         sequence=0,
-        occurred_at=timezone.now(),
+        occurred_at=timezone.now() if now is None else now,
         actor=actor or context.resolve_actor(),
         action=action,
         target=target,
@@ -456,14 +458,19 @@ def prepare_lane_append(
     after: Any = None,
     details: dict[str, Any] | None = None,
     actor: str | None = None,
+    now: dt.datetime | None = None,
+    database: BaseDatabaseWrapper | None = None,
 ) -> LaneAppend:
     """An audit record for a write that is one statement in autocommit mode (PostgreSQL).
 
     Builds the record from the lane's remembered head (reading it when unknown), so the
     statement that carries it needs no lock round trip before it. Only for callers outside any
-    transaction; inside one, use ``record_audit``.
+    transaction; inside one, use ``record_audit``. ``now``: the record's time (the write's
+    own; the current time when not given); ``database``: the default connection's wrapper,
+    when the caller has it (looked up otherwise).
     """
-    database = connections[DEFAULT_DB_ALIAS]
+    if database is None:
+        database = connections[DEFAULT_DB_ALIAS]
     if database.vendor != "postgresql" or database.in_atomic_block:
         raise OutsideTransactionError("prepare_lane_append is for autocommit PostgreSQL writes")
     lane = _lane_of(database)
@@ -486,6 +493,7 @@ def prepare_lane_append(
         after=after,
         details=details,
         actor=actor,
+        now=now,
     )
     _chain(record, (lane.sequence, lane.record_hash))
     values = _record_values(record)

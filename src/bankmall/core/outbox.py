@@ -56,17 +56,22 @@ _EVENT_SQL: Final = (
 
 
 def prepare_event(
-    event_type: str, *, aggregate_id: str = "", payload: dict[str, Any]
+    event_type: str,
+    *,
+    aggregate_id: str = "",
+    payload: dict[str, Any],
+    now: dt.datetime | None = None,
 ) -> tuple[str, list[Any], str]:
     """An event for a write that is one statement (PostgreSQL): (CTE ``outbox_row``, its
-    parameters, the event's public id). The event commits exactly when that statement does."""
+    parameters, the event's public id). The event commits exactly when that statement does.
+    ``now``: the event's time (the write's own; the current time when not given)."""
     public_id = new_id("evt")
     params: list[Any] = [
         public_id,
         event_type,
         aggregate_id,
         stored_json(to_jsonable(payload)),
-        timezone.now(),
+        timezone.now() if now is None else now,
     ]
     return _EVENT_SQL, params, public_id
 

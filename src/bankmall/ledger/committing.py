@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Final
 
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from bankmall.core.audit import record_audit
@@ -23,12 +23,21 @@ def commit_rows(
     """Post prepared rows in one transaction, replaying idempotently when keys exist."""
     results: dict[int, TransferView] = {}
     remaining = rows
-    for path in (fastpath, sqlitepath):  # One write of its own, if the batch allows it.
-        if path.applies(rows):
+    # One write of its own, if the batch allows it. The connection is looked up once and
+    # handed down: each ``connections[alias]`` costs ~10k instructions (an AttributeError and
+    # a RuntimeError inside asgiref's Local), once per step of a write before.
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor == "postgresql":
+        if fastpath.applies(rows, database):
             moment = now or timezone.now()
             set_expiry(rows, moment)
-            if path.try_post(rows, client=client, actor=actor, now=moment):
+            if fastpath.try_post(rows, client=client, actor=actor, now=moment, database=database):
                 return posting.views_of(rows, client=client, now=moment)
+    elif sqlitepath.applies(rows):
+        moment = now or timezone.now()
+        set_expiry(rows, moment)
+        if sqlitepath.try_post(rows, client=client, actor=actor, now=moment):
+            return posting.views_of(rows, client=client, now=moment)
     for _attempt in range(REPLAY_ATTEMPTS_MAX):
         moment = now or timezone.now()
         set_expiry(remaining, moment)

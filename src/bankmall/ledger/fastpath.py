@@ -34,6 +34,7 @@ from typing import Any, Final, NamedTuple
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg.pq import DiagnosticField, ExecStatus
 
 from bankmall.core.audit import prepare_lane_append
@@ -332,7 +333,7 @@ _STATEMENT_NOT_PREPARED: Final = "26000"
 _ALREADY_PREPARED: Final = "42P05"
 
 
-def _execute(statement: str, params: list[Any]) -> None:
+def _execute(database: BaseDatabaseWrapper, statement: str, params: list[Any]) -> None:
     """Run the statement as a prepared statement of this connection, through libpq itself.
 
     psycopg's cursor machinery (a cursor, its adapters and preparation bookkeeping, and a
@@ -351,7 +352,7 @@ def _execute(statement: str, params: list[Any]) -> None:
     statements, which are always planned once for their parameters, so only prepared
     statements (these) are affected.
     """
-    raw = connections[DEFAULT_DB_ALIAS].connection
+    raw = database.connection
     values, types, formats = _encoded(params)
     name = _name(statement, types)
     prepared = _PREPARED.get(raw)
@@ -371,7 +372,7 @@ def _execute(statement: str, params: list[Any]) -> None:
         if error.sqlstate != _STATEMENT_NOT_PREPARED:
             raise
         prepared.clear()  # Deallocated behind our back (DISCARD ALL): prepare again.
-        _execute(statement, params)
+        _execute(database, statement, params)
 
 
 def _encoded(params: list[Any]) -> tuple[list[bytes | None], tuple[int, ...], tuple[int, ...]]:
@@ -438,9 +439,11 @@ def _check(result: Any) -> None:
     )
 
 
-def applies(rows: list[posting.Row]) -> bool:
-    """Whether ``rows`` can be written by one autocommit statement."""
-    database = connections[DEFAULT_DB_ALIAS]
+def applies(rows: list[posting.Row], database: BaseDatabaseWrapper | None = None) -> bool:
+    """Whether ``rows`` can be written by one autocommit statement on ``database`` (the default
+    connection's wrapper; looked up when not given)."""
+    if database is None:
+        database = connections[DEFAULT_DB_ALIAS]
     return (
         database.vendor == "postgresql"
         and not database.in_atomic_block
@@ -449,10 +452,21 @@ def applies(rows: list[posting.Row]) -> bool:
     )
 
 
-def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt.datetime) -> bool:
+def try_post(
+    rows: list[posting.Row],
+    *,
+    client: str,
+    actor: str | None,
+    now: dt.datetime,
+    database: BaseDatabaseWrapper | None = None,
+) -> bool:
     """Write ``rows`` in one statement; ``True`` when committed, ``False`` when nothing was
     written and the transactional path must decide (an error to name, a key that exists, a
-    lost connection whose outcome that path's idempotent replay settles)."""
+    lost connection whose outcome that path's idempotent replay settles). The event and the
+    audit record are dated ``now``, as the transfers. ``database``: the default connection's
+    wrapper (looked up when not given)."""
+    if database is None:
+        database = connections[DEFAULT_DB_ALIAS]
     accounts = _accounts(rows)
     if accounts is None:
         return False
@@ -461,10 +475,17 @@ def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt
             "ledger.transfers_created",
             aggregate_id=rows[0].public_id,
             payload=posting.event_content(rows, client=client),
+            now=now,
         )
         target, after, details = posting.audit_content(rows, client=client)
         audit = prepare_lane_append(
-            "ledger.transfers_created", target=target, after=after, details=details, actor=actor
+            "ledger.transfers_created",
+            target=target,
+            after=after,
+            details=details,
+            actor=actor,
+            now=now,
+            database=database,
         )
         if len(rows) == 1:
             row = rows[0]
@@ -483,7 +504,7 @@ def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt
             params, updated, sharded = _batch_params(rows, accounts, client=client, now=now)
             params += [*event_params, *audit.params, len(rows), updated, sharded]
         try:
-            _execute(statement, params)
+            _execute(database, statement, params)
         except StatementFailedError as error:
             audit.forget()
             if error.message == ABORT_PREFIX + "audit_lane":
