@@ -6,6 +6,7 @@ produced by the code as it was before its fast paths, with ``AUDIT_CHAIN_KEY`` s
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from decimal import Decimal
 from typing import Any
 
@@ -152,6 +153,17 @@ def test_the_hash_follows_a_changed_key(settings: Any) -> None:
 
     assert with_another_key != HASHES[0][2]
     assert compute_hash(PREVIOUS, pending) == HASHES[0][2]
+
+
+@pytest.mark.parametrize(
+    "key", ["", "k", "ü-key", "k" * 64, "k" * 65, "长" * 40], ids=lambda key: f"{len(key)}"
+)
+def test_the_chain_hmac_is_hmac_sha256_with_any_key(settings: Any, key: str) -> None:
+    """Keys shorter than, as long as and longer than SHA-256's block (hashed first)."""
+    settings.AUDIT_CHAIN_KEY = key
+    message = PREVIOUS.encode() + b"|" + "ü".encode() * 300
+
+    assert audit._hmac_sha256_hex(message) == hmac.new(key.encode(), message, "sha256").hexdigest()
 
 
 class _Cursor:
