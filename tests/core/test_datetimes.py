@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from django.db import connection
 from django.template import Context, Template
 from django.test import override_settings
 from django.utils import timezone
 
-from bankmall.core.datetimes import format_datetime
+from bankmall.core.datetimes import format_datetime, sqlite_text
 
 INSTANT = dt.datetime(2026, 11, 27, 6, 5, 9, tzinfo=dt.UTC)
 
@@ -34,3 +36,18 @@ def test_the_template_filter_renders_the_zone_and_nothing_for_no_value() -> None
     )
     rendered = template.render(Context({"when": INSTANT, "missing": None}))
     assert rendered == "2026-11-27 14:05 CST|—"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(2026, 11, 27, 6, 5, 9, 123456, tzinfo=dt.UTC),
+        INSTANT,  # Whole seconds: no fraction.
+        dt.datetime(2026, 11, 27, 14, 5, 9, 7, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        dt.datetime(9, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        INSTANT.replace(tzinfo=None),  # Naive.
+    ],
+    ids=["utc", "whole-second", "other-zone", "small-year", "naive"],
+)
+def test_an_instant_is_bound_as_django_binds_it(value: dt.datetime) -> None:
+    assert sqlite_text(connection, value) == connection.ops.adapt_datetimefield_value(value)

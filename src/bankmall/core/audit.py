@@ -40,6 +40,7 @@ from bankmall.core.canonical import (
     stored_json,
     to_jsonable,
 )
+from bankmall.core.datetimes import sqlite_text
 from bankmall.core.models import AuditChainHead, AuditRecord
 
 GENESIS_HASH: Final = "0" * 64
@@ -583,7 +584,7 @@ def prepare_sqlite_append(
         action, lane=1, target=target, before=None, after=after, details=details, actor=actor
     )
     values = _record_values(record)
-    values[2] = database.ops.adapt_datetimefield_value(record.occurred_at)
+    values[2] = sqlite_text(database, record.occurred_at)
     return SQLiteAppend(record=record, values=values)
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from bankmall.core.audit import OutsideTransactionError
 from bankmall.core.canonical import stored_json, to_jsonable
+from bankmall.core.datetimes import sqlite_text
 from bankmall.core.ids import new_id
 from bankmall.core.models import OutboxEvent
 
@@ -93,7 +94,7 @@ def prepare_sqlite_event(
         event_type,
         aggregate_id,
         stored_json(to_jsonable(payload)),
-        database.ops.adapt_datetimefield_value(timezone.now()),
+        sqlite_text(database, timezone.now()),
     ]
 
 
