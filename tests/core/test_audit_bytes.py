@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from bankmall.core import audit, outbox
@@ -219,6 +219,35 @@ def test_sqlites_prepared_append_writes_the_same_row_and_head(
 
     assert written
     assert cursor.calls == [[1], _sqlite_row(stored, record_hash), [42, record_hash, 1]]
+
+
+@pytest.mark.django_db
+def test_sqlites_prepared_rows_take_the_writes_time_and_connection(
+    sqlite: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the write's time and connection, the rows are the ones prepared at that time."""
+    monkeypatch.setattr(outbox, "new_id", lambda prefix: f"{prefix}_01jd0000000000000000000000")
+    database = connections[DEFAULT_DB_ALIAS]
+    record_hash = "1720c7aa5fe4dd765b7eb1abcea5025880267abf72c24ec647110fb944e8051a"
+    prepared = prepare_sqlite_append(
+        ACTION,
+        target=TARGET,
+        after=[TARGET],
+        details=PLAIN,
+        actor="bench",
+        now=AT,
+        database=database,
+    )
+    cursor = _Cursor()
+
+    written = prepared.write(cursor)
+    params = outbox.prepare_sqlite_event(
+        ACTION, aggregate_id=TARGET, payload=EVENT, now=AT, database=database
+    )
+
+    assert written
+    assert cursor.calls == [[1], _sqlite_row(PLAIN_STORED, record_hash), [42, record_hash, 1]]
+    assert params == [EVENT_ID, ACTION, TARGET, EVENT_STORED, "2026-11-27 15:04:05.678901"]
 
 
 @pytest.mark.parametrize(

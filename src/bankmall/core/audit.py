@@ -572,16 +572,33 @@ _SQLITE_MOVE_HEAD_SQL: Final = (
 
 
 def prepare_sqlite_append(
-    action: str, *, target: str, after: Any, details: dict[str, Any], actor: str | None
+    action: str,
+    *,
+    target: str,
+    after: Any,
+    details: dict[str, Any],
+    actor: str | None,
+    now: dt.datetime | None = None,
+    database: BaseDatabaseWrapper | None = None,
 ) -> SQLiteAppend:
     """An audit record (no ``before``) for a SQLite write that takes the write lock itself
     (lane 1, SQLite's only lane). Call before ``BEGIN IMMEDIATE``; ``SQLiteAppend.write``
-    inside it."""
-    database = connections[DEFAULT_DB_ALIAS]  # One lookup through the thread-local proxy.
+    inside it. ``now``: the record's time (the write's own; the current time when not given);
+    ``database``: the default connection's wrapper, when the caller has it (looked up
+    otherwise: ~10k instructions)."""
+    if database is None:
+        database = connections[DEFAULT_DB_ALIAS]
     if database.vendor != "sqlite":
         raise OutsideTransactionError("prepare_sqlite_append is for SQLite's own write path")
     record = _unchained_record(
-        action, lane=1, target=target, before=None, after=after, details=details, actor=actor
+        action,
+        lane=1,
+        target=target,
+        before=None,
+        after=after,
+        details=details,
+        actor=actor,
+        now=now,
     )
     values = _record_values(record)
     values[2] = sqlite_text(database, record.occurred_at)
