@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
@@ -150,7 +150,8 @@ def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt
         return False
     cursor = raw.cursor()
     try:
-        prepared = _prepare(cursor, rows, client=client, actor=actor, now=now)
+        adapt = database.ops.adapt_datetimefield_value
+        prepared = _prepare(cursor, rows, client=client, actor=actor, now=now, adapt=adapt)
         return prepared is not None and _write(cursor, prepared)
     except sqlite3.Error:
         return False
@@ -166,6 +167,7 @@ def _prepare(
     client: str,
     actor: str | None,
     now: dt.datetime,
+    adapt: Callable[[dt.datetime | None], str | None],
 ) -> _Prepared | None:
     accounts = _accounts(cursor, rows)
     if accounts is None:
@@ -184,8 +186,8 @@ def _prepare(
         accounts=accounts,
         chunks=list(
             _chunks(
-                _transfer_values(rows, accounts, now=now),
-                [client, connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(now)],
+                _transfer_values(rows, accounts, now=now, adapt=adapt),
+                [client, adapt(now)],
             )
         ),
         event=prepare_sqlite_event(
@@ -276,9 +278,11 @@ def _transfer_values(
     accounts: dict[str, _Account],
     *,
     now: dt.datetime,
+    adapt: Callable[[dt.datetime | None], str | None],
 ) -> list[Any]:
-    """The transfers' ``ROW_WIDTH`` parameters each (``_insert_row``), all rows in one list."""
-    adapt = connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value
+    """The transfers' ``ROW_WIDTH`` parameters each (``_insert_row``), all rows in one list;
+    ``adapt`` is the connection's ``adapt_datetimefield_value`` (looked up once per call:
+    ``connections[...]`` goes through a thread-local proxy)."""
     today = now.date()
     today_text = today.isoformat()
     account_ids = {ref: account.pk for ref, account in accounts.items()}
