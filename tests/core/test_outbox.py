@@ -85,3 +85,31 @@ def test_a_large_payload_is_stored_lz4_compressed_and_read_back_whole(
         )
         assert cursor.fetchone() == ("lz4",)
     assert OutboxEvent.objects.get(public_id=event_id).payload == {"transfer_ids": ids}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_append_only_tables_take_ids_in_order_without_a_sequence_table_on_sqlite() -> None:
+    # SQLite: no AUTOINCREMENT (no sqlite_sequence row read and written by every insert);
+    # PostgreSQL: still an identity column. Either way new rows get increasing ids.
+    tables = ("core_outboxevent", "core_auditrecord", "ledger_transfer")
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            for table in tables:
+                cursor.execute("SELECT sql FROM sqlite_master WHERE name = %s", [table])
+                (sql,) = cursor.fetchone()
+                assert '"id" integer NOT NULL PRIMARY KEY,' in sql
+                assert "AUTOINCREMENT" not in sql
+        else:
+            for table in tables:
+                cursor.execute(
+                    "SELECT is_identity FROM information_schema.columns"
+                    " WHERE table_name = %s AND column_name = 'id'",
+                    [table],
+                )
+                assert cursor.fetchone() == ("YES",)
+    with transaction.atomic():
+        first = record_event("thing.created", payload={})
+        second = record_event("thing.created", payload={})
+    assert (
+        OutboxEvent.objects.get(public_id=first).id < OutboxEvent.objects.get(public_id=second).id
+    )

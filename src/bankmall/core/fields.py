@@ -32,8 +32,30 @@ def public_id_field(
 
 if TYPE_CHECKING:
     _BigInteger = models.BigIntegerField[int, int]
+    _BigAuto = models.BigAutoField[int, int]
 else:
     _BigInteger = models.BigIntegerField  # Not subscriptable at run time.
+    _BigAuto = models.BigAutoField
+
+
+class AppendOnlyIdField(_BigAuto):
+    """The ``id`` of a table whose rows are never deleted: on SQLite a plain rowid, not
+    ``AUTOINCREMENT``.
+
+    ``AUTOINCREMENT`` keeps each table's largest id in ``sqlite_sequence``: every insert reads
+    that row and writes it back, so a transaction inserting into such tables commits one more
+    page (a ledger transfer writes three of them: the transfer, its event, its audit record).
+    Without it SQLite gives a new row the largest id plus one, the same ids in the same order;
+    the two differ only after the row with the largest id is deleted (``AUTOINCREMENT`` never
+    reuses its id), which never happens to these tables' rows. PostgreSQL: unchanged (an
+    identity column).
+    """
+
+    def db_type_suffix(self, connection: BaseDatabaseWrapper) -> str | None:
+        if connection.vendor == "sqlite":
+            return None
+        suffix: str | None = connection.data_types_suffix.get(self.get_internal_type())
+        return suffix  # What Field.db_type_suffix returns.
 
 
 class MinorUnitsField(_BigInteger):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from bankmall.core.fields import public_id_field
+from bankmall.core.fields import AppendOnlyIdField, public_id_field
 
 
 class OutboxEvent(models.Model):
@@ -16,6 +16,7 @@ class OutboxEvent(models.Model):
     one aggregate keep their insertion order (``id``).
     """
 
+    id = AppendOnlyIdField(primary_key=True)
     public_id = public_id_field("evt", unique=False)  # unique by Meta.constraints
     event_type = models.CharField(max_length=100)
     aggregate_id = models.CharField(max_length=64, blank=True, default="")
@@ -55,6 +56,7 @@ class AuditRecord(models.Model):
     orders records across lanes by the time they were written. Rows are append-only.
     """
 
+    id = AppendOnlyIdField(primary_key=True)
     # Not Positive…Field, whose CHECK constraint PostgreSQL parses again for every statement
     # that appends a record; lanes are numbered from 1 by ``current_lane`` only.
     lane = models.SmallIntegerField(default=1, validators=[MinValueValidator(1)])

@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from bankmall.core.fields import MinorUnitsField, public_id_field
+from bankmall.core.fields import AppendOnlyIdField, MinorUnitsField, public_id_field
 
 KEY_MAX_LENGTH = 128
 CLIENT_MAX_LENGTH = 64
@@ -161,6 +161,7 @@ class Transfer(models.Model):
     - ``amount_minor > 0``; the debit and credit accounts differ and share ``currency``.
     """
 
+    id = AppendOnlyIdField(primary_key=True)
     public_id = public_id_field("trf", unique=False)  # unique by Meta.constraints
     client = models.CharField(max_length=CLIENT_MAX_LENGTH)
     key = models.CharField(max_length=KEY_MAX_LENGTH)
