@@ -4,6 +4,7 @@ transactional path — the same codes, nothing changed."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -326,3 +327,30 @@ def test_a_shard_credit_to_an_account_past_its_limit_writes_nothing(
 
     assert snapshot() == before
     assert merchant in sqlitepath._known
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_the_event_and_the_audit_record_are_dated_as_the_transfers(
+    funded: dict[str, str], count: int
+) -> None:
+    rows = _rows(
+        *(
+            _request(funded["alice"], funded["bob"], 5, f"k{n}", pending=True, timeout_seconds=60)
+            for n in range(count)
+        )
+    )
+    now = timezone.now()
+    set_expiry(rows, now)  # as commit_rows does
+
+    assert sqlitepath.try_post(rows, client="test", actor="tester", now=now)
+
+    transfers = Transfer.objects.filter(client="test", key__startswith="k")
+    event = OutboxEvent.objects.order_by("-id").first()
+    record = AuditRecord.objects.order_by("-id").first()
+    assert event is not None
+    assert record is not None
+    assert {(t.created_at, t.expires_at) for t in transfers} == {
+        (now, now + dt.timedelta(seconds=60))
+    }
+    assert (event.created_at, record.occurred_at) == (now, now)
+    assert verify_chain().is_intact

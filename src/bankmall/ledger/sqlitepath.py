@@ -31,13 +31,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from bankmall.core.audit import SQLiteAppend, prepare_sqlite_append
+from bankmall.core.datetimes import sqlite_text
 from bankmall.core.outbox import SQLITE_EVENT_SQL, prepare_sqlite_event
 from bankmall.ledger import posting
 
@@ -150,8 +152,7 @@ def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt
         return False
     cursor = raw.cursor()
     try:
-        adapt = database.ops.adapt_datetimefield_value
-        prepared = _prepare(cursor, rows, client=client, actor=actor, now=now, adapt=adapt)
+        prepared = _prepare(cursor, rows, client=client, actor=actor, now=now, database=database)
         return prepared is not None and _write(cursor, prepared)
     except sqlite3.Error:
         return False
@@ -167,8 +168,11 @@ def _prepare(
     client: str,
     actor: str | None,
     now: dt.datetime,
-    adapt: Callable[[dt.datetime | None], str | None],
+    database: BaseDatabaseWrapper,
 ) -> _Prepared | None:
+    """Everything the write needs, built before the lock; the event and the audit record are
+    dated ``now``, as the transfers are, and take the caller's ``database`` (a lookup through
+    ``connections[...]`` costs ~10k instructions)."""
     accounts = _accounts(cursor, rows)
     if accounts is None:
         return None
@@ -186,17 +190,25 @@ def _prepare(
         accounts=accounts,
         chunks=list(
             _chunks(
-                _transfer_values(rows, accounts, now=now, adapt=adapt),
-                [client, adapt(now)],
+                _transfer_values(rows, accounts, now=now, database=database),
+                [client, sqlite_text(database, now)],
             )
         ),
         event=prepare_sqlite_event(
             "ledger.transfers_created",
             aggregate_id=rows[0].public_id,
             payload=posting.event_content(rows, client=client),
+            now=now,
+            database=database,
         ),
         audit=prepare_sqlite_append(
-            "ledger.transfers_created", target=target, after=after, details=details, actor=actor
+            "ledger.transfers_created",
+            target=target,
+            after=after,
+            details=details,
+            actor=actor,
+            now=now,
+            database=database,
         ),
     )
 
@@ -278,11 +290,9 @@ def _transfer_values(
     accounts: dict[str, _Account],
     *,
     now: dt.datetime,
-    adapt: Callable[[dt.datetime | None], str | None],
+    database: BaseDatabaseWrapper,
 ) -> list[Any]:
-    """The transfers' ``ROW_WIDTH`` parameters each (``_insert_row``), all rows in one list;
-    ``adapt`` is the connection's ``adapt_datetimefield_value`` (looked up once per call:
-    ``connections[...]`` goes through a thread-local proxy)."""
+    """The transfers' ``ROW_WIDTH`` parameters each (``_insert_row``), all rows in one list."""
     today = now.date()
     today_text = today.isoformat()
     account_ids = {ref: account.pk for ref, account in accounts.items()}
@@ -318,7 +328,7 @@ def _transfer_values(
             reference,
             metadata,
             today_text if value_date is today else value_date.isoformat(),
-            0 if expires_at is None else adapt(expires_at),
+            0 if expires_at is None else sqlite_text(database, expires_at),
         )
     return values
 
