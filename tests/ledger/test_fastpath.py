@@ -3,6 +3,7 @@ writes nothing and leaves the error to the transactional path — the same codes
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -172,6 +173,64 @@ def test_statements_dropped_behind_its_back_are_prepared_again(funded: dict[str,
 def test_a_parameter_of_an_unexpected_type_is_refused_before_anything_is_sent() -> None:
     with pytest.raises(TypeError, match="float"):
         fastpath._encoded([1, "text", 1.5])
+
+
+_ARRAYS = {
+    "bigint": (fastpath._int8_array, [[], [7], [-(2**63), 0, 2**63 - 1, 10**15]]),
+    "int": (fastpath._int4_array, [[], [3], [-(2**31), 0, 2**31 - 1]]),
+    "text": (
+        fastpath._text_array,
+        [
+            [],
+            [""],
+            ["", ""],
+            ["abc", "xyz"],  # One length: joined by its prefix.
+            ["a", "bcd", ""],
+            ["é", "ab"],  # One length in characters, not in bytes.
+            ["ü", "v"],
+            ["x" * 200, "y" * 200],  # A length above one byte's ASCII.
+            [None, "{}", None],
+            [None, None],
+        ],
+    ),
+    "date": (
+        fastpath._date_array,
+        [
+            [],
+            [dt.date(2000, 1, 1)],
+            [dt.date(1, 1, 1), dt.date(1999, 12, 31), dt.date(9999, 12, 31)],
+        ],
+    ),
+    "timestamptz": (
+        fastpath._timestamptz_array,
+        [
+            [],
+            [None],
+            [None, dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC)],
+            [
+                dt.datetime(
+                    1999, 12, 31, 23, 59, 59, 999_999, tzinfo=dt.timezone(dt.timedelta(hours=8))
+                )
+            ],
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_ARRAYS))
+def test_binary_array_parameters_arrive_as_the_values_they_were_made_of(kind: str) -> None:
+    encode, cases = _ARRAYS[kind]
+    connection.ensure_connection()
+    raw = connection.connection.pgconn
+    for values in cases:
+        data = encode(values)
+        result = raw.exec_params(
+            f"SELECT $1::{kind}[]::text".encode(), [data], [fastpath._OIDS[type(data)]], [1]
+        )
+        received = result.get_value(0, 0)
+        with connection.cursor() as cursor:  # What psycopg sends for the same values.
+            cursor.execute(f"SELECT %s::{kind}[]::text", [values])
+            assert cursor.fetchone() == (received.decode(),), (kind, values)
 
 
 def test_one_pending_transfer_keeps_its_timeout_and_value_date(funded: dict[str, str]) -> None:

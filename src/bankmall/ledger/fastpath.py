@@ -22,14 +22,18 @@ status is read under that row's lock, after the account rows and before the audi
 
 from __future__ import annotations
 
+import array
 import datetime as dt
 import functools
 import hashlib
 import itertools
+import json
+import operator
 import re
 import struct
+import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, NamedTuple
 
 import psycopg
@@ -100,13 +104,31 @@ def _checks(
 #: A batch's accounts, with the primary key, public id and currency the process remembers for
 #: each (``_accounts``; the statement checks them): the per-account deltas of the accounts
 #: whose rows are updated (``d``), and the posted credits of sharded accounts that the batch
-#: only credits, with the shard each goes to (``sd``).
+#: only credits, with the shard each goes to (``sd``). Each column is one array parameter
+#: sent in binary (``_batch_params``), unnested in the select list: no text for the server to split
+#: or parse, and no tuplestore per column, which a function scan in FROM fills.
 _DELTAS_CTES: Final = (
-    "d(id, ref, cur, ddp, dcp, ddn, dcn) AS (SELECT * FROM unnest("  # noqa: S608 (constants)
-    + ", ".join(posting.split_column(cast) for cast in ("bigint", "text", "text", *["bigint"] * 4))
-    + ")), sd(id, ref, cur, shard, dcs) AS (SELECT * FROM unnest("
-    + ", ".join(posting.split_column(cast) for cast in ("bigint", "text", "text", "int", "bigint"))
-    + "))"
+    "d(id, ref, cur, ddp, dcp, ddn, dcn) AS (SELECT "
+    + ", ".join(f"unnest(%s::{kind}[])" for kind in ("bigint", "text", "text", *["bigint"] * 4))
+    + "), sd(id, ref, cur, shard, dcs) AS (SELECT "
+    + ", ".join(f"unnest(%s::{kind}[])" for kind in ("bigint", "text", "text", "int", "bigint"))
+    + ")"
+)
+#: The transfers' columns as ``_batch_params`` sends them: (name, array type).
+_TRANSFER_ARRAYS: Final = (
+    ("p", "text"),
+    ("k", "text"),
+    ("g", "text"),
+    ("n", "text"),
+    ("da", "bigint"),
+    ("ca", "bigint"),
+    ("a", "bigint"),
+    ("y", "text"),
+    ("o", "text"),
+    ("r", "text"),
+    ("m", "text"),
+    ("v", "date"),
+    ("x", "timestamptz"),
 )
 #: The shard rows credited (``sd``) locked in id order (``sv``) — only where the account's row
 #: carries the public id and currency remembered — and credited (``s``, returning the status
@@ -120,6 +142,22 @@ _SHARD_CTES: Final = (
     " WHERE ledger_accountshard.id = sv.id RETURNING ledger_accountshard.status)"
 )
 
+#: The accounts of ``d`` locked in primary-key order (``v``: an index scan of the ids, which
+#: ``_batch_params`` sends once more for it, so no join with ``d`` whose every row the lock
+#: would have to copy), and updated by their deltas (``u``) once all are locked: ``u``'s
+#: condition on ``v`` has no column of either table, so it is a one-time filter that runs
+#: ``v`` to the end before ``u`` reads a row. Only rows that carry the public id and currency
+#: remembered are updated.
+_LOCK_AND_UPDATE_CTES: Final = (
+    "u AS (UPDATE ledger_account SET"  # noqa: S608 (constants only)
+    " debits_posted_minor = ledger_account.debits_posted_minor + d.ddp,"
+    " credits_posted_minor = ledger_account.credits_posted_minor + d.dcp,"
+    " debits_pending_minor = ledger_account.debits_pending_minor + d.ddn,"
+    " credits_pending_minor = ledger_account.credits_pending_minor + d.dcn"
+    " FROM d WHERE ledger_account.id = d.id AND ledger_account.public_id = d.ref"
+    " AND ledger_account.currency = d.cur AND (SELECT count(*) FROM v) > 0"
+    f" RETURNING {posting.qualified_returning()})"
+)
 #: A batch, in the order that keeps account locks short (as for one transfer below): the
 #: transfers are inserted with the account ids the process remembers, then the event, then the
 #: accounts are locked in primary-key order and updated (only rows that carry the public id and
@@ -128,24 +166,19 @@ _SHARD_CTES: Final = (
 #: the event's, the audit record's, the number of transfers, of account rows and of shard rows.
 _SQL: Final = (
     f"WITH {_DELTAS_CTES},"  # noqa: S608 (constants only)
+    " v AS MATERIALIZED (SELECT a.id FROM ledger_account a WHERE a.id = ANY (%s::bigint[])"
+    " ORDER BY a.id FOR UPDATE),"
     f" i AS (INSERT INTO ledger_transfer ({posting.TRANSFER_COLUMNS})"
-    " SELECT t.p, %s, t.k, t.g, t.n, t.da, t.ca, t.a, t.y, t.o, t.r, t.m::jsonb, t.v, NULL,"
-    " NULL, NULLIF(t.x, '')::timestamptz, %s FROM unnest("
-    + ", ".join(
-        posting.split_column(cast)
-        for cast in (*["text"] * 4, *["bigint"] * 3, *["text"] * 4, "date", "text")
-    )
-    + ") AS t(p, k, g, n, da, ca, a, y, o, r, m, v, x)"
+    # Metadata NULL stands for the empty object (the common case): a constant, not parsed.
+    " SELECT t.p, %s, t.k, t.g, t.n, t.da, t.ca, t.a, t.y, t.o, t.r,"
+    " COALESCE(t.m::jsonb, '{{}}'::jsonb), t.v, NULL, NULL, t.x, %s FROM (SELECT "
+    + ", ".join(f"unnest(%s::{kind}[]) AS {name}" for name, kind in _TRANSFER_ARRAYS)
+    + ") AS t"
     # A plain insert: a key that exists fails the statement (unique violation) and the
     # transactional path replays it. ON CONFLICT's speculative insertion costs every insert
     # an extra index probe and WAL record for the rare retry.
     " RETURNING 1), {event}, "
-    + posting.LOCK_AND_UPDATE_CTES.format(
-        match="a.id = d.id",
-        extra=", d.ref, d.cur",
-        verify=" AND ledger_account.public_id = v.ref AND ledger_account.currency = v.cur",
-        returning=posting.qualified_returning(),
-    )
+    + _LOCK_AND_UPDATE_CTES.replace("{", "{{").replace("}", "}}")
     + f", {_SHARD_CTES}, {{audit}}"
     + _checks(
         transfers_missing="(SELECT count(*) FROM i) <> %s",
@@ -276,32 +309,209 @@ def _batch_params(
     rows: list[posting.Row], accounts: dict[str, Known], *, client: str, now: dt.datetime
 ) -> tuple[list[Any], int, int]:
     """The statement's parameters before the event's (``_SQL``), and the numbers of account
-    rows and shard rows it must update."""
+    rows and shard rows it must update. Columns are taken by ``map`` (no tuple per row)."""
     deltas = posting.aggregate(rows)
-    to_shards = {
-        ref: amount
-        for ref, amount in posting.shard_credits(rows).items()
-        if accounts[ref].credit_shards > 0
-    }
-    refs = [ref for ref in sorted(deltas) if ref not in to_shards]
-    count = len(refs)
-    params = posting.joined((accounts[ref].pk for ref in refs), count)
-    params += posting.joined(refs, count)
-    params += posting.joined((accounts[ref].currency for ref in refs), count)
-    for n in range(4):
-        params += posting.joined((deltas[ref][n] for ref in refs), count)
+    to_shards = (
+        {
+            ref: amount
+            for ref, amount in posting.shard_credits(rows).items()
+            if accounts[ref].credit_shards > 0
+        }
+        if any(map(_SHARDS, accounts.values()))
+        else {}
+    )
+    # In no particular order: ``v`` locks them in primary-key order.
+    refs = [ref for ref in deltas if ref not in to_shards] if to_shards else list(deltas)
+    known = list(map(accounts.__getitem__, refs))
+    changes = list(map(deltas.__getitem__, refs))
+    ids = _int8_array(map(_PK, known))
+    params: list[Any] = [
+        ids,
+        _text_array(refs),
+        _text_array(list(map(_CURRENCY, known))),
+        *(_int8_array(map(operator.itemgetter(n), changes)) for n in range(4)),
+    ]
     sharded = sorted(to_shards)
     chooser = posting.shard_chooser() if sharded else 0
-    params += posting.joined((accounts[ref].pk for ref in sharded), len(sharded))
-    params += posting.joined(sharded, len(sharded))
-    params += posting.joined((accounts[ref].currency for ref in sharded), len(sharded))
-    params += posting.joined(
-        (chooser % accounts[ref].credit_shards for ref in sharded), len(sharded)
-    )
-    params += posting.joined((to_shards[ref] for ref in sharded), len(sharded))
-    account_ids = {ref: account.pk for ref, account in accounts.items()}
-    params += posting.row_params(rows, client=client, now=now, account_ids=account_ids)
-    return params, count, len(sharded)
+    known = list(map(accounts.__getitem__, sharded))
+    params += [
+        _int8_array(map(_PK, known)),
+        _text_array(sharded),
+        _text_array(list(map(_CURRENCY, known))),
+        _int4_array([chooser % account.credit_shards for account in known]),
+        _int8_array(map(to_shards.__getitem__, sharded)),
+        ids,
+        client,
+        now,
+    ]
+    params += _transfer_arrays(rows, accounts, now)
+    return params, len(refs), len(sharded)
+
+
+_PK: Final = operator.itemgetter(0)  # Known.pk
+_CURRENCY: Final = operator.itemgetter(1)  # Known.currency
+_SHARDS: Final = operator.itemgetter(2)  # Known.credit_shards
+
+
+def _column(rows: Sequence[Any], name: str) -> list[Any]:
+    return list(map(operator.attrgetter(name), rows))
+
+
+def _transfer_arrays(
+    rows: list[posting.Row], accounts: dict[str, Known], now: dt.datetime
+) -> list[Any]:
+    """The transfers' columns of ``_SQL`` (``_TRANSFER_ARRAYS``) as binary arrays: the values
+    ``posting.transfer_values`` gives, metadata ``None`` for the empty object."""
+    requests = _column(rows, "request")
+    if not all(requests):  # A request is always true: no __eq__ call per row as with ``in``.
+        requests = [_NO_REQUEST if request is None else request for request in requests]
+    today = now.date()
+    return [
+        _text_array(_column(rows, "public_id")),
+        _text_array(_column(rows, "key")),
+        _text_array(_column(rows, "digest")),
+        _text_array(_column(rows, "kind")),
+        _int8_array(map(_PK, map(accounts.__getitem__, _column(rows, "debit_ref")))),
+        _int8_array(map(_PK, map(accounts.__getitem__, _column(rows, "credit_ref")))),
+        _int8_array(_column(rows, "amount_minor")),
+        _text_array(_column(rows, "currency")),
+        _text_array(_column(requests, "code")),
+        _text_array(_column(requests, "reference")),
+        _text_array(
+            [
+                json.dumps(dict(value), separators=(",", ":")) if value else None
+                for value in _column(requests, "metadata")
+            ]
+        ),
+        _date_array(
+            [today if value is None else value for value in _column(requests, "value_date")]
+        ),
+        _timestamptz_array(_column(rows, "expires_at")),
+    ]
+
+
+class _NoRequest(NamedTuple):
+    """What a row without a request stands for: no code, reference or metadata, today."""
+
+    code: str = ""
+    reference: str = ""
+    metadata: tuple[()] = ()
+    value_date: dt.date | None = None
+
+
+_NO_REQUEST: Final = _NoRequest()
+
+
+# ------------------------------------------------------------------ binary array parameters
+# PostgreSQL's binary array format (array_recv): dimensions, a flag for NULLs, the element
+# type, the length and lower bound of the one dimension, then each element as its length (-1
+# for NULL) and its bytes.
+
+
+class _Int8Array(bytes):
+    """A ``bigint[]`` parameter in binary."""
+
+
+class _Int4Array(bytes):
+    """An ``int[]`` parameter in binary."""
+
+
+class _TextArray(bytes):
+    """A ``text[]`` parameter in binary."""
+
+
+class _DateArray(bytes):
+    """A ``date[]`` parameter in binary."""
+
+
+class _TimestamptzArray(bytes):
+    """A ``timestamptz[]`` parameter in binary."""
+
+
+_ARRAY_HEADER: Final = struct.Struct("!iiiii")
+_EMPTY_HEADER: Final = struct.Struct("!iii")
+_NULL: Final = b"\xff\xff\xff\xff"
+
+
+def _header(count: int, element_oid: int, *, nulls: bool = False) -> bytes:
+    if not count:
+        return _EMPTY_HEADER.pack(0, 0, element_oid)
+    return _ARRAY_HEADER.pack(1, 1 if nulls else 0, element_oid, count, 1)
+
+
+def _fixed(values: Iterable[int], typecode: str, size: int) -> bytes:
+    """Each of ``values`` as its length ``size`` and its big-endian value (``array``'s
+    ``typecode``): the values packed by ``array`` and copied between the length prefixes, one
+    strided copy per byte, instead of a Python conversion per value."""
+    packed = array.array(typecode, values)
+    if _LITTLE_ENDIAN:
+        packed.byteswap()
+    raw = packed.tobytes()
+    step = 4 + size
+    out = bytearray(struct.pack("!i", size) + bytes(size)) * len(packed)
+    for byte in range(size):
+        out[4 + byte :: step] = raw[byte::size]
+    return bytes(out)
+
+
+_LITTLE_ENDIAN: Final = sys.byteorder == "little"
+
+
+def _int8_array(values: Iterable[int]) -> _Int8Array:
+    data = _fixed(values, "q", 8)
+    return _Int8Array(_header(len(data) // 12, 20) + data)
+
+
+def _int4_array(values: Iterable[int]) -> _Int4Array:
+    data = _fixed(values, "i", 4)
+    return _Int4Array(_header(len(data) // 8, 23) + data)
+
+
+def _text_array(values: Sequence[str | None]) -> _TextArray:
+    """``values`` as ``text[]``; ``None`` is NULL. Values of one length in ASCII (ids, digests,
+    currencies, a column with one value) are joined by their length prefix in one call."""
+    count = len(values)
+    if not count:
+        return _TextArray(_header(0, 25))
+    if None not in values:
+        size = len(values[0])  # type: ignore[arg-type]
+        if size < _ONE_BYTE and min(map(len, values)) == max(map(len, values)):  # type: ignore[arg-type]
+            prefix = _INT4.pack(size).decode("ascii")
+            text = prefix + prefix.join(values)  # type: ignore[arg-type]
+            if text.isascii():
+                return _TextArray(_header(count, 25) + text.encode("ascii"))
+        encoded = list(map(str.encode, values))  # type: ignore[arg-type]
+        parts: list[bytes] = [b""] * (2 * count)
+        parts[0::2] = map(_INT4.pack, map(len, encoded))
+        parts[1::2] = encoded
+        return _TextArray(_header(count, 25) + b"".join(parts))
+    parts = [_header(count, 25, nulls=True)]
+    for value in values:
+        if value is None:
+            parts.append(_NULL)
+        else:
+            data = value.encode()
+            parts += (_INT4.pack(len(data)), data)
+    return _TextArray(b"".join(parts))
+
+
+#: Lengths below this are a 4-byte prefix of ASCII characters.
+_ONE_BYTE: Final = 128
+
+
+def _date_array(values: Iterable[dt.date]) -> _DateArray:
+    data = _fixed(map(_POSTGRES_EPOCH_DAY.__rsub__, map(dt.date.toordinal, values)), "i", 4)
+    return _DateArray(_header(len(data) // 8, 1082) + data)
+
+
+def _timestamptz_array(values: Sequence[dt.datetime | None]) -> _TimestamptzArray:
+    """``values`` as ``timestamptz[]`` (aware datetimes); ``None`` is NULL."""
+    if values.count(None) == len(values):
+        return _TimestamptzArray(_header(len(values), 1184, nulls=True) + _NULL * len(values))
+    parts = [_header(len(values), 1184, nulls=True)]
+    for value in values:
+        parts.append(_NULL if value is None else _INT4.pack(8) + _timestamp(value))
+    return _TimestamptzArray(b"".join(parts))
 
 
 @functools.cache
@@ -328,7 +538,17 @@ _PREPARED: Final[weakref.WeakKeyDictionary[Any, set[bytes]]] = weakref.WeakKeyDi
 #: The parameter types a statement is prepared with, by Python type: ``int8`` for integers (so
 #: the types do not change with the values' sizes), ``timestamptz``, ``date``, and "unknown"
 #: (resolved by PostgreSQL from the statement, as psycopg sends text) for the rest.
-_OIDS: Final[dict[type, int]] = {int: 20, bool: 16, dt.datetime: 1184, dt.date: 1082}
+_OIDS: Final[dict[type, int]] = {
+    int: 20,
+    bool: 16,
+    dt.datetime: 1184,
+    dt.date: 1082,
+    _Int8Array: 1016,
+    _Int4Array: 1007,
+    _TextArray: 1009,
+    _DateArray: 1182,
+    _TimestamptzArray: 1185,
+}
 _STATEMENT_NOT_PREPARED: Final = "26000"
 _ALREADY_PREPARED: Final = "42P05"
 
@@ -406,6 +626,10 @@ def _none(_value: None) -> None:
     return None
 
 
+def _same(value: bytes) -> bytes:
+    return value
+
+
 _INT8: Final = struct.Struct("!q")
 _INT4: Final = struct.Struct("!i")
 _POSTGRES_EPOCH: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -420,6 +644,7 @@ _ENCODERS: Final[dict[type, Callable[[Any], bytes | None]]] = {
     dt.datetime: _timestamp,
     dt.date: lambda value: _INT4.pack(value.toordinal() - _POSTGRES_EPOCH_DAY),
     bool: lambda value: b"\x01" if value else b"\x00",
+    **dict.fromkeys((_Int8Array, _Int4Array, _TextArray, _DateArray, _TimestamptzArray), _same),
 }
 
 
