@@ -29,17 +29,27 @@ def _append(n: int) -> None:
 
 
 def _in_threads(count: int, per_thread: int) -> list[BaseException]:
+    """``count`` threads, each on its own connection, appending ``per_thread`` records.
+
+    No thread closes its connection (ending its lane's lease) until every thread has written:
+    otherwise, on a loaded machine, a thread could finish before another one's first append
+    and hand it the lane it just released, and two threads would share one lane."""
     errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
+    started = threading.Barrier(count)
+    finished = threading.Barrier(count)
 
     def work(n: int) -> None:
         try:
-            barrier.wait()
+            started.wait(timeout=60)
             for k in range(per_thread):
                 _append(n * 100 + k)
         except BaseException as error:  # noqa: BLE001  (reported to the test)
             errors.append(error)
         finally:
+            try:
+                finished.wait(timeout=60)
+            except threading.BrokenBarrierError as error:
+                errors.append(error)
             connection.close()
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(count)]
