@@ -27,16 +27,11 @@ def commit_rows(
     # handed down: each ``connections[alias]`` costs ~10k instructions (an AttributeError and
     # a RuntimeError inside asgiref's Local), once per step of a write before.
     database = connections[DEFAULT_DB_ALIAS]
-    if database.vendor == "postgresql":
-        if fastpath.applies(rows, database):
-            moment = now or timezone.now()
-            set_expiry(rows, moment)
-            if fastpath.try_post(rows, client=client, actor=actor, now=moment, database=database):
-                return posting.views_of(rows, client=client, now=moment)
-    elif sqlitepath.applies(rows):
+    path = fastpath if database.vendor == "postgresql" else sqlitepath
+    if path.applies(rows, database):
         moment = now or timezone.now()
         set_expiry(rows, moment)
-        if sqlitepath.try_post(rows, client=client, actor=actor, now=moment):
+        if path.try_post(rows, client=client, actor=actor, now=moment, database=database):
             return posting.views_of(rows, client=client, now=moment)
     for _attempt in range(REPLAY_ATTEMPTS_MAX):
         moment = now or timezone.now()

@@ -130,10 +130,12 @@ class _Prepared:
     audit: SQLiteAppend
 
 
-def applies(rows: list[posting.Row]) -> bool:
+def applies(rows: list[posting.Row], database: BaseDatabaseWrapper | None = None) -> bool:
     """Whether ``rows`` can be written by this path (SQLite, outside any transaction, new
-    movements between accounts named by id)."""
-    database = connections[DEFAULT_DB_ALIAS]
+    movements between accounts named by id) on ``database`` (the default connection's
+    wrapper; looked up when not given)."""
+    if database is None:
+        database = connections[DEFAULT_DB_ALIAS]
     return (
         database.vendor == "sqlite"
         and not database.in_atomic_block
@@ -142,10 +144,19 @@ def applies(rows: list[posting.Row]) -> bool:
     )
 
 
-def try_post(rows: list[posting.Row], *, client: str, actor: str | None, now: dt.datetime) -> bool:
+def try_post(
+    rows: list[posting.Row],
+    *,
+    client: str,
+    actor: str | None,
+    now: dt.datetime,
+    database: BaseDatabaseWrapper | None = None,
+) -> bool:
     """Write ``rows`` in one transaction of their own; ``True`` when committed, ``False`` when
-    nothing was written and the transactional path must decide."""
-    database = connections[DEFAULT_DB_ALIAS]
+    nothing was written and the transactional path must decide. ``database``: the default
+    connection's wrapper (looked up when not given)."""
+    if database is None:
+        database = connections[DEFAULT_DB_ALIAS]
     database.ensure_connection()
     raw: sqlite3.Connection = database.connection
     if raw.in_transaction:  # Someone else's transaction: never commit or roll it back here.
