@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
 from django.test import Client
 from django.utils import timezone
 
@@ -167,3 +168,15 @@ def test_a_session_without_csrf_cannot_use_cookie_auth_for_writes(client: Client
 
     assert response.status_code in {401, 403}
     assert response["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("username", ["li\x00lei", "li\nlei", "\x7f"])
+def test_a_username_with_control_characters_is_refused_and_nothing_is_recorded(
+    client: Client, username: str
+) -> None:
+    response = _token(client, username, None)
+
+    assert response.status_code == 422
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert not AccessAttempt.objects.exists()
+    assert not ApiToken.objects.exists()

@@ -11,7 +11,9 @@ from pydantic import ConfigDict, Field
 class TokenRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=1, max_length=150)
+    # No control characters (a NUL cannot even be stored by PostgreSQL): such a username is
+    # refused with 422 before the sign-in lock is looked up.
+    username: str = Field(min_length=1, max_length=150, pattern=r"^[^\x00-\x1f\x7f]+$")
     password: str = Field(min_length=1, max_length=4096)
     otp: str | None = Field(
         None, max_length=16, description="The authenticator code (or a backup code)."
