@@ -579,8 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         "--batch-callers",
         type=int,
         default=0,
-        help="callers sending batches (default: 2 on PostgreSQL, 1 on SQLite, whose single"
-        " writer only makes a second caller sleep in the busy handler)",
+        help="callers sending batches (default: 2; on SQLite they take turns at the write lock"
+        " through the batch queue, one building its batch while the other writes)",
     )
     parser.add_argument(
         "--coalescing-processes",
@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
                 _psql(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
             summary = _summary("postgresql", baseline, figures)
         else:
-            _configure(args, batch_callers=1, coalescing_processes=1)
+            _configure(args, batch_callers=2, coalescing_processes=1)
             path = Path(urlparse(url).path)
             tpcb = path.parent / f"tpcb-{os.getpid()}.sqlite3"
             try:

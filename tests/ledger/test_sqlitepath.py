@@ -5,6 +5,9 @@ transactional path — the same codes, nothing changed."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -354,3 +357,60 @@ def test_the_event_and_the_audit_record_are_dated_as_the_transfers(
     }
     assert (event.created_at, record.occurred_at) == (now, now)
     assert verify_chain().is_intact
+
+
+def _batch_in_thread(requests: list[TransferRequest]) -> None:
+    try:
+        create_transfers(requests, client="test")
+    finally:
+        connection.close()
+
+
+def test_a_batch_waits_for_its_turn_in_the_queue_and_a_single_transfer_does_not(
+    funded: dict[str, str],
+) -> None:
+    transfer(funded["bank"], funded["alice"], 1_000_000, key="more")
+    # Another writer's batch holds its turn: the queue's lock file, locked through an open
+    # file of its own (as another process would).
+    holder = os.open(f"{connection.settings_dict['NAME']}-batches.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        transfer(funded["alice"], funded["bob"], 1, key="alone")  # Not queued: committed.
+        batch = [
+            _request(funded["alice"], funded["bob"], 1, f"queued{n}")
+            for n in range(sqlitepath.QUEUED_BATCH_MIN)
+        ]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiting = pool.submit(_batch_in_thread, batch)
+            time.sleep(0.5)
+            assert not waiting.done()
+            assert not Transfer.objects.filter(key__startswith="queued").exists()
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            waiting.result(timeout=30)
+    finally:
+        os.close(holder)
+
+    assert Transfer.objects.filter(key__startswith="queued").count() == sqlitepath.QUEUED_BATCH_MIN
+    assert Transfer.objects.filter(key="alone").exists()
+    bob = Account.objects.get(public_id=funded["bob"])
+    assert bob.credits_posted_minor == 1 + sqlitepath.QUEUED_BATCH_MIN
+    assert verify_chain().is_intact
+
+
+def test_concurrent_batches_take_turns_and_all_commit(funded: dict[str, str]) -> None:
+    transfer(funded["bank"], funded["alice"], 1_000_000, key="more")
+    batches = [
+        [
+            _request(funded["alice"], funded["bob"], 1, f"turn:{n}:{k}")
+            for k in range(sqlitepath.QUEUED_BATCH_MIN)
+        ]
+        for n in range(6)
+    ]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(_batch_in_thread, batches))  # Re-raises the first error, if any.
+
+    assert Transfer.objects.filter(key__startswith="turn:").count() == 6 * len(batches[0])
+    assert Account.objects.get(public_id=funded["bob"]).credits_posted_minor == 6 * len(batches[0])
+    report = verify_chain()
+    assert report.is_intact, report.problems
