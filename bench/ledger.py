@@ -7,7 +7,10 @@ PostgreSQL: a database ``bench_ledger_<pid>`` is created on the server named by 
 dropped at the end); the baseline is ``pgbench`` TPC-B-like (``-i -s 16``, then ``-M prepared
 -c 8 -j 2 -T <seconds>``) in that database. SQLite: the file named by the URL (or a temporary
 one) holds the ledger, and the baseline is a plain ``sqlite3`` script running the same tpcb-like
-statements (WAL, ``synchronous=FULL``) with 8 callers in a file beside it.
+statements (WAL, ``synchronous=FULL``) with 8 callers in a file beside it. The baseline runs
+right before the workloads and again right after them, for ``--seconds`` each: every ratio is to
+the mean of the two, and ``baseline_drift`` (after / before) shows how far the machine moved in
+between.
 
 Workloads, each for ``--seconds``, all through the public actions (audit record, outbox event,
 idempotency keys and pending totals included):
@@ -87,11 +90,14 @@ def _psql(url: str, sql: str) -> None:
     )
 
 
-def _pgbench(url: str, seconds: int) -> float:
+def _pgbench_init(url: str) -> None:
     _log(f"pgbench -i -s {PGBENCH_SCALE}")
     subprocess.run(
         ["pgbench", "-i", "-s", str(PGBENCH_SCALE), "-q", url], check=True, capture_output=True
     )
+
+
+def _pgbench(url: str, seconds: int) -> float:
     _psql(url, "CHECKPOINT")  # Each measurement starts right after a checkpoint (see _vacuum).
     _log(f"pgbench -M prepared -c 8 -j 2 -T {seconds}")
     result = subprocess.run(
@@ -106,8 +112,8 @@ def _pgbench(url: str, seconds: int) -> float:
     return float(match.group(1))
 
 
-def _sqlite_baseline(path: Path, seconds: int) -> float:
-    """The tpcb-like transaction of pgbench, in plain sqlite3 with 8 caller processes."""
+def _sqlite_baseline_init(path: Path) -> None:
+    """The tpcb-like tables, in a plain sqlite3 file of their own."""
     accounts = 100_000 * SQLITE_BRANCHES
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA journal_mode=WAL")
@@ -132,6 +138,12 @@ def _sqlite_baseline(path: Path, seconds: int) -> float:
             "INSERT INTO accounts VALUES (?, ?, 0, '')",
             ((a, (a - 1) // 100_000 + 1) for a in range(1, accounts + 1)),
         )
+
+
+def _sqlite_baseline(path: Path, seconds: int) -> float:
+    """The tpcb-like transaction of pgbench, in plain sqlite3 with 8 caller processes."""
+    _log(f"sqlite3 tpcb-like, 8 callers, {seconds}s")
+    accounts = 100_000 * SQLITE_BRANCHES
     return _run_processes(_sqlite_tpcb_caller, (str(path), accounts), seconds, CALLERS)[0]
 
 
@@ -481,13 +493,24 @@ def _ratio(value: float | None, base: float | None) -> float | None:
     return round(value / base, 3)
 
 
-def _summary(database: str, baseline: float, figures: dict[str, Any]) -> dict[str, Any]:
+def _summary(
+    database: str, baselines: tuple[float, float], figures: dict[str, Any]
+) -> dict[str, Any]:
+    """The summary line. ``baselines``: the baseline's tps right before the workloads and right
+    after them; every ratio is to their mean, and ``baseline_drift`` (after / before) says how
+    far the machine itself moved meanwhile (this host's disk alone moves by ±20 % from one
+    minute to the next, so a ratio is only as good as the drift is small)."""
+    before, after = baselines
+    baseline = (before + after) / 2
     tps: dict[str, Any] = {name: figure["tps"] for name, figure in figures.items()}
     tps = {name: tps.get(name) for name in WORKLOADS}
     latency = {name: figures.get(name, {}) for name in WORKLOADS}
     return {
         "database": database,
         "baseline_tps": round(baseline, 1),
+        "baseline_tps_before": round(before, 1),
+        "baseline_tps_after": round(after, 1),
+        "baseline_drift": _ratio(after, before),
         "single_tps": tps["single"],
         "single_ratio": _ratio(tps["single"], baseline),
         "single_coalesced_tps": tps["single_coalesced"],
@@ -565,6 +588,47 @@ def _configure(args: argparse.Namespace, *, batch_callers: int, coalescing_proce
     PGBENCH_SCALE = SQLITE_BRANCHES = args.scale
 
 
+def _run_postgresql(
+    args: argparse.Namespace, url: str, work_dir: Path, only: frozenset[str]
+) -> dict[str, Any]:
+    """pgbench, the workloads and pgbench again, in a database of their own (dropped after)."""
+    database = f"bench_ledger_{os.getpid()}"
+    _psql(url, f"CREATE DATABASE {database}")
+    _configure(args, batch_callers=2, coalescing_processes=2)
+    bench_url = _pg_url(url, database)
+    try:
+        _pgbench_init(bench_url)
+        before = _pgbench(bench_url, args.seconds)
+        _start_django(bench_url, work_dir)
+        figures = _workloads(_setup_ledger(), args.seconds, args.batch_callers, only)
+        from django.db import connections  # noqa: PLC0415
+
+        connections.close_all()
+        after = _pgbench(bench_url, args.seconds)
+    finally:
+        _psql(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    return {"workloads": figures, "summary": _summary("postgresql", (before, after), figures)}
+
+
+def _run_sqlite(
+    args: argparse.Namespace, url: str, work_dir: Path, only: frozenset[str]
+) -> dict[str, Any]:
+    """The tpcb-like script, the workloads and the script again, in files beside the ledger's."""
+    _configure(args, batch_callers=2, coalescing_processes=1)
+    path = Path(urlparse(url).path)
+    tpcb = path.parent / f"tpcb-{os.getpid()}.sqlite3"
+    try:
+        _sqlite_baseline_init(tpcb)
+        before = _sqlite_baseline(tpcb, args.seconds)
+        _start_django(url, work_dir)
+        figures = _workloads(_setup_ledger(), args.seconds, args.batch_callers, only)
+        after = _sqlite_baseline(tpcb, args.seconds)
+    finally:
+        for leftover in (tpcb, Path(f"{tpcb}-wal"), Path(f"{tpcb}-shm")):
+            leftover.unlink(missing_ok=True)
+    return {"workloads": figures, "summary": _summary("sqlite", (before, after), figures)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
@@ -604,34 +668,13 @@ def main(argv: list[str] | None = None) -> int:
     url = args.database_url or f"sqlite:///{work_dir / 'ledger.sqlite3'}"
     try:
         if url.startswith(("postgres://", "postgresql://")):
-            database = f"bench_ledger_{os.getpid()}"
-            _psql(url, f"CREATE DATABASE {database}")
-            _configure(args, batch_callers=2, coalescing_processes=2)
-            try:
-                baseline = _pgbench(_pg_url(url, database), args.seconds)
-                _start_django(_pg_url(url, database), work_dir)
-                figures = _workloads(_setup_ledger(), args.seconds, args.batch_callers, only)
-                from django.db import connections  # noqa: PLC0415
-
-                connections.close_all()
-            finally:
-                _psql(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-            summary = _summary("postgresql", baseline, figures)
+            run = _run_postgresql(args, url, work_dir, only)
         else:
-            _configure(args, batch_callers=2, coalescing_processes=1)
-            path = Path(urlparse(url).path)
-            tpcb = path.parent / f"tpcb-{os.getpid()}.sqlite3"
-            try:
-                baseline = _sqlite_baseline(tpcb, args.seconds)
-            finally:
-                for leftover in (tpcb, Path(f"{tpcb}-wal"), Path(f"{tpcb}-shm")):
-                    leftover.unlink(missing_ok=True)
-            _start_django(url, work_dir)
-            figures = _workloads(_setup_ledger(), args.seconds, args.batch_callers, only)
-            summary = _summary("sqlite", baseline, figures)
+            run = _run_sqlite(args, url, work_dir, only)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    print(json.dumps({"workloads": figures}))
+    summary = run["summary"]
+    print(json.dumps({"workloads": run["workloads"]}))
     print(json.dumps(summary))
     if args.chart:
         args.chart.write_text(chart(summary) + "\n", encoding="utf-8")

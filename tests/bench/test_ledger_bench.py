@@ -71,6 +71,16 @@ def test_a_short_sqlite_run_prints_the_summary_last(tmp_path: Path) -> None:
     percent = round(100 * summary["single_ratio"] / 0.7)
     assert f"single {summary['single_ratio']}/0.7: {percent} %" in chart
     assert summary["invariants_ok"] is True
+    # The baseline ran before and after the workloads; the ratios are to the mean of the two.
+    before, after = summary["baseline_tps_before"], summary["baseline_tps_after"]
+    assert before > 0
+    assert after > 0
+    # (Within rounding: the summary shows each figure rounded, computed from the exact ones.)
+    assert summary["baseline_tps"] == pytest.approx((before + after) / 2, abs=0.1)
+    assert summary["baseline_drift"] == pytest.approx(after / before, abs=0.002)
+    assert summary["single_ratio"] == pytest.approx(
+        summary["single_tps"] / summary["baseline_tps"], abs=0.002
+    )
     assert summary["single_tps"] > 0
     assert summary["batched_tps"] > 0
 
