@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.bench.runs import run_bench
 
 pytestmark = pytest.mark.slow
 
@@ -34,31 +33,18 @@ KEYS = {
 
 
 def test_a_short_sqlite_run_prints_the_summary_last(tmp_path: Path) -> None:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "BANKMALL_DATA_DIR", "DJANGO_SETTINGS_MODULE"}
-    }
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "ledger.py"),
-            "--database-url",
-            f"sqlite:///{tmp_path / 'bench.sqlite3'}",
-            "--seconds",
-            "1",
-            "--scale",
-            "1",
-            "--customers",
-            "100",
-            "--chart",
-            str(tmp_path / "chart.svg"),
-        ],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=300,
-        check=False,
+    result = run_bench(
+        "ledger.py",
+        "--database-url",
+        f"sqlite:///{tmp_path / 'bench.sqlite3'}",
+        "--seconds",
+        "1",
+        "--scale",
+        "1",
+        "--customers",
+        "100",
+        "--chart",
+        str(tmp_path / "chart.svg"),
     )
 
     assert result.returncode == 0, result.stderr[-2000:]
