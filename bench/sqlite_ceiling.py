@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument(
+        "--chart", type=Path, help="also write the calls and the ceilings against the targets (SVG)"
+    )
     args = parser.parse_args(argv)
     harness = runpy.run_path(str(HARNESS))
     harness["_setup_ledger"].__globals__["CUSTOMERS"] = args.customers
@@ -130,7 +133,26 @@ def main(argv: list[str] | None = None) -> int:
     summary["cpus"] = os.cpu_count()
     print(json.dumps({"figures": figures}))
     print(json.dumps(summary))
+    if args.chart:
+        args.chart.write_text(chart(summary) + "\n", encoding="utf-8")
     return 0
+
+
+def chart(summary: dict[str, Any]) -> str:
+    """Bars of what the calls reached and of the ceiling, each as % of its target (100 = met)."""
+    from bankmall.core.charts import Point, bar_chart  # noqa: PLC0415
+
+    points = []
+    for name, target in TARGETS.items():
+        for kind, key in (
+            ("calls", f"sequential_{name}_ratio"),
+            ("ceiling", f"ceiling_{name}_ratio"),
+        ):
+            ratio = summary[key]
+            points.append(Point(f"{name} {kind} {ratio}/{target}", round(100 * ratio / target)))
+    title = "Ledger on SQLite: the calls and the write lock's ceiling, % of target (100 = met)"
+    description = "; ".join(f"{point.label}: {point.value} %" for point in points)
+    return str(bar_chart(points, title=title, description=description))
 
 
 if __name__ == "__main__":

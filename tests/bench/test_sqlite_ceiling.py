@@ -4,6 +4,7 @@ tpcb-like script measured in the same run."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +13,11 @@ from tests.bench.runs import run_bench
 pytestmark = pytest.mark.slow
 
 
-def test_a_short_run_prints_the_ceilings_last() -> None:
-    result = run_bench("sqlite_ceiling.py", "--seconds", "1", "--customers", "100")
+def test_a_short_run_prints_the_ceilings_last(tmp_path: Path) -> None:
+    chart = tmp_path / "ceiling.svg"
+    result = run_bench(
+        "sqlite_ceiling.py", "--seconds", "1", "--customers", "100", "--chart", str(chart)
+    )
 
     assert result.returncode == 0, result.stderr[-2000:]
     *_, figures_line, summary_line = result.stdout.strip().splitlines()
@@ -33,3 +37,7 @@ def test_a_short_run_prints_the_ceilings_last() -> None:
             figure["ceiling_tps"] / summary["baseline_tps"], abs=0.002
         )
         assert isinstance(summary[f"ceiling_{name}_reaches_target"], bool)
+    drawn = chart.read_text(encoding="utf-8")
+    assert drawn.startswith("<svg")
+    ratio = summary["ceiling_batched_ratio"]
+    assert f"batched ceiling {ratio}/15.0: {round(100 * ratio / 15)} %" in drawn
