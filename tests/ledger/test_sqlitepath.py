@@ -414,3 +414,20 @@ def test_concurrent_batches_take_turns_and_all_commit(funded: dict[str, str]) ->
     assert Account.objects.get(public_id=funded["bob"]).credits_posted_minor == 6 * len(batches[0])
     report = verify_chain()
     assert report.is_intact, report.problems
+
+
+def test_without_a_place_for_the_lock_file_batches_have_no_queue(tmp_path: Any) -> None:
+    # The busy handler alone then orders writers, as for single transfers.
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o500)
+    pid = os.getpid()
+    for name in (":memory:", "file:memdb?mode=memory", str(tmp_path / "missing" / "db.sqlite3")):
+        assert sqlitepath._open_queue((pid, name)) is None
+    if os.geteuid() != 0:  # root may write anywhere.
+        assert sqlitepath._open_queue((pid, str(read_only / "db.sqlite3"))) is None
+    queue = sqlitepath._open_queue((pid, str(tmp_path / "db.sqlite3")))
+    assert queue is not None
+    assert (tmp_path / "db.sqlite3-batches.lock").exists()
+    assert sqlitepath._open_queue((pid, str(tmp_path / "db.sqlite3"))) is queue  # Opened once.
+    del sqlitepath._queues[(pid, str(tmp_path / "db.sqlite3"))]
+    os.close(queue.fd)

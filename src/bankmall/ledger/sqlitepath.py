@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +51,9 @@ from bankmall.core.audit import SQLiteAppend, prepare_sqlite_append
 from bankmall.core.datetimes import sqlite_text
 from bankmall.core.outbox import SQLITE_EVENT_SQL, prepare_sqlite_event
 from bankmall.ledger import posting
+
+if sys.platform != "win32":  # No flock there: batches queue in the busy handler.
+    import fcntl
 
 #: Multi-row insert sizes, largest first: a batch is cut into as many of each as fit, so only
 #: four statement texts exist and all stay in ``sqlite3``'s statement cache.
@@ -266,8 +269,9 @@ def _batch_turn(database: BaseDatabaseWrapper) -> Iterator[None]:
     The queue is a lock file beside the database (``<name>-batches.lock``): the kernel wakes the
     next waiter the moment the holder unlocks or dies. It only orders batches among themselves;
     SQLite's write lock still guards every write, so a writer outside the queue (a one-transfer
-    write, Django's own writes) is as safe as before. An in-memory database, or a directory
-    where the file cannot be created, has no queue: the busy handler alone orders writers.
+    write, Django's own writes) is as safe as before. An in-memory database, a directory where
+    the file cannot be created, or Windows (no ``flock``) has no queue: the busy handler alone
+    orders writers there.
     """
     name = str(database.settings_dict["NAME"])
     key = (os.getpid(), name)
@@ -287,7 +291,7 @@ def _batch_turn(database: BaseDatabaseWrapper) -> Iterator[None]:
 
 def _open_queue(key: tuple[int, str]) -> _Queue | None:
     name = key[1]
-    if name == ":memory:" or name.startswith("file:"):
+    if sys.platform == "win32" or name == ":memory:" or name.startswith("file:"):
         return None
     with _queues_opening:
         queue = _queues.get(key)
