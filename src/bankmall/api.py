@@ -24,6 +24,7 @@ from bankmall.core.problems import (
     problem_response,
 )
 from bankmall.core.schemas import ProblemSchema
+from bankmall.core.text import JSON_PATTERNS, TextKind
 from bankmall.security.api import router as security_router
 
 
@@ -31,7 +32,9 @@ class BankmallAPI(NinjaAPI):
     """NinjaAPI whose OpenAPI document tells the truth about errors.
 
     Every error response is served as ``application/problem+json``; every operation that takes
-    input documents the ``422`` it answers when that input is invalid.
+    input documents the ``422`` it answers when that input is invalid; every string path and
+    query parameter carries the single-line pattern ``core.middleware.TextGuardMiddleware``
+    holds it to.
     """
 
     def get_openapi_schema(
@@ -43,6 +46,7 @@ class BankmallAPI(NinjaAPI):
         for path_item in document.get("paths", {}).values():
             for operation in path_item.values():
                 _document_problems(operation)
+                _document_text_rule(operation)
         return document
 
 
@@ -54,6 +58,19 @@ def _problem_component(components: dict[str, Any]) -> dict[str, Any]:
 
 
 _PROBLEM_REF: Final = {"$ref": "#/components/schemas/ProblemSchema"}
+
+
+def _document_text_rule(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") not in {"path", "query"}:
+            continue
+        schema = parameter.get("schema", {})
+        for candidate in [schema, *schema.get("anyOf", [])]:
+            is_free_text = candidate.get("type") == "string" and not (
+                {"enum", "format", "pattern"} & set(candidate)
+            )
+            if is_free_text:
+                candidate["pattern"] = JSON_PATTERNS[TextKind.SINGLE_LINE]
 
 
 def _document_problems(operation: dict[str, Any]) -> None:

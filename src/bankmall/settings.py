@@ -119,6 +119,8 @@ MIDDLEWARE = [
     "bankmall.core.middleware.ApiProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Inside locale (its answer is translated), before every view reads a path or query value.
+    "bankmall.core.middleware.TextGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -292,3 +292,33 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(seeded_dir: Path) -> No
 
     assert b"Traceback" not in errors
     assert b"BrokenPipeError" not in errors
+
+
+@pytest.mark.parametrize(
+    ("arguments", "stdin", "field"),
+    [
+        (("--username", "guard\x01wang"), "a-long-enough-passphrase\n", "username"),
+        (("--username", "guard\nwang"), "a-long-enough-passphrase\n", "username"),
+        (
+            ("--username", "guard.li", "--email", "li@example.com\x7f"),
+            "a-long-passphrase\n",
+            "email",
+        ),
+        (("--username", "guard.li"), "a-long-enough\x00passphrase\n", "password"),
+    ],
+)
+def test_createstaff_refuses_control_characters_on_one_line_and_creates_nothing(
+    seeded_dir: Path, arguments: tuple[str, ...], stdin: str, field: str
+) -> None:
+    result = bankmall(
+        "createstaff", *arguments, "--password-stdin", data_dir=seeded_dir, stdin=stdin
+    )
+    with sqlite3.connect(seeded_dir / "bankmall.sqlite3") as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM security_user WHERE username LIKE 'guard%'"
+        ).fetchone()
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"bankmall: error: {field} ")
+    assert count == 0

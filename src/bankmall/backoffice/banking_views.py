@@ -33,6 +33,7 @@ from bankmall.banking.payment_files import (
 from bankmall.core.errors import BankmallError, FieldError
 from bankmall.core.ids import is_valid_id
 from bankmall.core.money import Money
+from bankmall.core.text import MultiLineField, SingleLineField
 from bankmall.security.access import acting_user, staff_view
 from bankmall.security.approvals import needs_approval, propose
 from bankmall.security.crypto import search_hash
@@ -132,7 +133,7 @@ class KycDecisionForm(forms.Form):
         choices=[("verify", gettext_lazy("Verify")), ("reject", gettext_lazy("Reject"))],
         widget=forms.HiddenInput,
     )
-    note = forms.CharField(
+    note = MultiLineField(
         label=gettext_lazy("Reason"),
         required=False,
         max_length=actions.KYC_NOTE_LENGTH_MAX,
@@ -141,7 +142,9 @@ class KycDecisionForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        note = data.get("note", "").strip()
+        if "note" not in data:
+            return data  # refused by its field already (a control character)
+        note = data["note"].strip()
         if data.get("decision") == "reject" and len(note) < actions.KYC_NOTE_LENGTH_MIN:
             self.add_error(
                 "note",
@@ -237,7 +240,7 @@ class LimitForm(forms.Form):
     daily = forms.DecimalField(
         label=gettext_lazy("Per day"), min_value=Decimal(0), decimal_places=2
     )
-    reason = forms.CharField(label=gettext_lazy("Reason"), min_length=5, max_length=200)
+    reason = SingleLineField(label=gettext_lazy("Reason"), min_length=5, max_length=200)
 
 
 @require_POST
@@ -277,8 +280,8 @@ class CashForm(forms.Form):
         ],
     )
     amount = forms.DecimalField(label=gettext_lazy("Amount"), max_digits=19)
-    reference = forms.CharField(label=gettext_lazy("Slip number"), max_length=64)
-    reason = forms.CharField(label=gettext_lazy("Note"), min_length=5, max_length=200)
+    reference = SingleLineField(label=gettext_lazy("Slip number"), max_length=64)
+    reason = SingleLineField(label=gettext_lazy("Note"), min_length=5, max_length=200)
 
     def __init__(self, *args: Any, account: DepositAccount | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from bankmall.core.audit import export_lines, format_cursor, parse_cursor
 from bankmall.core.errors import BankmallError, NotFound
 from bankmall.core.models import AuditRecord
+from bankmall.core.text import MultiLineField, SingleLineField
 from bankmall.security.access import acting_user, may_use_staff_permission, staff_view
 from bankmall.security.actions import note_audit_export
 from bankmall.security.approvals import (
@@ -98,7 +99,7 @@ class DecisionForm(forms.Form):
         label=gettext_lazy("Decision"),
         choices=[("approve", gettext_lazy("Approve")), ("reject", gettext_lazy("Reject"))],
     )
-    note = forms.CharField(label=gettext_lazy("Note"), max_length=2000, required=False)
+    note = MultiLineField(label=gettext_lazy("Note"), max_length=2000, required=False)
 
 
 @require_POST
@@ -130,16 +131,16 @@ def approval_decide(request: HttpRequest, request_id: str) -> HttpResponse:
 
 
 class RoleGrantForm(forms.Form):
-    user_id = forms.CharField(label=gettext_lazy("Staff member id"), max_length=40)
+    user_id = SingleLineField(label=gettext_lazy("Staff member id"), max_length=40)
     role = forms.ChoiceField(
         label=gettext_lazy("Role"), choices=[(role.name, role.label) for role in ROLES]
     )
-    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=2000, widget=forms.Textarea)
+    reason = MultiLineField(label=gettext_lazy("Reason"), max_length=2000, widget=forms.Textarea)
 
 
 class ErasureForm(forms.Form):
-    user_id = forms.CharField(label=gettext_lazy("Customer or merchant user id"), max_length=40)
-    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=2000, widget=forms.Textarea)
+    user_id = SingleLineField(label=gettext_lazy("Customer or merchant user id"), max_length=40)
+    reason = MultiLineField(label=gettext_lazy("Reason"), max_length=2000, widget=forms.Textarea)
 
 
 @require_GET
@@ -160,7 +161,14 @@ def staff(request: HttpRequest) -> HttpResponse:
 
 def _propose_from(request: HttpRequest, form: forms.Form, action_type: str) -> HttpResponse:
     if not form.is_valid():
-        messages.error(request, _("Fill in every field."))
+        # A value the field refuses (a control character) says why; a missing one, what to do.
+        refused = [
+            error.messages[0]
+            for errors in form.errors.as_data().values()
+            for error in errors
+            if error.code != "required"
+        ]
+        messages.error(request, refused[0] if refused else _("Fill in every field."))
         return redirect("backoffice-staff")
     parameters = {key: value for key, value in form.cleaned_data.items() if key != "reason"}
     try:
@@ -193,9 +201,9 @@ def propose_erasure(request: HttpRequest) -> HttpResponse:
 
 
 class AuditFilterForm(forms.Form):
-    action = forms.CharField(label=gettext_lazy("Action"), required=False, max_length=100)
-    actor = forms.CharField(label=gettext_lazy("Actor"), required=False, max_length=100)
-    target = forms.CharField(label=gettext_lazy("Target"), required=False, max_length=100)
+    action = SingleLineField(label=gettext_lazy("Action"), required=False, max_length=100)
+    actor = SingleLineField(label=gettext_lazy("Actor"), required=False, max_length=100)
+    target = SingleLineField(label=gettext_lazy("Target"), required=False, max_length=100)
     since = forms.DateField(label=gettext_lazy("From"), required=False)
     until = forms.DateField(label=gettext_lazy("To"), required=False)
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

@@ -9,6 +9,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from bankmall.core.schemas import MoneySchema
+from bankmall.core.text import SingleLineText
 
 
 class AccountSchema(Schema):
@@ -52,12 +53,14 @@ class TransactionPage(Schema):
 class TransferRequestSchema(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    from_account: str = Field(max_length=64, description="Your account id (acc_…).")
-    to_account_number: str = Field(min_length=1, max_length=34)
+    from_account: SingleLineText = Field(max_length=64, description="Your account id (acc_…).")
+    to_account_number: SingleLineText = Field(min_length=1, max_length=34)
     amount: MoneySchema
-    reference: str = Field("", max_length=140)
-    to_name: str = Field("", max_length=140, description="Payee name (required for other banks).")
-    to_bank_code: str = Field(
+    reference: SingleLineText = Field("", max_length=140)
+    to_name: SingleLineText = Field(
+        "", max_length=140, description="Payee name (required for other banks)."
+    )
+    to_bank_code: SingleLineText = Field(
         "", max_length=12, description="Payee bank: 12-digit CNAPS code or BIC (other banks)."
     )
 
@@ -75,7 +78,7 @@ class TransferSchema(Schema):
 
 
 class IdempotencyHeaders(Schema):
-    idempotency_key: str = Field(
+    idempotency_key: SingleLineText = Field(
         alias="Idempotency-Key",
         min_length=1,
         max_length=128,
@@ -90,7 +93,7 @@ class StatementParams(Schema):
 
 
 class OptionalIdempotencyHeaders(Schema):
-    idempotency_key: str | None = Field(
+    idempotency_key: SingleLineText | None = Field(
         None,
         alias="Idempotency-Key",
         min_length=1,
@@ -140,13 +143,15 @@ class PayeePage(Schema):
 class PayeeRequestSchema(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
+    name: SingleLineText = Field(
         min_length=1,
         max_length=140,
         description="For an account of this bank: the holder's name (confirmation of payee).",
     )
-    account_number: str = Field(min_length=1, max_length=34)
-    bank_code: str = Field("", max_length=12, description="CNAPS code or BIC (other banks).")
+    account_number: SingleLineText = Field(min_length=1, max_length=34)
+    bank_code: SingleLineText = Field(
+        "", max_length=12, description="CNAPS code or BIC (other banks)."
+    )
 
 
 class StandingOrderSchema(Schema):
@@ -174,13 +179,13 @@ class StandingOrderPage(Schema):
 class StandingOrderRequestSchema(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    from_account: str = Field(max_length=64, description="Your account id (acc_…).")
-    to_account_number: str = Field(min_length=1, max_length=34)
+    from_account: SingleLineText = Field(max_length=64, description="Your account id (acc_…).")
+    to_account_number: SingleLineText = Field(min_length=1, max_length=34)
     amount: MoneySchema
-    reference: str = Field("", max_length=140)
-    to_name: str = Field(
+    reference: SingleLineText = Field("", max_length=140)
+    to_name: SingleLineText = Field(
         "", max_length=140, description="Payee name (required for other banks; checked here)."
     )
-    to_bank_code: str = Field("", max_length=12)
+    to_bank_code: SingleLineText = Field("", max_length=12)
     frequency: Literal["once", "weekly", "monthly"]
     first_date: dt.date = Field(description="Not in the past, at most 365 days ahead.")

@@ -37,6 +37,7 @@ from bankmall.banking.models import (
 from bankmall.core.errors import BankmallError, NotFound
 from bankmall.core.ids import is_valid_id
 from bankmall.core.money import InexactAmount, Money
+from bankmall.core.text import SingleLineField
 from bankmall.security.access import acting_user, principal_view
 from bankmall.security.errors import StepUpRequired
 from bankmall.security.stepup import (
@@ -207,15 +208,15 @@ def statement_download(request: HttpRequest, account_id: str) -> HttpResponse:
 
 class TransferForm(forms.Form):
     from_account = forms.ChoiceField(label=_("From account"))
-    to_account_number = forms.CharField(label=_("Payee account number"), max_length=34)
-    to_name = forms.CharField(label=_("Payee name"), max_length=140, required=False)
-    to_bank_code = forms.CharField(
+    to_account_number = SingleLineField(label=_("Payee account number"), max_length=34)
+    to_name = SingleLineField(label=_("Payee name"), max_length=140, required=False)
+    to_bank_code = SingleLineField(
         label=_("Payee bank code (CNAPS or BIC, other banks only)"), max_length=12, required=False
     )
     amount = forms.DecimalField(
         label=_("Amount"), min_value=Decimal("0.01"), max_digits=17, decimal_places=2
     )
-    reference = forms.CharField(label=_("Reference"), max_length=140, required=False)
+    reference = SingleLineField(label=_("Reference"), max_length=140, required=False)
 
     def __init__(self, *args: Any, accounts: list[DepositAccount], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -498,19 +499,19 @@ class PayeeForm(forms.Form):
     the form is sent.
     """
 
-    name = forms.CharField(
+    name = SingleLineField(
         label=_("Payee name"),
         max_length=140,
         error_messages={"required": _("Enter the payee's name as their bank knows it.")},
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    account_number = forms.CharField(
+    account_number = SingleLineField(
         label=_("Payee account number"),
         max_length=40,
         error_messages={"required": _("Enter the payee's account number.")},
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    bank_code = forms.CharField(
+    bank_code = SingleLineField(
         label=_("Payee bank code (CNAPS or BIC, other banks only)"),
         max_length=12,
         required=False,

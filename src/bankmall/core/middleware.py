@@ -1,4 +1,5 @@
-"""Request-wide middleware: request ids with audit context, and security headers."""
+"""Request-wide middleware: request ids with audit context, security headers, problem+json
+under /api/, and the text guard on path and query parameters."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from collections.abc import Callable
 from typing import Final
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils.ipv6 import clean_ipv6_address
 
 from bankmall.core import errors
 from bankmall.core.audit import audit_context
 from bankmall.core.problems import PROBLEM_CONTENT_TYPE, problem_response
+from bankmall.core.text import refusal_message, request_parameter_problems
 
 _REQUEST_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
@@ -117,3 +120,36 @@ class ApiProblemMiddleware:
             if header in response:
                 replacement[header] = response[header]
         return replacement
+
+
+class TextGuardMiddleware:
+    """Refuse a request whose path or query parameters hold a control character (NUL above
+    all, which PostgreSQL cannot take: a lookup by such an id would answer 500).
+
+    Runs before the view (``process_view``, so path parameters are known by name): under
+    ``/api/`` it answers 422 problem+json naming each refused parameter, elsewhere a 400 page
+    that says why. Every route, including one added later and the Django admin's, is covered.
+    The rule is ``core.text``'s single-line rule.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponse],
+        view_args: tuple[object, ...],
+        view_kwargs: dict[str, object],
+    ) -> HttpResponse | None:
+        problems = request_parameter_problems(view_kwargs, request.GET)
+        if not problems:
+            return None
+        if request.path.startswith("/api/"):
+            detail = "; ".join(f"{item.field}: {item.message}" for item in problems)
+            return problem_response(request, errors.InvalidInput(detail, errors=problems))
+        context = {"status": 400, "message": refusal_message()}
+        return render(request, "web/error.html", context, status=400)

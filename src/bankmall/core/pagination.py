@@ -19,6 +19,8 @@ from django.db.models import Model, QuerySet
 from ninja import Schema
 from pydantic import Field
 
+from bankmall.core.text import SingleLineText
+
 LIMIT_DEFAULT: Final = 20
 LIMIT_MAX: Final = 100
 
@@ -29,7 +31,7 @@ S = TypeVar("S", bound=Schema)
 
 class PageParams(Schema):
     limit: int = Field(LIMIT_DEFAULT, ge=1, le=LIMIT_MAX, description="Page size, 1 to 100.")
-    starting_after: str | None = Field(
+    starting_after: SingleLineText | None = Field(
         None, max_length=64, description="Return items after this id (the previous next_cursor)."
     )
 

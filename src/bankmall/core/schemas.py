@@ -8,6 +8,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field, StrictInt, field_validator
 
 from bankmall.core.money import Money, UnknownCurrency, currency_info
+from bankmall.core.text import SingleLineText
 
 AMOUNT_MINOR_MAX = 2**63 - 1
 
@@ -21,7 +22,7 @@ class MoneySchema(Schema):
         description="Integer amount in the currency's minor units (fen for CNY).",
         examples=[12345],
     )
-    currency: str = Field(
+    currency: SingleLineText = Field(
         description="ISO 4217 alphabetic code.", examples=["CNY"], min_length=3, max_length=3
     )
 

@@ -27,6 +27,7 @@ from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from bankmall.core.ids import is_valid_id
 from bankmall.core.outbox import record_event
+from bankmall.core.text import TextKind, text_problems, without_refused
 from bankmall.security.errors import (
     InvalidCredentials,
     InvalidOneTimeCode,
@@ -61,6 +62,8 @@ def _login_problems(username: str, email: str, password: str) -> list[FieldError
     problems = []
     if not USERNAME_LENGTH_MIN <= len(username) <= USERNAME_LENGTH_MAX:
         problems.append(FieldError("username", "must be 3 to 150 characters"))
+    problems.extend(text_problems([("username", username), ("email", email)]))
+    problems.extend(text_problems([("password", password)], TextKind.SECRET))
     try:
         validate_password(password, User(username=username, email=email))
     except ValidationError as error:
@@ -131,7 +134,7 @@ class RequestOrigin:
     @classmethod
     def of(cls, request: HttpRequest, *, channel: str = "web") -> RequestOrigin:
         address = request.META.get("REMOTE_ADDR") or None
-        agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_LENGTH_MAX]
+        agent = without_refused(request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_LENGTH_MAX])
         return cls(ip_address=address, user_agent=agent, channel=channel)
 
 
@@ -567,7 +570,8 @@ def register_partner_application(
     """Register a partner's OAuth2 client with the scopes it may ask for.
 
     Errors: ``validation_error`` (empty name, unknown scope, a redirect URI that is not
-    https, except http://localhost for development). Effects: one application with an
+    https, except http://localhost for development, a control character in the name or a
+    redirect URI). Effects: one application with an
     Argon2-hashed secret, audit ``security.partner_registered``.
     """
     problems = []
@@ -580,6 +584,8 @@ def register_partner_application(
     for uri in redirect_uris:
         if not uri.startswith(("https://", "http://localhost")):
             problems.append(FieldError("redirect_uris", f"{uri!r} must use https"))
+    texts = [("name", name), *(("redirect_uris", uri) for uri in redirect_uris)]
+    problems.extend(text_problems(texts))
     if problems:
         raise InvalidInput("; ".join(f"{p.field} {p.message}" for p in problems), errors=problems)
     secret = secrets.token_urlsafe(32)

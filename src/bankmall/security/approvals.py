@@ -25,6 +25,7 @@ from bankmall.core.audit import record_audit
 from bankmall.core.errors import FieldError, InvalidInput, NotFound, PermissionDenied
 from bankmall.core.ids import require_id
 from bankmall.core.outbox import record_event
+from bankmall.core.text import TextKind, require_text
 from bankmall.security.access import may_use_staff_permission
 from bankmall.security.errors import ApprovalAlreadyDecided, SelfApprovalForbidden
 from bankmall.security.models import ApprovalRequest, User
@@ -121,7 +122,8 @@ def propose(
 ) -> ApprovalRequest:
     """Store a request for ``action_type`` with ``parameters``, made by ``maker``.
 
-    Errors: ``validation_error`` (unknown type, bad parameters, reason not 5-2000 characters),
+    Errors: ``validation_error`` (unknown type, bad parameters, reason not 5-2000 characters,
+    control characters in the reason or a text parameter: see ``core.text``),
     ``permission_denied`` (the maker may not propose it). Effects: one pending request, audit
     ``security.approval_requested``, event ``approval.requested``.
     """
@@ -134,6 +136,8 @@ def propose(
             "reason must be 5 to 2000 characters",
             errors=[FieldError("reason", "must be 5 to 2000 characters")],
         )
+    require_text({"reason": reason}, TextKind.MULTI_LINE)
+    require_text({name: value for name, value in parameters.items() if isinstance(value, str)})
     action.validate(parameters)
     with transaction.atomic():
         request = ApprovalRequest.objects.create(

@@ -7,15 +7,17 @@ import datetime as dt
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from bankmall.core.text import SecretText, SingleLineText
+
 
 class TokenRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
     # No control characters (a NUL cannot even be stored by PostgreSQL): such a username is
     # refused with 422 before the sign-in lock is looked up.
-    username: str = Field(min_length=1, max_length=150, pattern=r"^[^\x00-\x1f\x7f]+$")
-    password: str = Field(min_length=1, max_length=4096)
-    otp: str | None = Field(
+    username: SingleLineText = Field(min_length=1, max_length=150)
+    password: SecretText = Field(min_length=1, max_length=4096)
+    otp: SingleLineText | None = Field(
         None, max_length=16, description="The authenticator code (or a backup code)."
     )
 
@@ -30,20 +32,22 @@ class TokenResponse(Schema):
 class RefreshRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str = Field(min_length=1, max_length=200)
+    refresh_token: SingleLineText = Field(min_length=1, max_length=200)
 
 
 class RevokeRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    token: str = Field(min_length=1, max_length=200, description="An access or refresh token.")
+    token: SingleLineText = Field(
+        min_length=1, max_length=200, description="An access or refresh token."
+    )
 
 
 class StepUpRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    challenge_id: str = Field(min_length=1, max_length=64)
-    otp: str = Field(min_length=1, max_length=16)
+    challenge_id: SingleLineText = Field(min_length=1, max_length=64)
+    otp: SingleLineText = Field(min_length=1, max_length=16)
 
 
 class StepUpResponse(Schema):

@@ -36,6 +36,7 @@ from qrcode.main import make as make_qr_code
 
 from bankmall.core.errors import BankmallError, Conflict, NotFound
 from bankmall.core.problems import problem_response
+from bankmall.core.text import SingleLineField
 from bankmall.security.access import (
     is_fully_signed_in,
     may_use_staff_permission,
@@ -91,14 +92,14 @@ WRONG_CODE: Final = gettext_lazy("That code is not correct. Check the app and tr
 
 
 class LoginForm(forms.Form):
-    username = forms.CharField(label=gettext_lazy("Username"), max_length=150)
+    username = SingleLineField(label=gettext_lazy("Username"), max_length=150)
     password = forms.CharField(
         label=gettext_lazy("Password"), strip=False, widget=forms.PasswordInput
     )
 
 
 class CodeForm(forms.Form):
-    code = forms.CharField(
+    code = SingleLineField(
         label=gettext_lazy("One-time code"),
         max_length=16,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
@@ -394,7 +395,7 @@ def admin_has_permission(request: HttpRequest) -> bool:
 
 class ConsentForm(forms.Form):
     purpose = forms.ChoiceField(label=gettext_lazy("Purpose"), choices=Consent.Purpose.choices)
-    partner = forms.CharField(
+    partner = SingleLineField(
         label=gettext_lazy("Partner (for data sharing)"), max_length=120, required=False
     )
 
@@ -508,14 +509,14 @@ def two_factor_page(request: HttpRequest) -> HttpResponse:
 
 
 class AuthenticatorForm(forms.Form):
-    name = forms.CharField(
+    name = SingleLineField(
         label=gettext_lazy("Name (for example, the phone it is on)"),
         max_length=64,
         initial=gettext_lazy("Authenticator app"),
     )
     code = CodeForm.base_fields["code"]
-    device = forms.CharField(widget=forms.HiddenInput, max_length=40)
-    replaces = forms.CharField(widget=forms.HiddenInput, max_length=40, required=False)
+    device = SingleLineField(widget=forms.HiddenInput, max_length=40)
+    replaces = SingleLineField(widget=forms.HiddenInput, max_length=40, required=False)
 
 
 @principal_view()
