@@ -477,10 +477,11 @@ def _workloads(
     figures: dict[str, Any] = {}
     for name in names:
         count, elapsed, latencies, ok = done[name]
+        # A broken invariant voids every figure of the workload: a wrong ledger has no speed.
         figures[name] = {
             "tps": round(count / elapsed, 1) if ok else None,
-            "latency_ms_p50": _percentile(latencies, 0.50),
-            "latency_ms_p99": _percentile(latencies, 0.99),
+            "latency_ms_p50": _percentile(latencies, 0.50) if ok else None,
+            "latency_ms_p99": _percentile(latencies, 0.99) if ok else None,
             "invariants_ok": ok,
         }
         _log(json.dumps({name: figures[name]}))

@@ -402,6 +402,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "banking.purge_api_idempotency_records",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Pending transfers whose timeout passed stop reserving funds within about a minute.
+    "ledger-expiry": {
+        "task": "ledger.expire_pending_transfers",
+        "schedule": crontab(minute="*"),
+    },
     # End of day after the evening cut-off (local time, CELERY_TIMEZONE).
     "end-of-day": {
         "task": "core.run_end_of_day",

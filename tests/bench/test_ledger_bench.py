@@ -124,3 +124,30 @@ def test_requests_pair_distinct_customers_evenly_and_credit_the_merchant_four_in
     assert 7_850 <= to_merchant <= 8_150
     assert {request.debit_account for request in hot} == set(customers)
     assert all(request.debit_account != request.credit_account for request in hot)
+
+
+def test_a_broken_invariant_voids_the_workloads_figures_and_the_summary_says_so() -> None:
+    bench = _bench_module()
+    checks = iter([True, False, True, True, True, True, True, True])
+    bench._vacuum = lambda: None
+    bench._run_processes = lambda *args: (100.0, [0.001, 0.002, 0.003])
+    bench._run_threads = lambda *args: (200.0, [0.004])
+    bench._invariants_ok = lambda: next(checks)
+
+    figures = bench._workloads({}, 2, 2, frozenset())
+    summary = bench._summary("sqlite", (50.0, 50.0), figures)
+
+    # The second run (single_coalesced) found a broken invariant: its figures are void.
+    assert figures["single_coalesced"] == {
+        "tps": None,
+        "latency_ms_p50": None,
+        "latency_ms_p99": None,
+        "invariants_ok": False,
+    }
+    assert figures["single"]["tps"] == 100.0
+    assert figures["single"]["latency_ms_p50"] == 2.0
+    assert summary["single_coalesced_tps"] is None
+    assert summary["single_coalesced_ratio"] is None
+    assert summary["coalesced_latency_ms_p50"] is None
+    assert summary["single_ratio"] == 2.0
+    assert summary["invariants_ok"] is False
