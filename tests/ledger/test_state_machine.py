@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.db import connection
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -22,8 +24,9 @@ from hypothesis.stateful import (
 )
 
 from bankmall.core.errors import BankmallError
-from bankmall.ledger import actions, fastpath, posting, queries
+from bankmall.ledger import actions, fastpath, posting, queries, sqlitepath
 from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
+from bankmall.ledger.values import TransferView
 from tests.ledger.conftest import cny
 
 pytestmark = pytest.mark.django_db
@@ -302,3 +305,39 @@ def test_the_one_statement_path_matches_the_model_under_random_operations(
     run_state_machine_as_test(LedgerMachine, settings=_SETTINGS)
 
     assert any(committed), "the one-statement path never committed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlites_own_write_path_matches_the_model_under_random_operations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Outside any transaction on SQLite (a file database), new movements take sqlitepath's
+    # own BEGIN IMMEDIATE write and everything else the transactional path: the same model,
+    # the same invariants after every step, whichever path each call took.
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's own write path")
+    written: list[bool] = []
+    by_sqlitepath: list[bool] = []  # Per accepted batch of new movements: committed there?
+    write, commit_rows = sqlitepath._write, actions.commit_rows
+
+    def counting_write(cursor: sqlite3.Cursor, prepared: Any) -> bool:
+        done = write(cursor, prepared)
+        written.append(done)
+        return done
+
+    def counting_commit(rows: list[posting.Row], **kwargs: Any) -> list[TransferView]:
+        before = written.count(True)
+        views = commit_rows(rows, **kwargs)
+        if posting.are_new_movements(rows):
+            by_sqlitepath.append(written.count(True) == before + 1)
+        return views
+
+    monkeypatch.setattr(sqlitepath, "_write", counting_write)
+    monkeypatch.setattr(actions, "commit_rows", counting_commit)
+    run_state_machine_as_test(LedgerMachine, settings=_SETTINGS)
+
+    # Every accepted batch of new movements (each account's funding, transfers, linked
+    # batches, holds) was committed by SQLite's own path; what it refused (a limit, a frozen
+    # account) fell through to the transactional path, which named the error the model expected.
+    assert len(by_sqlitepath) >= _SETTINGS.max_examples
+    assert all(by_sqlitepath)
