@@ -177,3 +177,29 @@ def test_an_account_status_proposal_with_a_nul_reason_is_refused(
 
     assert response.status_code == 302
     assert not ApprovalRequest.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["Lei\x07", "Lei\nLi", "Lei\x00"])
+def test_the_admin_refuses_a_user_name_with_a_control_character(client: Client, name: str) -> None:
+    superuser = make_user("root.admin", kind=UserKind.STAFF, roles=("administrator",))
+    User.objects.filter(pk=superuser.pk).update(is_superuser=True)
+    sign_in(client, superuser)
+    target = make_user("zhang.wei")
+    page = client.get(f"/admin/security/user/{target.pk}/change/")
+    assert page.status_code == 200
+    data = {
+        "username": target.username,
+        "first_name": name,
+        "last_name": "",
+        "email": "",
+        "is_active": "on",
+        "kind": target.kind,
+        "date_joined_0": "2026-11-28",
+        "date_joined_1": "10:00:00",
+    }
+
+    response = client.post(f"/admin/security/user/{target.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["first_name"] == [SINGLE_LINE]
+    assert User.objects.get(pk=target.pk).first_name == target.first_name
