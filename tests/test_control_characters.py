@@ -245,8 +245,10 @@ def test_a_control_character_in_any_text_input_answers_422_and_writes_nothing(
     names = {text_input.name, text_input.name.replace("-", "_").lower()}
     assert names & set(fields), fields
     message = next(fields[name] for name in names if name in fields)
-    if value != SURROGATE:  # pydantic refuses a lone surrogate with its own message first
-        assert message == text_problem(value, _kind(text_input))
+    expected = {text_problem(value, _kind(text_input))}
+    if value == SURROGATE:  # pydantic may refuse it first ("string_unicode"), in these words
+        expected.add(text_problem(value, TextKind.SECRET))
+    assert message in expected
     assert _row_counts() == before
 
 

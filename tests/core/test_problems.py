@@ -7,12 +7,14 @@ import json
 import pytest
 from django.test import Client
 from django.urls import include, path
+from django.utils import translation
 from django.utils.module_loading import autodiscover_modules
 from ninja import NinjaAPI, Schema
 
 from bankmall.api import install_problem_handlers
 from bankmall.banking.errors import LimitExceeded
 from bankmall.core.errors import BankmallError, Conflict
+from bankmall.core.problems import field_errors_from_pydantic
 from bankmall.core.schemas import MoneySchema
 
 # A test-only API carrying the production error handlers and a Money body, so the mechanism
@@ -214,3 +216,50 @@ def test_every_problem_reads_in_chinese_on_the_reference_pages(client: Client) -
     english = client.get("/problems/limit-exceeded", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Transfer limit exceeded" in english
     assert LimitExceeded.title == "Transfer limit exceeded"
+
+
+@pytest.mark.parametrize(
+    ("body", "language", "messages"),
+    [
+        ({"amount": {"amount": 1250}}, "en", ["This field is required."]),
+        ({"amount": {"amount": 1250}}, "zh-hans", ["此项必填。"]),
+        ({"amount": {"amount": 12.5, "currency": "CNY"}}, "zh-hans", ["请输入整数。"]),
+        ({"amount": {"amount": 1, "currency": "CNY"}, "reference": 5}, "en", ["Enter text."]),
+        (
+            {"amount": {"amount": 1, "currency": "CNY", "extra": 1}},
+            "zh-hans",
+            ["此处不应有此字段。"],
+        ),
+        (
+            {"amount": {"amount": 1250, "currency": "XYZ"}},
+            "en",
+            ["'XYZ' is not an ISO 4217 currency code"],
+        ),
+    ],
+)
+def test_field_messages_follow_the_request_language(
+    client: Client, body: object, language: str, messages: list[str]
+) -> None:
+    # pydantic's own messages are English only and prefix a validator's with "Value error, ".
+    response = client.post(
+        "/probe/echo-money",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    assert response.status_code == 422
+    assert [error["message"] for error in response.json()["errors"]] == messages
+
+
+def test_a_length_limit_names_the_limit_in_the_request_language() -> None:
+    item = {
+        "type": "string_too_long",
+        "loc": ("body", "payload", "name"),
+        "msg": "x",
+        "ctx": {"max_length": 140},
+    }
+    with translation.override("zh-hans"):
+        (error,) = field_errors_from_pydantic([item])
+
+    assert (error.field, error.message) == ("name", "请最多输入 140 个字符。")
