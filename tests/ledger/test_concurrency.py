@@ -1,8 +1,10 @@
 """Real parallel writers on PostgreSQL: hot accounts (with and without credit shards),
-idempotent retries, racing resolutions, and group commit through ``submit_transfers``."""
+idempotent retries, racing resolutions, and group commit through ``submit_transfers``; and
+idempotent retries on SQLite's file database, through its own write path and batch queue."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -12,9 +14,10 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from bankmall.core.audit import verify_chain
 from bankmall.core.errors import BankmallError
-from bankmall.core.models import AuditChainHead
-from bankmall.ledger import coalescing, queries
+from bankmall.core.models import AuditChainHead, AuditRecord, OutboxEvent
+from bankmall.ledger import coalescing, fastpath, queries, sqlitepath
 from bankmall.ledger.actions import (
     AccountSpec,
     TransferRequest,
@@ -295,3 +298,135 @@ def test_group_commit_gives_each_caller_its_own_result_or_error(requires_postgre
     assert queries.balance(merchant.id).posted.amount_minor == 10 * 3 * (WRITERS - 1)
     assert queries.balance(poor.id).posted.amount_minor == 0
     assert queries.invariant_problems() == []
+
+
+@pytest.fixture
+def requires_sqlite() -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's own write path: runs without DATABASE_URL (on a database file)")
+
+
+def _results_of(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[Any]:
+    """What every call of ``module.name`` returns from now on, from any thread."""
+    results: list[Any] = []
+    original = getattr(module, name)
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        results.append(result)
+        return result
+
+    monkeypatch.setattr(module, name, recording)
+    return results
+
+
+def _transfers_created() -> tuple[int, int]:
+    """(events, audit records) of created transfers so far."""
+    return (
+        OutboxEvent.objects.filter(event_type="ledger.transfers_created").count(),
+        AuditRecord.objects.filter(action="ledger.transfers_created").count(),
+    )
+
+
+def test_the_same_request_sent_concurrently_on_sqlite_posts_once(
+    requires_sqlite: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every writer tries sqlitepath's own write; the first to take SQLite's write lock
+    # commits, every other one meets the existing key and replays it.
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    alice = open_account("liability:customer:alice")
+    request = TransferRequest(
+        key="retry-storm", debit_account=bank.id, credit_account=alice.id, amount=cny(700)
+    )
+    events, records = _transfers_created()
+    tried = _results_of(monkeypatch, sqlitepath, "try_post")
+
+    outcomes = _in_parallel(lambda n: create_transfers([request], client="payments"))
+
+    assert all(isinstance(outcome, list) for outcome in outcomes), outcomes
+    stored = Transfer.objects.get(client="payments")
+    assert [[view.id for view in outcome] for outcome in outcomes] == [[stored.public_id]] * WRITERS
+    assert (len(tried), tried.count(True)) == (WRITERS, 1)
+    assert queries.balance(alice.id).posted.amount_minor == 700
+    assert queries.balance(bank.id).posted.amount_minor == -700
+    assert _transfers_created() == (events + 1, records + 1)
+    assert queries.invariant_problems() == []
+    report = verify_chain()
+    assert report.is_intact, report.problems
+
+
+def _send_one_batch_from_every_writer(writers: int) -> tuple[list[Any], dict[str, int]]:
+    """``writers`` threads send the same batch of ``2 * QUEUED_BATCH_MIN`` transfers (the same
+    client and keys) at once; their outcomes, and each account's expected posted balance."""
+    bank = open_account("equity:bank", kind="equity", no_overdraft=False)
+    customers = [open_account(f"liability:customer:{n}").id for n in range(5)]
+    requests = [
+        TransferRequest(
+            key=f"storm-{n}",
+            debit_account=bank.id,
+            credit_account=customers[n % len(customers)],
+            amount=cny(1 + n % 7),
+        )
+        for n in range(2 * sqlitepath.QUEUED_BATCH_MIN)
+    ]
+    expected = dict.fromkeys([bank.id, *customers], 0)
+    for request in requests:
+        expected[request.debit_account] -= request.amount.amount_minor
+        expected[request.credit_account] += request.amount.amount_minor
+
+    outcomes = _in_parallel(lambda n: create_transfers(requests, client="payments"), writers)
+
+    return outcomes, expected
+
+
+def _posted_once(outcomes: list[Any], expected: dict[str, int]) -> None:
+    assert all(isinstance(outcome, list) for outcome in outcomes), outcomes
+    stored = Transfer.objects.filter(client="payments").order_by("pk")
+    ids = [transfer.public_id for transfer in stored]
+    assert len(ids) == 2 * sqlitepath.QUEUED_BATCH_MIN
+    assert [[view.id for view in outcome] for outcome in outcomes] == [ids] * len(outcomes)
+    assert {ref: queries.balance(ref).posted.amount_minor for ref in expected} == expected
+    assert queries.invariant_problems() == []
+    report = verify_chain()
+    assert report.is_intact, report.problems
+
+
+def test_the_same_batch_sent_concurrently_on_sqlite_posts_once_through_the_queue(
+    requires_sqlite: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 200 transfers: each writer's try waits for its turn in the batch queue; the first
+    # commits, every other one meets the existing keys and replays the batch.
+    tried = _results_of(monkeypatch, sqlitepath, "try_post")
+    turns: list[int] = []
+    batch_turn = sqlitepath._batch_turn
+
+    @contextlib.contextmanager
+    def counted_turn(database: Any) -> Iterator[None]:
+        with batch_turn(database):
+            turns.append(threading.get_ident())
+            yield
+
+    monkeypatch.setattr(sqlitepath, "_batch_turn", counted_turn)
+    events, records = _transfers_created()
+
+    outcomes, expected = _send_one_batch_from_every_writer(6)
+
+    _posted_once(outcomes, expected)
+    assert (len(tried), tried.count(True)) == (6, 1)
+    assert len(set(turns)) == 6
+    assert _transfers_created() == (events + 1, records + 1)
+
+
+def test_the_same_batch_sent_concurrently_posts_once(
+    requires_postgres: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every writer sends fastpath's one statement; the first commits, the others abort on
+    # the existing keys and replay the batch through the transactional path.
+    tried = _results_of(monkeypatch, fastpath, "try_post")
+    events, records = _transfers_created()
+
+    outcomes, expected = _send_one_batch_from_every_writer(6)
+
+    _posted_once(outcomes, expected)
+    assert (len(tried), tried.count(True)) == (6, 1)
+    assert _transfers_created() == (events + 1, records + 1)
