@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -24,7 +25,7 @@ from bankmall.banking.models import (
 from bankmall.core.actions import open_business_day, run_end_of_day
 from bankmall.core.models import BusinessDay
 from bankmall.core.money import Money
-from bankmall.ledger.models import Transfer as LedgerTransfer
+from bankmall.ledger import committing
 from tests.banking.conftest import OpenAccount, fund
 from tests.banking.test_transfers import send
 
@@ -123,16 +124,15 @@ def test_end_of_day_sends_interbank_transfers_in_one_valid_pain001(
 
 
 def test_a_catch_up_accrues_each_past_date_on_that_dates_closing_balance(
-    open_account: OpenAccount,
+    open_account: OpenAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """End of day did not run for three days: each of them accrues on its own balance."""
-    account = savings(open_account, 100_000_000)  # 1,000,000.00 at 3.65%: 100.00 a day
     today = timezone.localdate()
     first = today - dt.timedelta(days=3)
     three_days_ago = timezone.now() - dt.timedelta(days=3)
-    LedgerTransfer.objects.filter(credit_account__public_id=account.ledger_account_id).update(
-        created_at=three_days_ago
-    )
+    with monkeypatch.context() as patch:  # The ledger's clock only: funded three days ago.
+        patch.setattr(committing, "timezone", SimpleNamespace(now=lambda: three_days_ago))
+        account = savings(open_account, 100_000_000)  # 1,000,000.00 at 3.65%: 100.00 a day
     BusinessDay.objects.filter(pk=open_business_day().pk).update(business_date=first)
     fund(account, 100_000_000)  # today: the balance doubles
 

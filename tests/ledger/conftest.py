@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from bankmall.core.models import AuditRecord, OutboxEvent
 from bankmall.core.money import Money
-from bankmall.ledger import actions, posting
+from bankmall.ledger import actions, guards, posting
 from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
 from bankmall.ledger.models import Account, AccountShard, Transfer
 from bankmall.ledger.values import AccountView, TransferView
@@ -64,6 +66,29 @@ def transfer(
         actor="test",
     )
     return result
+
+
+@contextlib.contextmanager
+def guards_lifted() -> Iterator[None]:
+    """The ledger's triggers out of the way, as someone with the database owner's rights
+    could: on PostgreSQL this session replicates (``session_replication_role = replica``: its
+    ordinary triggers do not fire, nothing shows it afterwards), on SQLite they are dropped and
+    created again after. For tests that tamper with ledger rows or move them in time."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+            try:
+                yield
+            finally:
+                cursor.execute("SET session_replication_role = DEFAULT")
+            return
+        for statement in guards.SQLITE_UNGUARDS_SQL:
+            cursor.execute(statement)
+        try:
+            yield
+        finally:
+            for statement in guards.SQLITE_GUARDS_SQL:
+                cursor.execute(statement)
 
 
 def snapshot() -> dict[str, Any]:

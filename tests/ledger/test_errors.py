@@ -6,11 +6,14 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
+from django.db import IntegrityError
 
 from bankmall.core.errors import BankmallError
+from bankmall.core.models import AuditRecord
 from bankmall.core.money import Money
 from bankmall.ledger import actions
 from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
+from bankmall.ledger.models import Account
 from bankmall.ledger.values import AccountView
 from tests.ledger.conftest import cny, open_account, snapshot, transfer
 
@@ -294,6 +297,51 @@ def test_account_code_conflict() -> None:
     _fails_with(
         "account_code_conflict", lambda: open_account("liability:customer:alice", currency="USD")
     )
+
+
+def _created_concurrently(
+    monkeypatch: pytest.MonkeyPatch, *, times: int
+) -> Callable[[], list[AccountView]]:
+    """``create_accounts`` of two codes whose first ``times`` attempts meet another caller's
+    insert of one of them (an ``IntegrityError`` from the unique code, as when two callers
+    create the same account at the same moment): the attempt's writes roll back."""
+    attempts = iter(range(times))
+    create = actions._create_accounts
+
+    def contended(specs: object, *, actor: str | None) -> list[AccountView]:
+        created = create(specs, actor=actor)  # type: ignore[arg-type]
+        if next(attempts, None) is not None:
+            raise IntegrityError("UNIQUE constraint failed: ledger_account.code")
+        return created
+
+    monkeypatch.setattr(actions, "_create_accounts", contended)
+    specs = [
+        AccountSpec(code="liability:race:one", currency="CNY", kind="liability"),
+        AccountSpec(code="liability:race:two", currency="CNY", kind="liability"),
+    ]
+    return lambda: create_accounts(specs, actor="test")
+
+
+def test_conflict_when_accounts_are_created_concurrently_twice_in_a_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``create_accounts`` retries once; meeting a concurrent creation again is ``conflict``
+    (the caller retries). Two real callers cannot be made to collide twice on demand, so the
+    collision is simulated where the unique index would raise it."""
+    error = _fails_with("conflict", _created_concurrently(monkeypatch, times=2))
+
+    assert error.status == 409
+    assert not Account.objects.filter(code__startswith="liability:race:").exists()
+
+
+def test_accounts_created_concurrently_once_are_created_by_the_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    created = _created_concurrently(monkeypatch, times=1)()
+
+    assert [account.code for account in created] == ["liability:race:one", "liability:race:two"]
+    assert Account.objects.filter(code__startswith="liability:race:").count() == 2
+    assert AuditRecord.objects.filter(action="ledger.accounts_created").count() == 1
 
 
 def test_invalid_account_specs() -> None:

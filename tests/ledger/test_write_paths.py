@@ -8,15 +8,17 @@ import contextlib
 import dataclasses
 import datetime as dt
 import pickle
+from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
-from bankmall.ledger import posting, queries
+from bankmall.core.models import AuditRecord
+from bankmall.ledger import committing, contents, fastpath, posting, queries, sqlitepath
 from bankmall.ledger.actions import TransferRequest, create_transfers
-from bankmall.ledger.models import Transfer
+from bankmall.ledger.models import Account, Transfer
 from bankmall.ledger.values import TransferView, transfer_view
-from tests.ledger.conftest import cny, movement, three_accounts
+from tests.ledger.conftest import cny, movement, open_account, prepared_rows, three_accounts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -144,6 +146,89 @@ def test_every_write_path_stores_the_same_columns(
             created_at,
         ),
     }
+    # And the batch's audit record seals what was stored.
+    assert queries.contents_problems() == []
+
+
+#: A batch's content and time, fixed: every path must seal it with ``PINNED_DIGEST``.
+PINNED_NOW = dt.datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=dt.UTC)
+PINNED_METADATA = {**METADATA, "rate": 1.5, "whole": 2.0, "big": 1e16, "huge": 2**70}
+#: ``contents_digest`` of ``_pinned_rows`` under the key "pinned", on either database.
+PINNED_DIGEST = "9bb1d248e93c7812ac19a9d8ccb504093eb8c3c77e2674ee23795582154523f6"
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _pinned_rows() -> list[posting.Row]:
+    rows = prepared_rows(
+        movement("lac_pinnedalice", "lac_pinnedbob", 300, "plain"),
+        movement(
+            "lac_pinnedalice",
+            "lac_pinnedbob",
+            200,
+            "hold",
+            pending=True,
+            timeout_seconds=60,
+            code="c",
+            reference="r \u00e9",
+            metadata=PINNED_METADATA,
+            value_date=dt.date(2026, 1, 31),
+        ),
+        movement("lac_pinnedbob", "lac_pinnedalice", 5, "fee", code="fee"),
+    )
+    for number, row in enumerate(rows):
+        row.public_id = f"trf_pinned{number}"
+    committing.set_expiry(rows, PINNED_NOW)
+    return rows
+
+
+def _sealed_digest() -> str:
+    record = AuditRecord.objects.get(action="ledger.transfers_created", target="trf_pinned0")
+    return str(record.details[contents.DETAILS_KEY])
+
+
+def _write_and_roll_back(sealed: list[str]) -> None:
+    """The pinned batch through the transactional path, its digest into ``sealed``, and
+    everything rolled back (``_RolledBack``)."""
+    with transaction.atomic():
+        rows = _pinned_rows()
+        posting.post_batch(rows, client="paths", now=PINNED_NOW)
+        committing.record_batch(rows, client="paths", actor="test", now=PINNED_NOW)
+        assert queries.contents_problems() == []
+        sealed.append(_sealed_digest())
+        raise _RolledBack
+
+
+def test_every_write_path_seals_the_same_content_with_the_same_digest(
+    settings: Any,
+) -> None:
+    """The transactional path (``posting``) and the database's own one-write path
+    (``fastpath`` on PostgreSQL, ``sqlitepath`` on SQLite) give one batch the same digest, the
+    one pinned here on both databases, and the check recomputes it from the stored rows."""
+    settings.AUDIT_CHAIN_KEY = "pinned"
+    open_account("equity:other")  # Its audit record starts the lane sqlitepath appends to.
+    for name in ("alice", "bob"):
+        Account.objects.create(
+            public_id=f"lac_pinned{name}",
+            code=f"equity:pinned:{name}",
+            currency="CNY",
+            kind="equity",
+            created_at=PINNED_NOW,
+        )
+    fastpath._KNOWN.clear()  # Ids of earlier tests' accounts may be remembered.
+    sqlitepath._known.clear()
+
+    sealed: list[str] = []
+    with pytest.raises(_RolledBack):
+        _write_and_roll_back(sealed)
+    (in_transaction,) = sealed
+    own_write = fastpath if connection.vendor == "postgresql" else sqlitepath
+    assert own_write.try_post(_pinned_rows(), client="paths", actor="test", now=PINNED_NOW)
+
+    assert _sealed_digest() == in_transaction == PINNED_DIGEST
+    assert queries.contents_problems() == []
 
 
 @EVERY_PATH

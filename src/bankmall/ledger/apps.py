@@ -12,9 +12,10 @@ class LedgerConfig(AppConfig):
         from bankmall.core.eod import register_eod_step
         from bankmall.core.integrity import register_check
         from bankmall.ledger import eod
-        from bankmall.ledger.queries import invariant_problems
+        from bankmall.ledger.queries import contents_problems, invariant_problems
 
         register_check("ledger_invariants", invariant_problems)
+        register_check("ledger_transfer_contents", contents_problems)
         register_eod_step(
             "ledger.expire_pending",
             eod.expire_pending,

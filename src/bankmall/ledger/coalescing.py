@@ -161,7 +161,7 @@ def _commit_group(items: list[_Pending]) -> None:
         try:
             with transaction.atomic():
                 posting.post_batch(rows, client=remaining[0].client, now=now)
-                record_batch(rows, client=remaining[0].client, actor=remaining[0].actor)
+                record_batch(rows, client=remaining[0].client, actor=remaining[0].actor, now=now)
         except BankmallError as error:
             index = error.extra.get("transfer_index")
             if not isinstance(index, int):

@@ -39,7 +39,7 @@ def commit_rows(
         try:
             with transaction.atomic():
                 posting.post_batch(remaining, client=client, now=moment)
-                record_batch(remaining, client=client, actor=actor)
+                record_batch(remaining, client=client, actor=actor, now=moment)
         except posting.KeysExist:
             remaining = _without_replayed(remaining, client=client, results=results)
             if not remaining:
@@ -88,13 +88,17 @@ def _without_replayed(
     return remaining
 
 
-def record_batch(rows: list[posting.Row], *, client: str, actor: str | None) -> None:
+def record_batch(
+    rows: list[posting.Row], *, client: str, actor: str | None, now: dt.datetime
+) -> None:
+    """The batch's event and audit record, in the caller's transaction; ``now``: the rows'
+    ``created_at``."""
     record_event(
         "ledger.transfers_created",
         aggregate_id=rows[0].public_id,
         payload=posting.event_content(rows, client=client),
     )
-    target, after, details = posting.audit_content(rows, client=client)
+    target, after, details = posting.audit_content(rows, client=client, now=now)
     record_audit(
         "ledger.transfers_created", target=target, after=after, details=details, actor=actor
     )

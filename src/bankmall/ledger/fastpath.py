@@ -702,7 +702,7 @@ def try_post(
             payload=posting.event_content(rows, client=client),
             now=now,
         )
-        target, after, details = posting.audit_content(rows, client=client)
+        target, after, details = posting.audit_content(rows, client=client, now=now)
         audit = prepare_lane_append(
             "ledger.transfers_created",
             target=target,

@@ -84,7 +84,8 @@ class Account(models.Model):
     - With ``debits_must_not_exceed_credits``, ``debits_posted + debits_pending <=
       credits_posted + overdraft_limit_minor`` holds after every committed transaction; with
       ``credits_must_not_exceed_debits`` the mirror inequality holds.
-    - ``code``, ``currency`` and ``credit_shards`` never change; accounts are never deleted.
+    - ``code``, ``currency`` and ``credit_shards`` never change; accounts are never deleted
+      (a trigger refuses it on both databases, ``guards.py``).
     - With ``credit_shards`` N > 0 (a designated hot account), posted credits of ``single``
       transfers may be kept in its N ``AccountShard`` rows instead of ``credits_posted_minor``:
       the account's credits posted are the row's plus the sum of its shards'. Every reader of
@@ -154,7 +155,12 @@ class Transfer(models.Model):
     """One immutable movement between two accounts of the same currency.
 
     Guarantees:
-    - Rows are never updated or deleted; a mistake is corrected by a reversing transfer.
+    - Rows are never updated or deleted; a mistake is corrected by a reversing transfer. The
+      database refuses both on PostgreSQL and SQLite (triggers, ``guards.py``; migrations 0004,
+      0006, 0010). A later migration that makes Django's SQLite schema editor rebuild this
+      table or ``ledger_account`` (most ``AlterField`` operations) drops their triggers and
+      must create them again (``guards.SQLITE_GUARDS_SQL``); ``bankmall check`` names a
+      missing one.
     - ``(client, key)`` is unique: a client's retry with the same key never posts twice.
     - ``pending_id`` is unique: a pending transfer is resolved (posted, voided or expired) at
       most once.
@@ -169,8 +175,8 @@ class Transfer(models.Model):
     kind = models.CharField(max_length=8, choices=TransferKind.choices)
     # The composite indexes below serve these foreign keys; a second single-column index each
     # would only slow inserts. No database-level constraint: every writer takes the ids from
-    # ledger_account in the same statement or transaction, accounts are never deleted (on
-    # PostgreSQL a trigger refuses it, migration 0004), and ``queries.invariant_problems``
+    # ledger_account in the same statement or transaction, accounts are never deleted (a
+    # trigger refuses it, migrations 0004 and 0010), and ``queries.invariant_problems``
     # names any transfer whose account is missing. The constraint's check of every inserted
     # transfer at commit cost about a quarter of the server's time for a batch.
     debit_account = models.ForeignKey(
@@ -188,8 +194,8 @@ class Transfer(models.Model):
     # No database-level constraint either: Django's deferred constraint queued a trigger event
     # for every inserted transfer and fired it at commit, even with the column empty (most
     # rows). The only writer, the transactional path, reads the referenced transfer in the same
-    # transaction; transfers are never deleted (on PostgreSQL a trigger refuses it, migration
-    # 0006); ``queries.invariant_problems`` names a transfer whose reference is missing.
+    # transaction; transfers are never deleted (a trigger refuses it, migrations 0006 and
+    # 0010); ``queries.invariant_problems`` names a transfer whose reference is missing.
     pending = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,

@@ -39,7 +39,7 @@ from bankmall.core.audit import current_lane
 from bankmall.core.errors import BankmallError, FieldError, InvalidInput
 from bankmall.core.ids import new_id
 from bankmall.core.money import CurrencyMismatch, Money
-from bankmall.ledger import errors
+from bankmall.ledger import contents, errors
 from bankmall.ledger.values import (
     BATCH_MAX,
     CLIENT_MAX_LENGTH,
@@ -1137,11 +1137,59 @@ def event_content(rows: list[Row], *, client: str) -> dict[str, object]:
     }
 
 
-def audit_content(rows: list[Row], *, client: str) -> tuple[str, list[str], dict[str, object]]:
-    """(target, after, details) of the ``ledger.transfers_created`` audit record."""
+def audit_content(
+    rows: list[Row], *, client: str, now: dt.datetime
+) -> tuple[str, list[str], dict[str, object]]:
+    """(target, after, details) of the ``ledger.transfers_created`` audit record of ``rows``
+    written at ``now`` (their ``created_at``): details name the client, the count, the first
+    key and the ``contents_digest`` of the rows as stored (``contents.py``). Every write path
+    calls it, with the rows' accounts and references resolved to public ids."""
     transfer_ids = [row.public_id for row in rows]
     return (
         transfer_ids[0],
         transfer_ids,
-        {"client": client, "count": len(rows), "first_key": rows[0].key},
+        {
+            "client": client,
+            "count": len(rows),
+            "first_key": rows[0].key,
+            contents.DETAILS_KEY: contents_digest(rows, client=client, now=now),
+        },
     )
+
+
+def contents_digest(rows: Iterable[Row], *, client: str, now: dt.datetime) -> str:
+    """``contents.digest_lines`` of ``rows`` as every path stores them (``transfer_values``):
+    the value date the request's or else ``now``'s date, a reference as the pending transfer
+    of a ``post``, ``void`` or ``expire`` and as the reversed transfer of a ``single``."""
+    today = now.date()
+    line = contents.transfer_line
+    lines = []
+    for row in rows:
+        request = row.request
+        if request is None:
+            code, reference, metadata, value_date = "", "", "{}", today
+        else:
+            code, reference = request.code, request.reference
+            metadata = contents.metadata_text(request.metadata)
+            value_date = today if request.value_date is None else request.value_date
+        kind, reference_id, expires_at = row.kind, row.reference_id, row.expires_at
+        lines.append(
+            line(
+                row.public_id,
+                row.key,
+                row.digest,
+                kind,
+                row.debit_ref,
+                row.credit_ref,
+                row.amount_minor,
+                row.currency,
+                code,
+                reference,
+                metadata,
+                value_date.isoformat(),
+                reference_id if kind in RESOLVING_KINDS else "",
+                reference_id if kind == "single" else "",
+                "" if expires_at is None else contents.instant_text(expires_at),
+            )
+        )
+    return contents.digest_text(contents.digest_lines(lines, client=client, created_at=now))

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any, Final
+import itertools
+import operator
+from collections.abc import Iterable, Iterator
+from typing import Any, Final, cast
 
 from django.db import connection
 from django.db.models import BigIntegerField, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from bankmall.core.models import AuditRecord
 from bankmall.core.money import Money
 from bankmall.core.pagination import LIMIT_MAX, Page
-from bankmall.ledger import errors
+from bankmall.ledger import contents, errors, guards
 from bankmall.ledger.models import Account, AccountKind, AccountShard, Transfer
 from bankmall.ledger.values import AccountView, Balance, TransferView
 
@@ -20,6 +23,7 @@ __all__ = [
     "account_by_code",
     "account_history",
     "balance",
+    "contents_problems",
     "get_account",
     "get_transfer",
     "invariant_problems",
@@ -304,7 +308,8 @@ def invariant_problems() -> list[str]:
     stored totals (credits posted: the row's plus its shards') equal the sums of its transfers;
     a sharded account has one shard row per shard number, each with the account's status; each
     transfer's accounts exist and match its currency, and it matches its pending transfer; no
-    account breaks its limit flag.
+    account breaks its limit flag; the triggers that refuse updates and deletes of ledger rows
+    are in place (``guards.missing_guards``).
     """
     problems = (
         _currency_problems()
@@ -312,6 +317,7 @@ def invariant_problems() -> list[str]:
         + _shard_problems()
         + _shape_problems()
         + _limit_problems()
+        + guards.missing_guards()
     )
     return problems[:PROBLEMS_MAX]
 
@@ -414,3 +420,156 @@ def _limit_problems() -> list[str]:
         f"ledger account {public_id} breaks its balance limit"
         for (public_id,) in rows[:PROBLEMS_MAX]
     ]
+
+
+# ------------------------------------------------------------------ tamper evidence
+
+#: The audit action of every batch of transfers (``committing.record_batch`` and the one-write
+#: paths), whose details carry the batch's ``contents_digest``.
+BATCH_ACTION: Final = "ledger.transfers_created"
+_CREATED_AT: Final = operator.itemgetter(0)
+_CHUNK: Final = 2_000
+
+
+def contents_problems() -> list[str]:
+    """Every batch of transfers whose rows no longer add up to the ``contents_digest`` of its
+    audit record, as one sentence each (at most ``PROBLEMS_MAX``).
+
+    A batch's rows are found by their ``created_at`` and client (its audit record's target
+    transfer gives both); batches of one client written in the same microsecond are checked
+    together against the sum of their records' digests (``contents.py``). Names a transfer
+    edited, added or removed after it was written, an audit record whose target transfer is
+    gone, and transfers that no batch's audit record covers. Audit records written before
+    the digest existed (no ``contents_digest``) are skipped, with the rows of their batches.
+    """
+    problems = [
+        f"ledger audit record {_record_name(lane, sequence)}: its batch's first transfer"
+        f" {target} is missing"
+        for lane, sequence, target in AuditRecord.objects.filter(action=BATCH_ACTION)
+        .exclude(Exists(_first_transfer()))
+        .order_by("id")
+        .values_list("lane", "sequence", "target")[:PROBLEMS_MAX]
+    ]
+    records = itertools.groupby(_records_in_time_order(), key=_CREATED_AT)
+    rows = itertools.groupby(_rows_in_time_order(), key=_CREATED_AT)
+    record_group, row_group = next(records, None), next(rows, None)
+    # Both in time order: one instant's records and rows at a time.
+    while (record_group is not None or row_group is not None) and len(problems) < PROBLEMS_MAX:
+        moment = min(group[0] for group in (record_group, row_group) if group is not None)
+        its_records: list[tuple[Any, ...]] = []
+        its_rows: list[tuple[Any, ...]] = []
+        if record_group is not None and record_group[0] == moment:
+            its_records = list(record_group[1])
+            record_group = next(records, None)
+        if row_group is not None and row_group[0] == moment:
+            its_rows = list(row_group[1])
+            row_group = next(rows, None)
+        problems += _moment_problems(its_records, its_rows)
+    return problems[:PROBLEMS_MAX]
+
+
+def _first_transfer() -> QuerySet[Transfer]:
+    """The transfer an audit record of a batch names as its target (the batch's first)."""
+    return Transfer.objects.filter(public_id=OuterRef("target"))
+
+
+def _records_in_time_order() -> Iterator[tuple[Any, ...]]:
+    """The batches' audit records with their first transfer's ``created_at`` and client."""
+    first = _first_transfer()
+    return (
+        AuditRecord.objects.filter(Exists(first), action=BATCH_ACTION)
+        .annotate(
+            batch_created_at=Subquery(first.values("created_at")[:1]),
+            batch_client=Subquery(first.values("client")[:1]),
+        )
+        .order_by("batch_created_at", "lane", "sequence")
+        .values_list("batch_created_at", "batch_client", "lane", "sequence", "target", "details")
+        .iterator(chunk_size=_CHUNK)
+    )
+
+
+def _rows_in_time_order() -> Iterator[tuple[Any, ...]]:
+    """Every transfer's ``created_at``, client and then its fields in ``transfer_line``'s
+    order (accounts and references by public id)."""
+    return (
+        Transfer.objects.order_by("created_at", "pk")
+        .values_list(
+            "created_at",
+            "client",
+            "public_id",
+            "key",
+            "request_digest",
+            "kind",
+            "debit_account__public_id",
+            "credit_account__public_id",
+            "amount_minor",
+            "currency",
+            "code",
+            "reference",
+            "metadata",
+            "value_date",
+            "pending__public_id",
+            "reverses__public_id",
+            "expires_at",
+        )
+        .iterator(chunk_size=_CHUNK)
+    )
+
+
+def _moment_problems(records: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> list[str]:
+    """The problems of the batches written at one instant: per client, the records' digests
+    against the rows'."""
+    by_client: dict[str, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+    for record in records:
+        by_client.setdefault(record[1], ([], []))[0].append(record)
+    for row in rows:
+        by_client.setdefault(row[1], ([], []))[1].append(row)
+    problems = []
+    for client, (its_records, its_rows) in sorted(by_client.items()):
+        digests = [_stored_digest(record[5]) for record in its_records]
+        if not its_records:
+            problems.append(
+                f"ledger transfer {its_rows[0][2]} is in no batch's audit record ({len(its_rows)}"
+                f" transfers of client {client!r} written at"
+                f" {its_rows[0][0].isoformat()})"
+            )
+        elif all(digest is not None for digest in digests) and contents.digest_lines(
+            map(_line, its_rows), client=client, created_at=its_records[0][0]
+        ) != contents.digest_sum(digests):
+            names = ", ".join(
+                f"{record[4]} (audit record {_record_name(record[2], record[3])})"
+                for record in its_records
+            )
+            problems.append(
+                f"ledger transfer batch {names}: its transfers differ from what its audit record"
+                " sealed (a transfer was changed, added or removed)"
+            )
+        # Else a record without a digest: written before there was one; skipped.
+    return problems
+
+
+def _stored_digest(details: Any) -> int | None:
+    return (
+        contents.parse_digest(details.get(contents.DETAILS_KEY))
+        if isinstance(details, dict)
+        else None
+    )
+
+
+def _line(row: tuple[Any, ...]) -> bytes:
+    """``contents.transfer_line`` of a row of ``_rows_in_time_order``: public id to amount and
+    texts as stored (2 to 11), then metadata, value date, references and expiry converted."""
+    metadata, value_date, pending, reverses, expires_at = row[12:]
+    return contents.transfer_line(
+        *cast("tuple[str, str, str, str, str, str, int, str, str, str]", row[2:12]),
+        contents.metadata_text(metadata),
+        value_date.isoformat(),
+        pending or "",
+        reverses or "",
+        contents.instant_text(expires_at),
+    )
+
+
+def _record_name(lane: int, sequence: int) -> str:
+    # As ``bankmall audit verify`` names records: lane 1 plainly.
+    return f"#{sequence}" if lane == 1 else f"#{lane}.{sequence}"

@@ -211,7 +211,7 @@ def _prepare(
         if accounts[ref].credit_shards > 0
     }
     on_rows = sorted(ref for ref in deltas if ref not in to_shards)
-    target, after, details = posting.audit_content(rows, client=client)
+    target, after, details = posting.audit_content(rows, client=client, now=now)
     return _Prepared(
         updates=[(*deltas[ref], accounts[ref].pk, ref) for ref in on_rows],
         shard_updates=[(to_shards[ref], accounts[ref].pk, ref) for ref in sorted(to_shards)],
