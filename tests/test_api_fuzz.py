@@ -18,7 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from bankmall.wsgi import application
 
@@ -84,4 +84,10 @@ def test_api_never_fails_with_a_server_error_and_matches_its_document(
     sent_controls = any(
         _holds_a_control(part) for part in (case.body, case.query, case.path_parameters)
     )
-    case.call_and_validate(excluded_checks=[positive_data_acceptance] if sent_controls else [])
+    excluded = [positive_data_acceptance] if sent_controls else []
+    # A query parameter made a list of one item ("negative" data for a string parameter) goes
+    # over the wire exactly as the string itself (``name=value``): nothing can tell them apart.
+    # Two or more items repeat the name, which the API refuses (422).
+    if any(isinstance(value, list) and len(value) <= 1 for value in (case.query or {}).values()):
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(excluded_checks=excluded)

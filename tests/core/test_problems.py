@@ -263,3 +263,13 @@ def test_a_length_limit_names_the_limit_in_the_request_language() -> None:
         (error,) = field_errors_from_pydantic([item])
 
     assert (error.field, error.message) == ("name", "请最多输入 140 个字符。")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_query_parameter_given_twice_is_a_422_naming_it(client: Client, language: str) -> None:
+    # No API parameter is a list; Django would silently keep the last of the values.
+    response = client.get("/api/v1/currencies?limit=5&limit=6", HTTP_ACCEPT_LANGUAGE=language)
+
+    assert response.status_code == 422
+    message = {"en": "Give this parameter once.", "zh-hans": "此参数只能提供一次。"}[language]
+    assert response.json()["errors"] == [{"field": "limit", "message": message}]

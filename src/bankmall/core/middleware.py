@@ -11,6 +11,7 @@ from typing import Final
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.ipv6 import clean_ipv6_address
+from django.utils.translation import gettext
 
 from bankmall.core import errors
 from bankmall.core.audit import audit_context
@@ -130,6 +131,9 @@ class TextGuardMiddleware:
     ``/api/`` it answers 422 problem+json naming each refused parameter, elsewhere a 400 page
     that says why. Every route, including one added later and the Django admin's, is covered.
     The rule is ``core.text``'s single-line rule.
+
+    Under ``/api/`` a query parameter given more than once is refused too (422): no API
+    parameter is a list, and Django would silently keep the last value.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -146,9 +150,16 @@ class TextGuardMiddleware:
         view_kwargs: dict[str, object],
     ) -> HttpResponse | None:
         problems = request_parameter_problems(view_kwargs, request.GET)
+        is_api = request.path.startswith("/api/")
+        if is_api:
+            problems += [
+                errors.FieldError(name, gettext("Give this parameter once."))
+                for name, values in request.GET.lists()
+                if len(values) > 1 and not any(item.field == name for item in problems)
+            ]
         if not problems:
             return None
-        if request.path.startswith("/api/"):
+        if is_api:
             detail = "; ".join(f"{item.field}: {item.message}" for item in problems)
             return problem_response(request, errors.InvalidInput(detail, errors=problems))
         context = {"status": 400, "message": refusal_message()}
