@@ -38,22 +38,28 @@ def _batch(accounts: dict[str, str], *, with_reversal: bool) -> list[TransferReq
     bank, alice, bob = accounts["bank"], accounts["alice"], accounts["bob"]
     fund = Transfer.objects.get(key="fund").public_id
     reversal = [TransferRequest(key="undo", reverses=fund, amount=cny(1))]
+    return [*_movements(alice, bob, bank, METADATA), *(reversal if with_reversal else [])]
+
+
+def _movements(
+    payer: str, payee: str, fee_payer: str, metadata: dict[str, object]
+) -> list[TransferRequest]:
+    """Posted, pending with a timeout and every text, and a fee crediting ``payer``."""
     return [
-        movement(alice, bob, 300, "plain"),
+        movement(payer, payee, 300, "plain"),
         movement(
-            alice,
-            bob,
+            payer,
+            payee,
             200,
             "hold",
             pending=True,
             timeout_seconds=60,
             code="c",
             reference="r \u00e9",
-            metadata=METADATA,
+            metadata=metadata,
             value_date=dt.date(2026, 1, 31),
         ),
-        movement(bank, alice, 5, "fee", code="fee"),
-        *(reversal if with_reversal else []),
+        movement(fee_payer, payer, 5, "fee", code="fee"),
     ]
 
 
@@ -163,20 +169,7 @@ class _RolledBack(Exception):
 
 def _pinned_rows() -> list[posting.Row]:
     rows = prepared_rows(
-        movement("lac_pinnedalice", "lac_pinnedbob", 300, "plain"),
-        movement(
-            "lac_pinnedalice",
-            "lac_pinnedbob",
-            200,
-            "hold",
-            pending=True,
-            timeout_seconds=60,
-            code="c",
-            reference="r \u00e9",
-            metadata=PINNED_METADATA,
-            value_date=dt.date(2026, 1, 31),
-        ),
-        movement("lac_pinnedbob", "lac_pinnedalice", 5, "fee", code="fee"),
+        *_movements("lac_pinnedalice", "lac_pinnedbob", "lac_pinnedbob", PINNED_METADATA)
     )
     for number, row in enumerate(rows):
         row.public_id = f"trf_pinned{number}"

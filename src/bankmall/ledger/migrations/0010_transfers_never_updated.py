@@ -46,22 +46,17 @@ _SQLITE_UNGUARDS = (
 )
 
 
+def _run(schema_editor, by_vendor):
+    for statement in by_vendor.get(schema_editor.connection.vendor, ()):
+        schema_editor.execute(statement, None)
+
+
 def guard(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(_POSTGRES_GUARD, None)
-    elif vendor == "sqlite":
-        for statement in _SQLITE_GUARDS:
-            schema_editor.execute(statement, None)
+    _run(schema_editor, {"postgresql": (_POSTGRES_GUARD,), "sqlite": _SQLITE_GUARDS})
 
 
 def unguard(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(_POSTGRES_UNGUARD, None)
-    elif vendor == "sqlite":
-        for statement in _SQLITE_UNGUARDS:
-            schema_editor.execute(statement, None)
+    _run(schema_editor, {"postgresql": (_POSTGRES_UNGUARD,), "sqlite": _SQLITE_UNGUARDS})
 
 
 class Migration(migrations.Migration):
