@@ -5,7 +5,6 @@ after it was written; the guard triggers' absence is named too."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 
 import pytest
 from django.db import connection
@@ -239,14 +238,6 @@ def test_the_migrated_database_has_every_guard_and_bankmall_check_runs_the_conte
     assert guards.missing_guards() == []
     assert results["ledger_invariants"] == []
     assert results["ledger_transfer_contents"] == []
-
-
-def test_the_guards_module_creates_the_triggers_migration_0010_creates() -> None:
-    """``guards.SQLITE_GUARDS_SQL`` (the test suite's flush, the model's docstring) is what
-    the migration ran."""
-    migration = importlib.import_module("bankmall.ledger.migrations.0010_transfers_never_updated")
-    assert tuple(migration._SQLITE_GUARDS) == guards.SQLITE_GUARDS_SQL
-    assert sorted(migration._SQLITE_UNGUARDS) == sorted(guards.SQLITE_UNGUARDS_SQL)
 
 
 def test_the_stored_rows_give_the_digest_the_record_carries() -> None:

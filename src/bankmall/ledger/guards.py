@@ -1,13 +1,17 @@
 """The database's own guards of the ledger's rows, and the check that they are in place.
 
-Transfers are never updated or deleted and accounts are never deleted (``models.py``): triggers
-refuse it on both databases, whatever connects (the ORM, raw SQL, a database shell).
+Transfers are never updated or deleted, accounts and their credit shards are never deleted,
+and no ledger table is ever emptied (``models.py``): triggers refuse it on both databases,
+whatever connects (the ORM, raw SQL, a database shell).
 
 - PostgreSQL: ``ledger_account_never_deleted`` (migration 0004), ``ledger_transfer_never_deleted``
-  (0006), ``ledger_transfer_never_updated`` (0010), and the accounts' flags rule
-  ``ledger_account_flags_on_insert`` / ``…_on_update`` (0008).
+  (0006), ``ledger_transfer_never_updated`` (0010), the accounts' flags rule
+  ``ledger_account_flags_on_insert`` / ``…_on_update`` (0008), and (0011) a
+  ``…_never_truncated`` statement trigger on each of the three tables (row triggers do not see
+  ``TRUNCATE``) and ``ledger_accountshard_never_deleted``.
 - SQLite: ``ledger_account_never_deleted``, ``ledger_transfer_never_deleted`` and
-  ``ledger_transfer_never_updated`` (0010).
+  ``ledger_transfer_never_updated`` (0010), ``ledger_accountshard_never_deleted`` (0011). SQLite
+  has no ``TRUNCATE``: its ``DELETE`` without ``WHERE`` fires the row triggers.
 
 Django's SQLite schema editor rebuilds a table (copy, drop, rename) for most ``AlterField``
 operations, and the rebuild silently drops the table's triggers: a later migration that
@@ -28,18 +32,31 @@ GUARD_TRIGGERS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("ledger_account", "ledger_account_flags_on_insert"),
         ("ledger_account", "ledger_account_flags_on_update"),
         ("ledger_account", "ledger_account_never_deleted"),
+        ("ledger_account", "ledger_account_never_truncated"),
+        ("ledger_accountshard", "ledger_accountshard_never_deleted"),
+        ("ledger_accountshard", "ledger_accountshard_never_truncated"),
         ("ledger_transfer", "ledger_transfer_never_deleted"),
+        ("ledger_transfer", "ledger_transfer_never_truncated"),
         ("ledger_transfer", "ledger_transfer_never_updated"),
     ),
     "sqlite": (
         ("ledger_account", "ledger_account_never_deleted"),
+        ("ledger_accountshard", "ledger_accountshard_never_deleted"),
         ("ledger_transfer", "ledger_transfer_never_deleted"),
         ("ledger_transfer", "ledger_transfer_never_updated"),
     ),
 }
 
-#: The SQLite triggers as migration 0010 creates them. ``RAISE(ABORT, …)`` fails the statement
-#: (SQLITE_CONSTRAINT_TRIGGER: Django's ``IntegrityError``) and undoes what it changed.
+#: The PostgreSQL triggers that refuse ``TRUNCATE``, by table: Django's test runner empties
+#: PostgreSQL test databases with it, so the test suite disables these around its flush.
+POSTGRES_TRUNCATE_GUARDS: Final = tuple(
+    (table, trigger)
+    for table, trigger in GUARD_TRIGGERS["postgresql"]
+    if trigger.endswith("_never_truncated")
+)
+
+#: The SQLite triggers as migrations 0010 and 0011 create them. ``RAISE(ABORT, …)`` fails the
+#: statement (SQLITE_CONSTRAINT_TRIGGER: Django's ``IntegrityError``) and undoes what it changed.
 SQLITE_GUARDS_SQL: Final = (
     (
         "CREATE TRIGGER IF NOT EXISTS ledger_transfer_never_updated BEFORE UPDATE ON"
@@ -53,6 +70,11 @@ SQLITE_GUARDS_SQL: Final = (
         "CREATE TRIGGER IF NOT EXISTS ledger_account_never_deleted BEFORE DELETE ON"
         " ledger_account BEGIN SELECT RAISE(ABORT, 'ledger accounts are never deleted'); END"
     ),
+    (
+        "CREATE TRIGGER IF NOT EXISTS ledger_accountshard_never_deleted BEFORE DELETE ON"
+        " ledger_accountshard BEGIN SELECT RAISE(ABORT, 'ledger account shards are never deleted');"
+        " END"
+    ),
 )
 SQLITE_UNGUARDS_SQL: Final = tuple(
     f"DROP TRIGGER IF EXISTS {trigger}" for _table, trigger in GUARD_TRIGGERS["sqlite"]
@@ -61,7 +83,8 @@ SQLITE_UNGUARDS_SQL: Final = tuple(
 _POSTGRES_TRIGGERS_SQL: Final = (
     "SELECT c.relname, t.tgname, t.tgenabled::text FROM pg_trigger t"
     " JOIN pg_class c ON c.oid = t.tgrelid"
-    " WHERE c.relname IN ('ledger_account', 'ledger_transfer') AND NOT t.tgisinternal"
+    " WHERE c.relname IN ('ledger_account', 'ledger_accountshard', 'ledger_transfer')"
+    " AND NOT t.tgisinternal"
     " AND pg_catalog.pg_table_is_visible(c.oid)"
 )
 #: ``pg_trigger.tgenabled`` of a trigger that fires in ordinary sessions ('O': origin and
@@ -69,7 +92,7 @@ _POSTGRES_TRIGGERS_SQL: Final = (
 _FIRING: Final = frozenset({"O", "A"})
 _SQLITE_TRIGGERS_SQL: Final = (
     "SELECT tbl_name, name, 'O' FROM sqlite_master WHERE type = 'trigger'"
-    " AND tbl_name IN ('ledger_account', 'ledger_transfer')"
+    " AND tbl_name IN ('ledger_account', 'ledger_accountshard', 'ledger_transfer')"
 )
 
 
