@@ -27,6 +27,14 @@ idempotency keys and pending totals included):
 ``batched`` and ``hot_batched``, whose rates are compared, run in alternating halves (``batched``,
 ``hot_batched``, ``batched``, ``hot_batched``) so both meet tables of about the same size.
 The ledger invariants are checked after every workload; a failed check voids its figure.
+
+CPU: around every baseline run and workload the harness also reads how much CPU time the
+machine spent (Linux's ``/proc``: every core's busy time, and how much of it PostgreSQL's own
+processes took), per transfer and per baseline transaction. ``single_cpu_ratio`` and
+``batched_cpu_ratio`` are the baseline's CPU per transaction over the ledger's per transfer:
+the ratio the throughput figures tend to where both sides are bound by the CPU (a fast commit),
+whatever the disk; where the baseline waits on its commits (a slow disk), the throughput
+ratios stand above them.
 """
 
 from __future__ import annotations
@@ -74,6 +82,62 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# ------------------------------------------------------------------ CPU spent
+
+#: The kernel's clock ticks a second, the unit of ``/proc``'s CPU times.
+_CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+#: CPU spent by each measured run, by name ("baseline" and each workload's): (busy seconds of
+#: every core, of which PostgreSQL's processes, units of work: transactions or transfers).
+CPU_SPENT: Final[dict[str, list[tuple[float, float, float]]]] = {}
+
+
+def _cpu_sample() -> tuple[float, float] | None:
+    """(busy seconds of every core so far, seconds of PostgreSQL's processes so far), or
+    ``None`` where there is no ``/proc``. Busy is ``/proc/stat``'s user, nice, system, irq and
+    softirq time (not idle, I/O wait or another guest's steal). PostgreSQL's is each live
+    ``postgres`` process's time and its reaped children's (a backend that ended is counted in
+    the postmaster's), so backends that come and go within a run are counted."""
+    try:
+        with Path("/proc/stat").open(encoding="ascii") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, fields[1:8])
+    server = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(entry.path, "stat").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue  # Ended meanwhile.
+        name_end = text.rfind(")")
+        if text[text.find("(") + 1 : name_end] != "postgres":
+            continue
+        # After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+        server += sum(map(int, text[name_end + 2 :].split()[11:15]))
+    return (user + nice + system + irq + softirq) / _CLOCK_TICKS, server / _CLOCK_TICKS
+
+
+def _record_cpu(name: str, before: tuple[float, float] | None, units: float) -> None:
+    """Add what the machine spent since ``before`` (``_cpu_sample``) on ``units`` of ``name``."""
+    after = _cpu_sample()
+    if before is None or after is None or units <= 0:
+        return
+    CPU_SPENT.setdefault(name, []).append((after[0] - before[0], after[1] - before[1], units))
+
+
+def _cpu_figures(name: str) -> tuple[float | None, float | None]:
+    """(µs of CPU per unit of ``name``'s runs, the share of it PostgreSQL's processes took)."""
+    runs = CPU_SPENT.get(name)
+    if not runs:
+        return None, None
+    busy = sum(run[0] for run in runs)
+    units = sum(run[2] for run in runs)
+    share = round(sum(run[1] for run in runs) / busy, 3) if busy > 0 else None
+    return round(busy / units * 1e6, 1), share
+
+
 # ------------------------------------------------------------------ databases
 
 
@@ -100,6 +164,7 @@ def _pgbench_init(url: str) -> None:
 def _pgbench(url: str, seconds: int) -> float:
     _psql(url, "CHECKPOINT")  # Each measurement starts right after a checkpoint (see _vacuum).
     _log(f"pgbench -M prepared -c 8 -j 2 -T {seconds}")
+    before = _cpu_sample()
     result = subprocess.run(
         ["pgbench", "-M", "prepared", "-c", "8", "-j", "2", "-T", str(seconds), url],
         check=True,
@@ -109,6 +174,8 @@ def _pgbench(url: str, seconds: int) -> float:
     match = re.search(r"tps = ([0-9.]+)", result.stdout)
     if match is None:
         raise RuntimeError(f"no tps in pgbench output: {result.stdout}")
+    processed = re.search(r"number of transactions actually processed: ([0-9]+)", result.stdout)
+    _record_cpu("baseline", before, float(processed.group(1)) if processed else 0.0)
     return float(match.group(1))
 
 
@@ -144,7 +211,10 @@ def _sqlite_baseline(path: Path, seconds: int) -> float:
     """The tpcb-like transaction of pgbench, in plain sqlite3 with 8 caller processes."""
     _log(f"sqlite3 tpcb-like, 8 callers, {seconds}s")
     accounts = 100_000 * SQLITE_BRANCHES
-    return _run_processes(_sqlite_tpcb_caller, (str(path), accounts), seconds, CALLERS)[0]
+    before = _cpu_sample()
+    tps = _run_processes(_sqlite_tpcb_caller, (str(path), accounts), seconds, CALLERS)[0]
+    _record_cpu("baseline", before, tps * seconds)
+    return tps
 
 
 def _sqlite_tpcb_caller(args: tuple[str, int], deadline: float, results: Any) -> None:
@@ -180,7 +250,12 @@ def _sqlite_tpcb_caller(args: tuple[str, int], deadline: float, results: Any) ->
 def _run_processes(
     target: Callable[[Any, float, Any], None], args: Any, seconds: float, callers: int
 ) -> tuple[float, list[float]]:
-    """Run ``callers`` forked processes until a shared deadline; return (per second, latencies)."""
+    """Run ``callers`` forked processes from a shared start to a shared deadline ``seconds``
+    later; return (per second, latencies). Each process waits for the start (forking and the
+    rest of the setup happen before it), so every call counted was made inside the window the
+    count is divided by. (Until the tenth session the callers began at once and the count was
+    divided by ``seconds`` although they ran about one second longer: the ledger's and the
+    SQLite script's rates read ~3 % high in 30-second runs; pgbench's, measured by itself, not.)"""
     from django.conf import settings  # noqa: PLC0415
 
     if settings.configured:
@@ -190,20 +265,32 @@ def _run_processes(
         connections.close_all()
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    deadline = time.monotonic() + seconds + 1.0
-    processes = [
-        context.Process(target=target, args=(args, deadline, results)) for _ in range(callers)
-    ]
     started = time.monotonic() + 1.0
+    deadline = started + seconds
+    processes = [
+        context.Process(target=_from, args=(started, target, args, deadline, results))
+        for _ in range(callers)
+    ]
     for process in processes:
         process.start()
     collected = [results.get(timeout=seconds + 120) for _ in processes]
     for process in processes:
         process.join(timeout=30)
-    elapsed = max(deadline - started, 1e-9)
     total = sum(count for count, _ in collected)
     latencies = [value for _, values in collected for value in values]
-    return total / elapsed, latencies
+    return total / max(seconds, 1e-9), latencies
+
+
+def _from(
+    started: float,
+    target: Callable[[Any, float, Any], None],
+    args: Any,
+    deadline: float,
+    results: Any,
+) -> None:
+    """A caller process: wait for the shared start, then run ``target`` until ``deadline``."""
+    time.sleep(max(0.0, started - time.monotonic()))
+    target(args, deadline, results)
 
 
 def _run_threads(
@@ -466,7 +553,9 @@ def _workloads(
     for part, (name, time_part) in enumerate(_schedule(names, seconds)):
         _vacuum()
         _log(f"ledger workload {name} for {time_part:g}s")
+        before = _cpu_sample()
         tps, latencies = runs[name](time_part, f"{name}{part}")
+        _record_cpu(name, before, tps * time_part)
         count, elapsed, previous, ok = done.get(name, (0.0, 0.0, [], True))
         done[name] = (
             count + tps * time_part,
@@ -506,6 +595,9 @@ def _summary(
     tps: dict[str, Any] = {name: figure["tps"] for name, figure in figures.items()}
     tps = {name: tps.get(name) for name in WORKLOADS}
     latency = {name: figures.get(name, {}) for name in WORKLOADS}
+    baseline_cpu, baseline_share = _cpu_figures("baseline")
+    single_cpu, single_share = _cpu_figures("single")
+    batched_cpu, batched_share = _cpu_figures("batched")
     return {
         "database": database,
         "baseline_tps": round(baseline, 1),
@@ -529,6 +621,15 @@ def _summary(
         "coalesced_latency_ms_p50": latency["single_coalesced"].get("latency_ms_p50"),
         "coalesced_latency_ms_p99": latency["single_coalesced"].get("latency_ms_p99"),
         "batched_latency_ms_p50": latency["batched"].get("latency_ms_p50"),
+        # CPU per baseline transaction and per transfer (µs, all cores), PostgreSQL's share.
+        "baseline_cpu_us": baseline_cpu,
+        "single_cpu_us": single_cpu,
+        "batched_cpu_us": batched_cpu,
+        "baseline_server_cpu_share": baseline_share if database == "postgresql" else None,
+        "single_server_cpu_share": single_share if database == "postgresql" else None,
+        "batched_server_cpu_share": batched_share if database == "postgresql" else None,
+        "single_cpu_ratio": _ratio(baseline_cpu, single_cpu),
+        "batched_cpu_ratio": _ratio(baseline_cpu, batched_cpu),
         "invariants_ok": all(figure["invariants_ok"] for figure in figures.values()),
         "callers": CALLERS,
         "batch_size": BATCH_SIZE,

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import random
 import statistics
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,64 @@ def test_a_broken_invariant_voids_the_workloads_figures_and_the_summary_says_so(
     assert summary["coalesced_latency_ms_p50"] is None
     assert summary["single_ratio"] == 2.0
     assert summary["invariants_ok"] is False
+
+
+def _tick(_args: Any, deadline: float, results: Any) -> None:
+    """A caller that makes one 10 ms call after another until the deadline."""
+    count = 0
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        count += 1
+    results.put((count, []))
+
+
+def test_callers_are_counted_only_inside_the_window_the_rate_is_divided_by() -> None:
+    """Forked callers wait for a shared start: two callers of ~100 calls a second each make
+    ~200 a second, not ~200 × (seconds + 1) / seconds as when they began at once."""
+    bench = _bench_module()
+
+    rate, _latencies = bench._run_processes(_tick, None, 0.5, 2)
+
+    assert 120 <= rate <= 205
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux's /proc")
+def test_the_cpu_sample_counts_the_machines_busy_time() -> None:
+    bench = _bench_module()
+    before = bench._cpu_sample()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass  # Busy: 0.3 s of this process's CPU.
+    after = bench._cpu_sample()
+
+    assert before is not None
+    assert after is not None
+    assert after[0] - before[0] >= 0.25
+    assert after[1] >= before[1] >= 0.0
+
+
+def test_the_summary_gives_cpu_per_unit_and_the_cpu_ratios() -> None:
+    bench = _bench_module()
+    bench.CPU_SPENT.clear()
+    bench.CPU_SPENT.update(
+        {
+            "baseline": [(1.0, 0.5, 5_000.0), (1.0, 0.5, 5_000.0)],  # 200 µs, half the server's
+            "single": [(4.0, 2.4, 10_000.0)],  # 400 µs
+            "batched": [(1.0, 0.7, 20_000.0)],  # 50 µs
+        }
+    )
+    figures = {
+        name: {"tps": 1.0, "latency_ms_p50": 1.0, "latency_ms_p99": 1.0, "invariants_ok": True}
+        for name in ("single", "batched")
+    }
+
+    summary = bench._summary("postgresql", (100.0, 100.0), figures)
+
+    assert summary["baseline_cpu_us"] == 200.0
+    assert summary["single_cpu_us"] == 400.0
+    assert summary["batched_cpu_us"] == 50.0
+    assert summary["baseline_server_cpu_share"] == 0.5
+    assert summary["single_server_cpu_share"] == 0.6
+    assert summary["single_cpu_ratio"] == 0.5
+    assert summary["batched_cpu_ratio"] == 4.0
+    assert bench._summary("sqlite", (100.0, 100.0), figures)["single_server_cpu_share"] is None
