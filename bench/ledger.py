@@ -14,7 +14,11 @@ between.
 
 Workloads, each for ``--seconds``, all through the public actions (audit record, outbox event,
 idempotency keys and pending totals included):
-- ``single``: 8 caller processes, one transfer per ``create_transfers`` call and transaction;
+- ``single``: 8 callers, one transfer per ``create_transfers`` call and transaction, as
+  ``bankmall serve`` runs them by default: 2 processes of 4 threads (pgbench's ``-c 8 -j 2``
+  likewise serves its 8 connections from 2 threads);
+- ``single_processes``: the same from 8 single-threaded processes (``single`` until the tenth
+  session, kept for comparison with earlier figures);
 - ``single_coalesced``: 8 caller threads, one transfer per call through ``submit_transfers``,
   which commits concurrent calls together (group commit);
 - ``batched``: linked batches of 1,000 transfers per call and transaction;
@@ -64,6 +68,8 @@ sys.path.insert(0, str(ROOT / "src"))
 CALLERS = 8
 BATCH_CALLERS_USED = [0]
 COALESCING_PROCESSES = 2
+#: ``bankmall serve``'s default worker processes (of 4 threads each: 8 callers).
+SERVE_PROCESSES: Final = 2
 BATCH_SIZE = 1_000
 CUSTOMERS = 10_000
 #: Transfers crediting the hot merchant in the hot workloads: 4 in 5, drawn exactly.
@@ -294,14 +300,18 @@ def _from(
 
 
 def _run_threads(
-    target: Callable[[Any, float, Any], None], args: Any, seconds: float, callers: int
+    target: Callable[[Any, float, Any], None],
+    args: Any,
+    seconds: float,
+    callers: int,
+    processes: int | None = None,
 ) -> tuple[float, list[float]]:
-    """``callers`` threads split over ``COALESCING_PROCESSES`` forked processes (the shape of
-    ``bankmall serve``: a few worker processes with several threads each)."""
-    per_process = max(1, callers // COALESCING_PROCESSES)
-    return _run_processes(
-        _threads_in_process, (target, args, per_process), seconds, COALESCING_PROCESSES
-    )
+    """``callers`` threads split over ``processes`` forked processes (the shape of ``bankmall
+    serve``: a few worker processes with several threads each; ``COALESCING_PROCESSES`` when
+    not given)."""
+    processes = processes or COALESCING_PROCESSES
+    per_process = max(1, callers // processes)
+    return _run_processes(_threads_in_process, (target, args, per_process), seconds, processes)
 
 
 def _threads_in_process(packed: Any, deadline: float, results: Any) -> None:
@@ -500,6 +510,7 @@ WORKLOADS: Final = (
     "hot_single",
     "hot_coalesced",
     "hot_batched",
+    "single_processes",
 )
 
 
@@ -529,7 +540,10 @@ def _workloads(
 ) -> dict[str, Any]:
     BATCH_CALLERS_USED[0] = batch_callers
     runs: dict[str, Callable[[float, str], tuple[float, list[float]]]] = {
-        "single": lambda length, tag: _run_processes(
+        "single": lambda length, tag: _run_threads(
+            _ledger_caller, (accounts, tag, 1, False), length, CALLERS, SERVE_PROCESSES
+        ),
+        "single_processes": lambda length, tag: _run_processes(
             _ledger_caller, (accounts, tag, 1, False), length, CALLERS
         ),
         "single_coalesced": lambda length, tag: _run_threads(
@@ -538,8 +552,8 @@ def _workloads(
         "batched": lambda length, tag: _run_processes(
             _ledger_caller, (accounts, tag, BATCH_SIZE, False), length, batch_callers
         ),
-        "hot_single": lambda length, tag: _run_processes(
-            _ledger_caller, (accounts, tag, 1, True), length, CALLERS
+        "hot_single": lambda length, tag: _run_threads(
+            _ledger_caller, (accounts, tag, 1, True), length, CALLERS, SERVE_PROCESSES
         ),
         "hot_coalesced": lambda length, tag: _run_threads(
             _coalesced_caller, (accounts, tag, True), length, CALLERS
@@ -606,6 +620,8 @@ def _summary(
         "baseline_drift": _ratio(after, before),
         "single_tps": tps["single"],
         "single_ratio": _ratio(tps["single"], baseline),
+        "single_processes_tps": tps["single_processes"],
+        "single_processes_ratio": _ratio(tps["single_processes"], baseline),
         "single_coalesced_tps": tps["single_coalesced"],
         "single_coalesced_ratio": _ratio(tps["single_coalesced"], baseline),
         "batched_tps": tps["batched"],

@@ -94,6 +94,7 @@ def test_the_two_batched_workloads_run_in_alternating_halves() -> None:
         ("hot_batched", 15.0),
         ("hot_single", 30.0),
         ("hot_coalesced", 30.0),
+        ("single_processes", 30.0),
     ]
     assert bench._schedule(["batched", "hot_single"], 10) == [
         ("batched", 10.0),
@@ -129,7 +130,7 @@ def test_requests_pair_distinct_customers_evenly_and_credit_the_merchant_four_in
 
 def test_a_broken_invariant_voids_the_workloads_figures_and_the_summary_says_so() -> None:
     bench = _bench_module()
-    checks = iter([True, False, True, True, True, True, True, True])
+    checks = iter([True, False, True, True, True, True, True, True, True])
     bench._vacuum = lambda: None
     bench._run_processes = lambda *args: (100.0, [0.001, 0.002, 0.003])
     bench._run_threads = lambda *args: (200.0, [0.004])
@@ -145,12 +146,16 @@ def test_a_broken_invariant_voids_the_workloads_figures_and_the_summary_says_so(
         "latency_ms_p99": None,
         "invariants_ok": False,
     }
-    assert figures["single"]["tps"] == 100.0
-    assert figures["single"]["latency_ms_p50"] == 2.0
+    # ``single`` runs in threads (bankmall serve's shape), ``single_processes`` in processes.
+    assert figures["single"]["tps"] == 200.0
+    assert figures["single"]["latency_ms_p50"] == 4.0
+    assert figures["single_processes"]["tps"] == 100.0
+    assert figures["single_processes"]["latency_ms_p50"] == 2.0
     assert summary["single_coalesced_tps"] is None
     assert summary["single_coalesced_ratio"] is None
     assert summary["coalesced_latency_ms_p50"] is None
-    assert summary["single_ratio"] == 2.0
+    assert summary["single_ratio"] == 4.0
+    assert summary["single_processes_ratio"] == 2.0
     assert summary["invariants_ok"] is False
 
 
