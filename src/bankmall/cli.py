@@ -203,11 +203,18 @@ def _add_operations_commands(commands: argparse._SubParsersAction[argparse.Argum
     rotate.set_defaults(handler=_cmd_keys_rotate)
 
     relay = commands.add_parser(
-        "relay", help="publish committed outbox events to NATS JetStream until stopped"
+        "relay",
+        help="publish committed events (from the outbox and from audit records) to NATS"
+        " JetStream until stopped",
     )
     relay.add_argument("--nats-url", help="NATS server URL (default: $NATS_URL)")
     relay.add_argument("--once", action="store_true", help="publish one batch and exit")
-    relay.add_argument("--batch", type=_positive_int, default=100, help="events per round")
+    relay.add_argument(
+        "--batch",
+        type=_positive_int,
+        default=100,
+        help="outbox events, then audit records, per round",
+    )
     relay.add_argument(
         "--interval", type=_positive_float, default=1.0, help="seconds between idle polls"
     )
@@ -412,7 +419,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                 backoff = min(backoff * 2, RELAY_BACKOFF_MAX_SECONDS)
             else:
                 backoff = args.interval
-            if args.once or stop.wait(0 if result.published == args.batch else backoff):
+            if args.once or stop.wait(0 if result.more else backoff):
                 break
     finally:
         publisher.close()

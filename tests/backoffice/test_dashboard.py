@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from bankmall.core.actions import run_integrity_checks
 from bankmall.core.audit import record_audit
-from bankmall.core.outbox import record_event
+from bankmall.core.models import AuditRecord
+from bankmall.core.outbox import announce, record_event
 from bankmall.core.queries import audit_activity_by_day, outbox_status
+from bankmall.core.relay import Event, relay_once
 from bankmall.security.models import UserKind
 from tests.signed_in import make_user, sign_in
 
@@ -100,3 +102,38 @@ def test_outbox_status_counts_waiting_and_published_events() -> None:
 
     assert (status.waiting, status.published_last_day) == (1, 0)
     assert status.oldest_waiting_at is not None
+
+
+class _Accepting:
+    def publish(self, event: Event) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def test_outbox_status_counts_events_announced_by_audit_records() -> None:
+    with transaction.atomic():
+        record_audit("test.thing_changed", actor="tester")  # announces nothing
+        record_audit(
+            "test.thing_made",
+            details=announce({}, "thing.made", payload={}),
+            actor="tester",
+        )
+        record_event("thing.created", payload={})
+    published = outbox_status(now=timezone.now())
+    relay_once(_Accepting())
+    with transaction.atomic():
+        record_audit(
+            "test.thing_made",
+            details=announce({}, "thing.made", payload={}),
+            actor="tester",
+        )
+
+    status = outbox_status(now=timezone.now())
+    days_later = outbox_status(now=timezone.now() + dt.timedelta(days=2))
+
+    assert (published.waiting, published.published_last_day) == (2, 0)
+    assert (status.waiting, status.published_last_day) == (1, 2)
+    assert status.oldest_waiting_at == AuditRecord.objects.latest("id").occurred_at
+    assert (days_later.waiting, days_later.published_last_day) == (1, 0)

@@ -241,13 +241,9 @@ def test_sqlites_prepared_rows_take_the_writes_time_and_connection(
     cursor = _Cursor()
 
     written = prepared.write(cursor)
-    params = outbox.prepare_sqlite_event(
-        ACTION, aggregate_id=TARGET, payload=EVENT, now=AT, database=database
-    )
 
     assert written
     assert cursor.calls == [[1], _sqlite_row(PLAIN_STORED, record_hash), [42, record_hash, 1]]
-    assert params == [EVENT_ID, ACTION, TARGET, EVENT_STORED, "2026-11-27 15:04:05.678901"]
 
 
 @pytest.mark.parametrize(
@@ -289,29 +285,15 @@ def test_the_one_statement_append_carries_the_same_row_and_head(
     ]
 
 
-@pytest.mark.parametrize(
-    ("payload", "stored"), [(EVENT, EVENT_STORED), (SMALL, SMALL_STORED)], ids=["ledger", "general"]
-)
-def test_a_prepared_event_carries_the_same_payload(
-    frozen: None, payload: dict[str, Any], stored: str
-) -> None:
-    sql, params, event_id = outbox.prepare_event(ACTION, aggregate_id=TARGET, payload=payload)
+def test_an_announced_event_is_part_of_the_records_details(frozen: None) -> None:
+    details = outbox.announce(PLAIN, ACTION, aggregate_id=TARGET, payload=EVENT)
 
-    assert "outbox_row AS (INSERT INTO core_outboxevent" in sql
-    assert event_id == EVENT_ID
-    assert params == [EVENT_ID, ACTION, TARGET, stored, AT]
-
-
-@pytest.mark.parametrize(
-    ("payload", "stored"), [(EVENT, EVENT_STORED), (SMALL, SMALL_STORED)], ids=["ledger", "general"]
-)
-@pytest.mark.django_db
-def test_a_prepared_sqlite_event_carries_the_same_payload(
-    sqlite: None, frozen: None, payload: dict[str, Any], stored: str
-) -> None:
-    params = outbox.prepare_sqlite_event(ACTION, aggregate_id=TARGET, payload=payload)
-
-    assert params == [EVENT_ID, ACTION, TARGET, stored, "2026-11-27 15:04:05.678901"]
+    assert details == {
+        **PLAIN,
+        "event": {"id": EVENT_ID, "type": ACTION, "aggregate_id": TARGET, "data": EVENT},
+    }
+    with pytest.raises(ValueError, match="already carry"):
+        outbox.announce(details, ACTION, payload=EVENT)
 
 
 def _stored_text(sql: str, params: list[Any]) -> list[Any]:
@@ -329,6 +311,11 @@ def test_record_audit_and_record_event_store_the_same_text(sqlite: None, frozen:
             ACTION, target=TARGET, before={"state": "old"}, after=[TARGET], details=SMALL
         )
         outbox.record_event(ACTION, aggregate_id=TARGET, payload=EVENT)
+        announcing = record_audit(
+            ACTION,
+            target=TARGET,
+            details=outbox.announce(PLAIN, ACTION, aggregate_id=TARGET, payload=EVENT),
+        )
 
     assert _stored_text(
         "SELECT CAST(occurred_at AS TEXT), before_digest, after_digest, details"
@@ -346,6 +333,14 @@ def test_record_audit_and_record_event_store_the_same_text(sqlite: None, frozen:
         " WHERE public_id = %s",
         [EVENT_ID],
     ) == [EVENT_ID, EVENT_STORED, "2026-11-27 15:04:05.678901"]
+    assert _stored_text("SELECT details FROM core_auditrecord WHERE id = %s", [announcing.id]) == [
+        PLAIN_STORED[:-1]
+        + ', "event": {"id": "evt_01jd0000000000000000000000", "type": "'
+        + ACTION
+        + '", "aggregate_id": "trf_01jd0000000000000000000000", "data": '
+        + EVENT_STORED
+        + "}}"
+    ]
 
 
 @pytest.mark.django_db

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from bankmall.core.models import AuditRecord, OutboxEvent
+from bankmall.core.models import AuditRecord
 from bankmall.core.money import Money
+from bankmall.core.relay import pending_count
 from bankmall.ledger import actions, guards, posting
 from bankmall.ledger.actions import AccountSpec, TransferRequest, create_accounts, create_transfers
 from bankmall.ledger.models import Account, AccountShard, Transfer
@@ -109,7 +110,7 @@ def snapshot() -> dict[str, Any]:
         ),
         "transfers": list(Transfer.objects.order_by("pk").values_list("public_id", flat=True)),
         "audit": AuditRecord.objects.count(),
-        "events": OutboxEvent.objects.count(),
+        "events": pending_count(),
     }
 
 

@@ -16,7 +16,7 @@ from django.db import connection
 
 from bankmall.core.audit import verify_chain
 from bankmall.core.errors import BankmallError
-from bankmall.core.models import AuditChainHead, AuditRecord, OutboxEvent
+from bankmall.core.models import AuditChainHead, AuditRecord
 from bankmall.ledger import coalescing, fastpath, queries, sqlitepath
 from bankmall.ledger.actions import (
     AccountSpec,
@@ -323,7 +323,9 @@ def _results_of(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list
 def _transfers_created() -> tuple[int, int]:
     """(events, audit records) of created transfers so far."""
     return (
-        OutboxEvent.objects.filter(event_type="ledger.transfers_created").count(),
+        AuditRecord.objects.filter(
+            action="ledger.transfers_created", details__event__type="ledger.transfers_created"
+        ).count(),
         AuditRecord.objects.filter(action="ledger.transfers_created").count(),
     )
 

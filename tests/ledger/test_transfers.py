@@ -10,6 +10,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from bankmall.core.models import AuditRecord, OutboxEvent
+from bankmall.core.relay import Event, pending_count, relay_once, waiting_events
 from bankmall.ledger import actions, posting, queries
 from bankmall.ledger import eod as ledger_eod
 from bankmall.ledger.actions import TransferRequest, create_transfers
@@ -48,10 +49,16 @@ def test_a_linked_batch_writes_every_transfer_with_one_audit_record_and_one_even
     assert [r.status for r in results] == ["posted", "posted"]
     assert (_posted(alice.id), _posted(bob.id)) == (695, 300)
     assert AuditRecord.objects.count() == audit_before + 1
-    assert OutboxEvent.objects.count() == events_before + 1
-    event = OutboxEvent.objects.latest("id")
+    assert OutboxEvent.objects.count() == events_before  # The audit record announces it.
+    event = waiting_events(limit=500)[-1]
     assert event.event_type == "ledger.transfers_created"
-    assert event.payload["transfer_ids"] == [r.id for r in results]
+    assert event.aggregate_id == results[0].id
+    assert event.payload == {
+        "client": "payments",
+        "transfer_ids": [r.id for r in results],
+        "account_ids": sorted([alice.id, bob.id, bank.id]),
+    }
+    assert event.created_at == AuditRecord.objects.latest("id").occurred_at
     assert queries.invariant_problems() == []
 
 
@@ -425,3 +432,34 @@ def test_the_end_of_day_step_expires_holds_whose_timeout_passed_that_day(funded:
     assert summary == {"expired": 1}
     assert queries.get_transfer(hold.id).status == "expired"
     assert queries.invariant_problems() == []
+
+
+def test_the_relay_publishes_a_batchs_event_from_its_audit_record(funded: Funded) -> None:
+    _bank, alice, bob = funded(1_000)
+
+    class Recording:
+        def __init__(self) -> None:
+            self.events: list[Event] = []
+
+        def publish(self, event: Event) -> None:
+            self.events.append(event)
+
+        def close(self) -> None:
+            return None
+
+    relay_once(Recording(), batch_size=500)  # the accounts' and the funding's events
+    results = create_transfers(
+        [TransferRequest(key="one", debit_account=alice.id, credit_account=bob.id, amount=cny(1))],
+        client="payments",
+        actor="test",
+    )
+    publisher = Recording()
+
+    relay_once(publisher)
+
+    (event,) = publisher.events
+    assert (event.event_type, event.payload["transfer_ids"]) == (
+        "ledger.transfers_created",
+        [results[0].id],
+    )
+    assert pending_count() == 0

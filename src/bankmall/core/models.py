@@ -103,6 +103,27 @@ class AuditChainHead(models.Model):
         return f"audit lane {self.id} head #{self.sequence}"
 
 
+class AuditRelayCursor(models.Model):
+    """How far the event relay has read one lane of the audit log (``core/relay.py``).
+
+    Guarantees: ``sequence`` is the last record of the lane that the relay has handled (every
+    event it announced acknowledged by the broker); it only moves forward, one relay at a time
+    (the row is locked for the round). ``failed_attempts`` counts the rounds in a row that
+    could not publish the lane's next event; it is reset when the cursor moves. Rows are
+    created by the relay when it first reads a lane.
+    """
+
+    # Not Positive…Field: see ``AuditRecord.lane``.
+    lane = models.SmallIntegerField(primary_key=True, validators=[MinValueValidator(1)])
+    sequence = models.BigIntegerField(default=0)
+    published_events = models.BigIntegerField(default=0)
+    failed_attempts = models.IntegerField(default=0)
+    moved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"audit lane {self.lane} relayed to #{self.sequence}"
+
+
 class IntegrityRun(models.Model):
     """One run of every integrity check (``bankmall check`` or the nightly job).
 

@@ -1,8 +1,14 @@
-"""The transactional outbox: ``record_event`` writes an event in the caller's transaction.
+"""Events, written in the transaction of the change they announce, in one of two places.
 
-An event exists if and only if the change it describes committed. A relay (see
-docs/ARCHITECTURE.md) reads unpublished rows in ``id`` order and publishes them to the broker;
-consumers must tolerate duplicates, because delivery is at least once.
+- ``record_event`` writes an outbox row in the caller's transaction.
+- ``announce`` puts the event into the details of the audit record that the change appends
+  anyway (``EVENT_KEY``): no row of its own. High-volume writes (the ledger's) use this.
+
+Either way an event exists if and only if the change it describes committed. The relay
+(``relay.py``, docs/ARCHITECTURE.md) reads unpublished outbox rows in ``id`` order and each
+audit lane from its cursor in sequence order, and publishes both to the broker with the same
+envelope; consumers must tolerate duplicates, because delivery is at least once. All events of
+one aggregate come from one place, so their order is kept.
 """
 
 from __future__ import annotations
@@ -11,16 +17,17 @@ import datetime as dt
 from typing import Any, Final
 
 from django.db import transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from bankmall.core.audit import OutsideTransactionError
 from bankmall.core.canonical import stored_json, to_jsonable
-from bankmall.core.datetimes import sqlite_text
 from bankmall.core.ids import new_id
-from bankmall.core.models import OutboxEvent
+from bankmall.core.models import AuditChainHead, AuditRecord, AuditRelayCursor, OutboxEvent
 
 RELAY_BATCH_MAX: Final = 500
+#: The key of an audit record's details under which it announces an event (``announce``).
+EVENT_KEY: Final = "event"
 
 
 def record_event(event_type: str, *, aggregate_id: str = "", payload: dict[str, Any]) -> str:
@@ -51,61 +58,25 @@ def record_event(event_type: str, *, aggregate_id: str = "", payload: dict[str, 
     return public_id
 
 
-_EVENT_SQL: Final = (
-    "outbox_row AS (INSERT INTO core_outboxevent (public_id, event_type, aggregate_id,"
-    " payload, created_at, publish_attempts) VALUES (%s, %s, %s, %s::jsonb, %s, 0) RETURNING id)"
-)
-
-
-def prepare_event(
-    event_type: str,
-    *,
-    aggregate_id: str = "",
-    payload: dict[str, Any],
-    now: dt.datetime | None = None,
-) -> tuple[str, list[Any], str]:
-    """An event for a write that is one statement (PostgreSQL): (CTE ``outbox_row``, its
-    parameters, the event's public id). The event commits exactly when that statement does.
-    ``now``: the event's time (the write's own; the current time when not given)."""
-    public_id = new_id("evt")
-    params: list[Any] = [
-        public_id,
-        event_type,
-        aggregate_id,
-        stored_json(to_jsonable(payload)),
-        timezone.now() if now is None else now,
-    ]
-    return _EVENT_SQL, params, public_id
-
-
-SQLITE_EVENT_SQL: Final = (
-    "INSERT INTO core_outboxevent (public_id, event_type, aggregate_id, payload, created_at,"
-    " publish_attempts) VALUES (?, ?, ?, ?, ?, 0)"
-)
-
-
-def prepare_sqlite_event(
-    event_type: str,
-    *,
-    aggregate_id: str = "",
-    payload: dict[str, Any],
-    now: dt.datetime | None = None,
-    database: BaseDatabaseWrapper | None = None,
-) -> list[Any]:
-    """The parameters of ``SQLITE_EVENT_SQL`` for an event of a SQLite write that runs its own
-    transaction (built before it takes the write lock); the event commits exactly with it.
-    ``now``: the event's time (the write's own; the current time when not given);
-    ``database``: the connection's wrapper, when the caller has it (each lookup costs ~10k
-    instructions)."""
-    if database is None:
-        database = transaction.get_connection()
-    return [
-        new_id("evt"),
-        event_type,
-        aggregate_id,
-        stored_json(to_jsonable(payload)),
-        sqlite_text(database, timezone.now() if now is None else now),
-    ]
+def announce(
+    details: dict[str, Any], event_type: str, *, aggregate_id: str = "", payload: dict[str, Any]
+) -> dict[str, Any]:
+    """``details`` of an audit record with an event added (``EVENT_KEY``): the record, appended
+    in the change's transaction, is then the event's only copy, covered by the audit chain's
+    hash, and the relay publishes it with the record's time as the event's. ``event_type`` and
+    ``aggregate_id`` as for ``record_event``; ``payload``: JSON-ready values (the event's
+    ``data``). Returns a new dict; ``details`` must not already announce one."""
+    if EVENT_KEY in details:
+        raise ValueError(f"audit details already carry an {EVENT_KEY!r}")
+    return {
+        **details,
+        EVENT_KEY: {
+            "id": new_id("evt"),
+            "type": event_type,
+            "aggregate_id": aggregate_id,
+            "data": payload,
+        },
+    }
 
 
 def unpublished_events(*, limit: int = 100) -> list[OutboxEvent]:
@@ -119,3 +90,38 @@ def mark_published(event_ids: list[int], *, published_at: dt.datetime | None = N
     return OutboxEvent.objects.filter(id__in=event_ids, published_at__isnull=True).update(
         published_at=published_at or timezone.now()
     )
+
+
+def cursors_behind() -> dict[int, int]:
+    """The audit lanes that have records past the relay's cursor, and the last sequence
+    relayed in each."""
+    relayed = dict(AuditRelayCursor.objects.values_list("lane", "sequence"))
+    return {
+        lane: relayed.get(lane, 0)
+        for lane, sequence in AuditChainHead.objects.values_list("id", "sequence")
+        if sequence > relayed.get(lane, 0)
+    }
+
+
+def waiting_announced(*, since: dt.datetime | None = None) -> tuple[int, dt.datetime | None]:
+    """How many audit records past the relay's cursors announce an event (only those since
+    ``since``, when given), and the oldest's time (a range of the lane-and-sequence index per
+    lane that has moved)."""
+    count, oldest = 0, None
+    for lane, sequence in cursors_behind().items():
+        records = AuditRecord.objects.filter(
+            lane=lane, sequence__gt=sequence, details__has_key=EVENT_KEY
+        )
+        if since is not None:
+            records = records.filter(occurred_at__gte=since)
+        waiting = records.aggregate(count=Count("id"), oldest=Min("occurred_at"))
+        count += waiting["count"]
+        if waiting["oldest"] is not None and (oldest is None or waiting["oldest"] < oldest):
+            oldest = waiting["oldest"]
+    return count, oldest
+
+
+def announced_since(moment: dt.datetime) -> int:
+    """How many audit records since ``moment`` announce an event (a scan of the audit log's
+    records since then, as the dashboard's activity chart makes)."""
+    return AuditRecord.objects.filter(occurred_at__gte=moment, details__has_key=EVENT_KEY).count()

@@ -17,6 +17,7 @@ from bankmall.core.models import (
     IntegrityRun,
     OutboxEvent,
 )
+from bankmall.core.outbox import announced_since, waiting_announced
 
 DAYS_MAX = 366
 
@@ -60,13 +61,28 @@ def audit_activity_by_day(*, days: int, today: dt.date) -> list[DailyCount]:
 
 
 def outbox_status(*, now: dt.datetime) -> OutboxStatus:
-    """How many events wait for the relay, since when, and how many it published in a day."""
+    """How many events wait for the relay, since when, and how many it published in a day:
+    outbox rows published in the last day, and the events announced by audit records of the
+    last day that are no longer waiting."""
     waiting = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
         count=Count("id"), oldest=Min("created_at")
     )
-    published = OutboxEvent.objects.filter(published_at__gte=now - dt.timedelta(days=1)).count()
+    day_ago = now - dt.timedelta(days=1)
+    published = OutboxEvent.objects.filter(published_at__gte=day_ago).count()
+    announced_waiting, announced_oldest = waiting_announced()
+    oldest = min(
+        (moment for moment in (waiting["oldest"], announced_oldest) if moment is not None),
+        default=None,
+    )
+    if announced_oldest is not None and announced_oldest < day_ago:
+        announced_waiting_today = waiting_announced(since=day_ago)[0]
+    else:
+        announced_waiting_today = announced_waiting
+    published += announced_since(day_ago) - announced_waiting_today
     return OutboxStatus(
-        waiting=waiting["count"], oldest_waiting_at=waiting["oldest"], published_last_day=published
+        waiting=waiting["count"] + announced_waiting,
+        oldest_waiting_at=oldest,
+        published_last_day=published,
     )
 
 

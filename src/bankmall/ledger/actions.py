@@ -22,7 +22,7 @@ from django.utils import timezone
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict, FieldError, InvalidInput
 from bankmall.core.money import currency_info
-from bankmall.core.outbox import record_event
+from bankmall.core.outbox import announce
 from bankmall.ledger import coalescing, errors, posting, queries
 from bankmall.ledger.committing import commit_rows
 from bankmall.ledger.models import (
@@ -77,8 +77,9 @@ def create_transfers(
     kept forever, so a retry at any later time is safe.
 
     Effects: the transfers, each account's four totals (once per account, however many
-    transfers touch it), one audit record ``ledger.transfers_created`` and one event
-    ``ledger.transfers_created``, all in one transaction (joining the caller's, if any).
+    transfers touch it) and one audit record ``ledger.transfers_created`` that announces the
+    event ``ledger.transfers_created`` (``outbox.announce``), all in one transaction (joining
+    the caller's, if any).
     A request whose key exists with the same content returns the original transfer unchanged.
 
     Errors (nothing is written; ``extra`` names ``transfer_index`` and ``key``):
@@ -115,8 +116,8 @@ def expire_pending_transfers(
 ) -> list[TransferView]:
     """Write an ``expire`` transfer for each pending transfer whose timeout has passed.
 
-    Effects: releases the pending amounts from both accounts' pending totals, at most ``limit``
-    (1 to 1,000) per call, with one audit record and one event. A pending transfer posted or
+    Effects: releases the pending amounts from both accounts' pending totals, at most ``limit`` (1
+    to 1,000) per call, with one audit record that announces the event. A pending transfer posted or
     voided concurrently is left to that action. Returns the ``expire`` transfers written.
     """
     moment = now or timezone.now()
@@ -158,8 +159,8 @@ def create_accounts(specs: Sequence[AccountSpec], *, actor: str | None = None) -
     64 and 0 with ``credits_must_not_exceed_debits``.
 
     Effects: the new accounts with zero totals (and their shard rows), one audit record
-    ``ledger.accounts_created`` and one event ``ledger.accounts_created`` (only when something
-    was created).
+    ``ledger.accounts_created`` that announces the event ``ledger.accounts_created`` (only
+    when something was created).
 
     Errors (nothing is written): ``validation_error``, ``unknown_currency``,
     ``account_code_conflict`` (the code exists with other attributes).
@@ -199,12 +200,16 @@ def _create_accounts(specs: Sequence[AccountSpec], *, actor: str | None) -> list
             for shard in range(account.credit_shards)
         )
         ids = [account.public_id for account in created]
-        record_event("ledger.accounts_created", aggregate_id=ids[0], payload={"account_ids": ids})
         record_audit(
             "ledger.accounts_created",
             target=ids[0],
             after=[_attributes(account) for account in created],
-            details={"count": len(ids)},
+            details=announce(
+                {"count": len(ids)},
+                "ledger.accounts_created",
+                aggregate_id=ids[0],
+                payload={"account_ids": ids},
+            ),
             actor=actor,
         )
     by_code = {account.code: account for account in [*existing.values(), *created]}
@@ -325,13 +330,13 @@ def _set_status(
             target=account_id,
             before={"status": before},
             after={"status": str(status)},
-            details={"reason": reason[:TEXT_MAX_LENGTH]},
+            details=announce(
+                {"reason": reason[:TEXT_MAX_LENGTH]},
+                "ledger.account_status_changed",
+                aggregate_id=account_id,
+                payload={"status": str(status), "previous_status": before},
+            ),
             actor=actor,
-        )
-        record_event(
-            "ledger.account_status_changed",
-            aggregate_id=account_id,
-            payload={"status": str(status), "previous_status": before},
         )
     return queries.account_view(account)
 

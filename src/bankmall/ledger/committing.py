@@ -1,4 +1,4 @@
-"""Committing prepared transfer rows: one transaction, idempotent replay, audit and event."""
+"""Committing prepared transfer rows: one transaction, idempotent replay, the audit record."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict, IdempotencyKeyReused
-from bankmall.core.outbox import record_event
 from bankmall.ledger import fastpath, posting, queries, sqlitepath
 from bankmall.ledger.values import TransferView
 
@@ -91,14 +90,7 @@ def _without_replayed(
 def record_batch(
     rows: list[posting.Row], *, client: str, actor: str | None, now: dt.datetime
 ) -> None:
-    """The batch's event and audit record, in the caller's transaction; ``now``: the rows'
-    ``created_at``."""
-    record_event(
-        "ledger.transfers_created",
-        aggregate_id=rows[0].public_id,
-        payload=posting.event_content(rows, client=client),
-    )
+    """The batch's audit record, which announces its event, in the caller's transaction;
+    ``now``: the rows' ``created_at``."""
     target, after, details = posting.audit_content(rows, client=client, now=now)
-    record_audit(
-        "ledger.transfers_created", target=target, after=after, details=details, actor=actor
-    )
+    record_audit(posting.BATCH_EVENT, target=target, after=after, details=details, actor=actor)

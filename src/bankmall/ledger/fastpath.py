@@ -1,14 +1,14 @@
 """A linked batch of new transfers as one SQL statement in autocommit mode (PostgreSQL).
 
-The common write — new posted or pending transfers between accounts named by id, called
-outside any transaction — needs no conversation with the database: one statement inserts the
-transfers and the outbox event, locks and updates the accounts (aggregated per account, in
-primary-key order), appends the audit record (on the connection's own audit lane, whose head
-the process remembers), and checks every precondition itself. Any broken precondition makes the
-statement call ``bankmall_abort``, so PostgreSQL's statement atomicity undoes all of it: the
-caller then takes the transactional path (``posting.post_batch``), which re-checks everything
-and names the precise error, or replays an existing idempotency key. One round trip and no
-BEGIN/COMMIT instead of six, and no lock held while Python runs.
+The common write — new posted or pending transfers between accounts named by id, called outside any
+transaction — needs no conversation with the database: one statement inserts the transfers, locks
+and updates the accounts (aggregated per account, in primary-key order), appends the audit record
+that also announces the batch's event (on the connection's own audit lane, whose head the process
+remembers; ``outbox.announce``), and checks every precondition itself. Any broken precondition makes
+the statement call ``bankmall_abort``, so PostgreSQL's statement atomicity undoes all of it: the
+caller then takes the transactional path (``posting.post_batch``), which re-checks everything and
+names the precise error, or replays an existing idempotency key. One round trip and no BEGIN/COMMIT
+instead of six, and no lock held while Python runs.
 
 What the statement checks is exactly what the transactional path checks for these kinds:
 every account exists, is active and holds the transfer's currency; no touched account breaks
@@ -42,7 +42,6 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg.pq import DiagnosticField, ExecStatus
 
 from bankmall.core.audit import prepare_lane_append
-from bankmall.core.outbox import prepare_event
 from bankmall.ledger import posting
 
 ABORT_PREFIX: Final = "bankmall_abort:"
@@ -80,7 +79,7 @@ def _checks(
     broken: str = f"EXISTS ({_BROKEN})",
 ) -> str:
     """The main query of the statements: its CASE pulls the CTEs in this order (transfers,
-    event, accounts, shard rows, audit record) and calls ``bankmall_abort`` at the first broken
+    accounts, shard rows, audit record) and calls ``bankmall_abort`` at the first broken
     check. An account credited through a shard is not in ``u``; its shard row must have been
     updated (``s``), with the account active. ``shards_missing`` ``None``: no shard rows."""
     shards = (
@@ -92,7 +91,6 @@ def _checks(
     return (
         " SELECT CASE"  # noqa: S608 (constants only)
         f" WHEN {transfers_missing} THEN bankmall_abort('transfers')"
-        " WHEN NOT EXISTS (SELECT FROM outbox_row) THEN bankmall_abort('event')"
         f" WHEN {accounts_missing} THEN bankmall_abort('accounts')"
         f"{shards}"
         f" WHEN {broken} THEN bankmall_abort('limits')"
@@ -159,11 +157,11 @@ _LOCK_AND_UPDATE_CTES: Final = (
     f" RETURNING {posting.qualified_returning()})"
 )
 #: A batch, in the order that keeps account locks short (as for one transfer below): the
-#: transfers are inserted with the account ids the process remembers, then the event, then the
+#: transfers are inserted with the account ids the process remembers, then the
 #: accounts are locked in primary-key order and updated (only rows that carry the public id and
 #: currency remembered), then the shard rows of accounts credited through a shard, then the
 #: audit record is appended. Parameters: the accounts' and the transfers' (``_batch_params``),
-#: the event's, the audit record's, the number of transfers, of account rows and of shard rows.
+#: the audit record's, the number of transfers, of account rows and of shard rows.
 _SQL: Final = (
     f"WITH {_DELTAS_CTES},"  # noqa: S608 (constants only)
     " v AS MATERIALIZED (SELECT a.id FROM ledger_account a WHERE a.id = ANY (%s::bigint[])"
@@ -177,7 +175,7 @@ _SQL: Final = (
     # A plain insert: a key that exists fails the statement (unique violation) and the
     # transactional path replays it. ON CONFLICT's speculative insertion costs every insert
     # an extra index probe and WAL record for the rare retry.
-    " RETURNING 1), {event}, "
+    " RETURNING 1), "
     + _LOCK_AND_UPDATE_CTES.replace("{", "{{").replace("}", "}}")
     + f", {_SHARD_CTES}, {{audit}}"
     + _checks(
@@ -190,7 +188,7 @@ _SQL: Final = (
 
 #: One transfer, the commonest write: scalar parameters instead of arrays to split and join,
 #: and an order that keeps account locks short. The main query's CASE pulls the CTEs in turn:
-#: the transfer and the event are inserted first (with the account ids the process remembers),
+#: the transfer is inserted first (with the account ids the process remembers),
 #: then the accounts are locked in primary-key order and updated — only rows that carry the
 #: public ids and currency remembered — then the audit record is appended (accounts before the
 #: audit lane, the order of every other path). A hot account is held for its update, the
@@ -220,7 +218,7 @@ _SINGLE_SQL: Final = (
     " AND ledger_account.public_id = CASE WHEN ledger_account.id = $1 THEN $18::text"
     " ELSE $19::text END RETURNING {returning}),"
     "{shard}"
-    " {{event}}, {{audit}}"
+    " {{audit}}"
 )
 #: The shard row's update, only in the statement for transfers that touch a sharded account.
 _SINGLE_SHARD_CTE: Final = (
@@ -244,8 +242,8 @@ def _numbered(text: str, *, first: int = 1) -> str:
 
 
 @functools.cache
-def _single_statement(event_sql: str, audit_sql: str, *, to_shard: bool, sums: bool) -> str:
-    """``_SINGLE_SQL`` with the event's and the audit record's ``%s`` numbered after its own.
+def _single_statement(audit_sql: str, *, to_shard: bool, sums: bool) -> str:
+    """``_SINGLE_SQL`` with the audit record's ``%s`` numbered after its own.
 
     Only the parts a transfer needs: the shard row's update when its credit goes to a shard
     (``to_shard``), the shards' credits in the updated accounts' totals when one of them is
@@ -262,8 +260,7 @@ def _single_statement(event_sql: str, audit_sql: str, *, to_shard: bool, sums: b
         shards_missing="CASE WHEN $21 > 0 THEN 1 ELSE 0 END" if to_shard else None,
         broken=f"EXISTS ({_BROKEN})" if sums else "EXISTS (SELECT FROM u WHERE u.broken)",
     )
-    tail = _numbered(f"{event_sql}, {audit_sql}", first=_SINGLE_PARAMS + 1)
-    return text.replace("{event}, {audit}", tail)
+    return text.replace("{audit}", _numbered(audit_sql, first=_SINGLE_PARAMS + 1))
 
 
 def _to_shard(row: posting.Row, credit: Known) -> bool:
@@ -308,7 +305,7 @@ def _single_params(
 def _batch_params(
     rows: list[posting.Row], accounts: dict[str, Known], *, client: str, now: dt.datetime
 ) -> tuple[list[Any], int, int]:
-    """The statement's parameters before the event's (``_SQL``), and the numbers of account
+    """The statement's parameters before the audit record's (``_SQL``), and the numbers of account
     rows and shard rows it must update. Columns are taken by ``map`` (no tuple per row)."""
     deltas = posting.aggregate(rows)
     to_shards = (
@@ -515,9 +512,9 @@ def _timestamptz_array(values: Sequence[dt.datetime | None]) -> _TimestamptzArra
 
 
 @functools.cache
-def _statement(event_sql: str, audit_sql: str) -> str:
+def _statement(audit_sql: str) -> str:
     """The batch statement with ``$n`` placeholders."""
-    text = _SQL.format(event=event_sql, audit=audit_sql)
+    text = _SQL.format(audit=audit_sql)
     if "$" in text:
         raise AssertionError("the batch statement must use only %s placeholders")
     return _numbered(text)
@@ -687,21 +684,15 @@ def try_post(
 ) -> bool:
     """Write ``rows`` in one statement; ``True`` when committed, ``False`` when nothing was
     written and the transactional path must decide (an error to name, a key that exists, a
-    lost connection whose outcome that path's idempotent replay settles). The event and the
-    audit record are dated ``now``, as the transfers. ``database``: the default connection's
-    wrapper (looked up when not given)."""
+    lost connection whose outcome that path's idempotent replay settles). The audit record
+    (with the batch's event) is dated ``now``, as the transfers. ``database``: the default
+    connection's wrapper (looked up when not given)."""
     if database is None:
         database = connections[DEFAULT_DB_ALIAS]
     accounts = _accounts(rows)
     if accounts is None:
         return False
     for _attempt in range(2):
-        event_sql, event_params, _event_id = prepare_event(
-            "ledger.transfers_created",
-            aggregate_id=rows[0].public_id,
-            payload=posting.event_content(rows, client=client),
-            now=now,
-        )
         target, after, details = posting.audit_content(rows, client=client, now=now)
         audit = prepare_lane_append(
             "ledger.transfers_created",
@@ -717,17 +708,16 @@ def try_post(
             debit, credit = accounts[row.debit_ref], accounts[row.credit_ref]
             to_shard = _to_shard(row, credit)
             statement = _single_statement(
-                event_sql,
                 audit.sql,
                 to_shard=to_shard,
                 sums=debit.credit_shards > 0 or (credit.credit_shards > 0 and not to_shard),
             )
             params = _single_params(rows[0], accounts, client=client, now=now)
-            params += [*event_params, *audit.params]
+            params += audit.params
         else:
-            statement = _statement(event_sql, audit.sql)
+            statement = _statement(audit.sql)
             params, updated, sharded = _batch_params(rows, accounts, client=client, now=now)
-            params += [*event_params, *audit.params, len(rows), updated, sharded]
+            params += [*audit.params, len(rows), updated, sharded]
         try:
             _execute(database, statement, params)
         except StatementFailedError as error:

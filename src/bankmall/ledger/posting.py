@@ -39,6 +39,7 @@ from bankmall.core.audit import current_lane
 from bankmall.core.errors import BankmallError, FieldError, InvalidInput
 from bankmall.core.ids import new_id
 from bankmall.core.money import CurrencyMismatch, Money
+from bankmall.core.outbox import announce
 from bankmall.ledger import contents, errors
 from bankmall.ledger.values import (
     BATCH_MAX,
@@ -52,6 +53,8 @@ from bankmall.ledger.values import (
 )
 
 INSERT_CHUNK: Final = 1_000
+#: The audit action, and the event type it announces, of every batch of new transfers.
+BATCH_EVENT: Final = "ledger.transfers_created"
 RESOLVING_KINDS: Final = frozenset({"post", "void", "expire"})
 STATUS_BY_KIND: Final = {
     "single": "posted",
@@ -1127,33 +1130,31 @@ def views_of(rows: Iterable[Row], *, client: str, now: dt.datetime) -> list[Tran
     return views
 
 
-def event_content(rows: list[Row], *, client: str) -> dict[str, object]:
-    """The payload of the ``ledger.transfers_created`` event for ``rows``."""
-    accounts = sorted({ref for row in rows for ref in (row.debit_ref, row.credit_ref)})
-    return {
-        "client": client,
-        "transfer_ids": [row.public_id for row in rows],
-        "account_ids": accounts,
-    }
-
-
 def audit_content(
     rows: list[Row], *, client: str, now: dt.datetime
-) -> tuple[str, list[str], dict[str, object]]:
+) -> tuple[str, list[str], dict[str, Any]]:
     """(target, after, details) of the ``ledger.transfers_created`` audit record of ``rows``
     written at ``now`` (their ``created_at``): details name the client, the count, the first
-    key and the ``contents_digest`` of the rows as stored (``contents.py``). Every write path
-    calls it, with the rows' accounts and references resolved to public ids."""
+    key and the ``contents_digest`` of the rows as stored (``contents.py``), and announce the
+    event ``ledger.transfers_created`` (``outbox.announce``: the client, the transfers' and
+    their accounts' ids). Every write path calls it, with the rows' accounts and references
+    resolved to public ids."""
     transfer_ids = [row.public_id for row in rows]
+    details = {
+        "client": client,
+        "count": len(rows),
+        "first_key": rows[0].key,
+        contents.DETAILS_KEY: contents_digest(rows, client=client, now=now),
+    }
+    payload = {
+        "client": client,
+        "transfer_ids": transfer_ids,
+        "account_ids": sorted({ref for row in rows for ref in (row.debit_ref, row.credit_ref)}),
+    }
     return (
         transfer_ids[0],
         transfer_ids,
-        {
-            "client": client,
-            "count": len(rows),
-            "first_key": rows[0].key,
-            contents.DETAILS_KEY: contents_digest(rows, client=client, now=now),
-        },
+        announce(details, BATCH_EVENT, aggregate_id=transfer_ids[0], payload=payload),
     )
 
 

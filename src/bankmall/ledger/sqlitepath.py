@@ -2,7 +2,7 @@
 
 SQLite has one writer: a transaction takes the database's write lock at ``BEGIN IMMEDIATE``
 and every other writer waits until it commits. The transactional path (``posting.post_batch``
-in ``transaction.atomic()``) builds its statements, the event and the audit record while it
+in ``transaction.atomic()``) builds its statements and the audit record while it
 holds that lock, and its account ``UPDATE`` lists the batch's accounts in a ``VALUES`` clause
 whose length changes with every batch, so SQLite compiles it anew each time (about as long as
 running it). This path, for the common write — new posted or pending transfers between
@@ -10,15 +10,15 @@ accounts named by id, called outside any transaction — does all of that first:
 
 1. before the lock: a read of the accounts this process has not seen yet (their ids,
    currencies and shard counts never change and WAL readers never wait for the writer; the
-   process keeps them), the transfers' rows, the event and the audit record (all but its place
-   in the chain);
+   process keeps them), the transfers' rows and the audit record, which also announces the
+   batch's event (all but its place in the chain);
 2. under the lock, statements whose text never changes, so ``sqlite3`` reuses them compiled:
    each account's four totals updated once with its aggregated delta by an ``UPDATE`` that
    also checks the account (its id still has the public id used, it is active, its totals
    after the move keep its limit flag) and changes nothing when the check fails; posted
    credits of sharded accounts on shard 0, with the same check of the account; the transfers
    in multi-row inserts of 1,000, 100, 10 and 1 rows (a key that exists is a unique
-   violation); the event; the audit record chained to lane 1's head; ``COMMIT``. Fewer
+   violation); the audit record chained to lane 1's head; ``COMMIT``. Fewer
    changed rows than statements is a failed check.
 
 Batches of ``QUEUED_BATCH_MIN`` transfers or more first take their turn on a lock file of their
@@ -49,7 +49,6 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from bankmall.core.audit import SQLiteAppend, prepare_sqlite_append
 from bankmall.core.datetimes import sqlite_text
-from bankmall.core.outbox import SQLITE_EVENT_SQL, prepare_sqlite_event
 from bankmall.ledger import posting
 
 if sys.platform != "win32":  # No flock there: batches queue in the busy handler.
@@ -138,7 +137,6 @@ class _Prepared:
     shard_updates: list[tuple[Any, ...]]
     accounts: dict[str, _Account]
     chunks: list[tuple[int, list[Any]]]
-    event: list[Any]
     audit: SQLiteAppend
 
 
@@ -198,8 +196,8 @@ def _prepare(
     now: dt.datetime,
     database: BaseDatabaseWrapper,
 ) -> _Prepared | None:
-    """Everything the write needs, built before the lock; the event and the audit record are
-    dated ``now``, as the transfers are, and take the caller's ``database`` (a lookup through
+    """Everything the write needs, built before the lock; the audit record (with the event) is
+    dated ``now``, as the transfers are, and takes the caller's ``database`` (a lookup through
     ``connections[...]`` costs ~10k instructions)."""
     accounts = _accounts(cursor, rows)
     if accounts is None:
@@ -221,13 +219,6 @@ def _prepare(
                 _transfer_values(rows, accounts, now=now, database=database),
                 [client, sqlite_text(database, now)],
             )
-        ),
-        event=prepare_sqlite_event(
-            "ledger.transfers_created",
-            aggregate_id=rows[0].public_id,
-            payload=posting.event_content(rows, client=client),
-            now=now,
-            database=database,
         ),
         audit=prepare_sqlite_append(
             "ledger.transfers_created",
@@ -318,7 +309,6 @@ def _write(cursor: sqlite3.Cursor, prepared: _Prepared) -> bool:
             return _refused(cursor, prepared)
     for size, values in prepared.chunks:
         cursor.execute(_INSERT_SQL[size], values)
-    cursor.execute(SQLITE_EVENT_SQL, prepared.event)
     if not prepared.audit.write(cursor):
         return False
     cursor.execute("COMMIT")
