@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db import connection, transaction
 
-from bankmall.core.audit import OutsideTransactionError
-from bankmall.core.models import OutboxEvent
+from bankmall.core.audit import OutsideTransactionError, record_audit
+from bankmall.core.models import AuditRecord, OutboxEvent
 from bankmall.core.money import Money
-from bankmall.core.outbox import mark_published, record_event, unpublished_events
+from bankmall.core.outbox import announce, mark_published, record_event, unpublished_events
 
 
 @pytest.mark.django_db(transaction=True)
@@ -85,6 +85,26 @@ def test_a_large_payload_is_stored_lz4_compressed_and_read_back_whole(
         )
         assert cursor.fetchone() == ("lz4",)
     assert OutboxEvent.objects.get(public_id=event_id).payload == {"transfer_ids": ids}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_large_audit_details_are_stored_lz4_compressed_and_read_back_whole(
+    requires_postgres: None,
+) -> None:
+    # A ledger batch's audit record announces its event, which names up to 8,190 transfers
+    # (migration core 0011).
+    ids = [f"trf_{n:026d}" for n in range(2_000)]
+    details = announce({"count": len(ids)}, "ledger.transfers_created", payload={"ids": ids})
+    with transaction.atomic():
+        record = record_audit("ledger.transfers_created", details=details, actor="tester")
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(details) FROM core_auditrecord WHERE id = %s",
+            [record.id],
+        )
+        assert cursor.fetchone() == ("lz4",)
+    assert AuditRecord.objects.get(id=record.id).details == details
 
 
 @pytest.mark.django_db(transaction=True)

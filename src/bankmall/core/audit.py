@@ -160,9 +160,15 @@ def _chain_json(record: AuditRecord | PendingRecord) -> bytes:
     ):
         return canonical_json(_chain_fields(record))
     action, actor, after_digest, before_digest, request_id, target = map(quoted, texts)
+    try:
+        # The details are plain JSON values: ``to_jsonable`` made them (a pending record) or
+        # the database returned them (a stored one).
+        details = canonical_text(record.details, jsonable=True)
+    except TypeError:  # Set by hand to something else: the general conversion.
+        details = canonical_text(record.details)
     return (
         f'{{"action":{action},"actor":{actor},"after_digest":{after_digest},'
-        f'"before_digest":{before_digest},"details":{canonical_text(record.details)},'
+        f'"before_digest":{before_digest},"details":{details},'
         f'"ip_address":{"null" if ip_address is None else quoted(ip_address)},'
         f"{'' if lane == 1 else f'{_LANE_KEY}{lane},'}"
         f'"occurred_at":{quoted(datetime_text(occurred_at))},"request_id":{request_id},'

@@ -119,9 +119,11 @@ def canonical_json(value: Any) -> bytes:
     return "".join(_CANONICAL(to_jsonable(value), 0)).encode()
 
 
-def canonical_text(value: Any) -> str:
-    """``canonical_json`` before its UTF-8 encoding."""
-    return "".join(_CANONICAL(to_jsonable(value), 0))
+def canonical_text(value: Any, *, jsonable: bool = False) -> str:
+    """``canonical_json`` before its UTF-8 encoding. ``jsonable``: ``value`` is already what
+    ``to_jsonable`` returns (plain JSON values, as stored details are), so it is encoded
+    without converting it again; a value that is not raises ``TypeError``."""
+    return "".join(_CANONICAL(value if jsonable else to_jsonable(value), 0))
 
 
 def datetime_text(value: dt.datetime) -> str:
