@@ -12,8 +12,8 @@ right before the workloads and again right after them, for ``--seconds`` each: e
 the mean of the two, and ``baseline_drift`` (after / before) shows how far the machine moved in
 between.
 
-Workloads, each for ``--seconds``, all through the public actions (audit record, outbox event,
-idempotency keys and pending totals included):
+Workloads, each for ``--seconds``, all through the public actions (the audit record with its
+event, idempotency keys and pending totals included):
 - ``single``: 8 callers, one transfer per ``create_transfers`` call and transaction, as
   ``bankmall serve`` runs them by default: 2 processes of 4 threads (pgbench's ``-c 8 -j 2``
   likewise serves its 8 connections from 2 threads);

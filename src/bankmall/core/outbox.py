@@ -65,7 +65,9 @@ def announce(
     in the change's transaction, is then the event's only copy, covered by the audit chain's
     hash, and the relay publishes it with the record's time as the event's. ``event_type`` and
     ``aggregate_id`` as for ``record_event``; ``payload``: JSON-ready values (the event's
-    ``data``). Returns a new dict; ``details`` must not already announce one."""
+    ``data``), kept as long as the audit log, which is never edited or erased: ids and
+    codes only, no personal data in clear. Returns a new dict; ``details`` must not already
+    announce one."""
     if EVENT_KEY in details:
         raise ValueError(f"audit details already carry an {EVENT_KEY!r}")
     return {
