@@ -126,6 +126,13 @@ def _announce(lane: int, name: str | None, monkeypatch: pytest.MonkeyPatch) -> s
     return str(details["event"]["id"]) if name is not None else "plain"
 
 
+def _three_events_in_two_lanes(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str]:
+    """Events a (lane 2), b (lane 1, after a plain record there) and c (lane 2), in order."""
+    first = _announce(2, "a", monkeypatch)
+    _announce(1, None, monkeypatch)
+    return first, _announce(1, "b", monkeypatch), _announce(2, "c", monkeypatch)
+
+
 def _heads() -> dict[int, int]:
     return dict(AuditChainHead.objects.values_list("id", "sequence"))
 
@@ -138,10 +145,7 @@ def _cursors() -> dict[int, int]:
 def test_announced_events_go_out_in_the_order_written_across_lanes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = _announce(2, "a", monkeypatch)
-    _announce(1, None, monkeypatch)
-    second = _announce(1, "b", monkeypatch)
-    third = _announce(2, "c", monkeypatch)
+    first, second, third = _three_events_in_two_lanes(monkeypatch)
     assert [event.public_id for event in waiting_events()] == [first, second, third]
     assert pending_count() == 3
     publisher = RecordingPublisher()
@@ -185,10 +189,7 @@ def test_an_announced_event_carries_the_records_time_and_the_envelope() -> None:
 def test_a_failed_announced_event_stops_the_round_and_is_retried_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = _announce(2, "a", monkeypatch)
-    _announce(1, None, monkeypatch)
-    second = _announce(1, "b", monkeypatch)
-    third = _announce(2, "c", monkeypatch)
+    first, second, third = _three_events_in_two_lanes(monkeypatch)
     heads = _heads()
 
     failed = relay_once(RecordingPublisher(fail_on=second), batch_size=10)
