@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 
-from bankmall.core.audit import verify_chain
+from bankmall.backoffice.security_views import AuditFilterForm, _filtered_audit
+from bankmall.core.audit import record_audit, verify_chain
 from bankmall.core.errors import Conflict, NotFound
 from bankmall.core.models import AuditRecord
 from bankmall.security.approvals import decide, propose
@@ -181,3 +183,22 @@ def test_the_end_of_day_purges_sign_in_records_past_retention(settings: Any) -> 
         now - dt.timedelta(days=29)
     ]
     assert AuditRecord.objects.filter(action="security.records_purged").count() == 1
+
+
+def test_the_action_prefix_filter_reads_an_index_range_on_postgresql(
+    requires_postgres: None,
+) -> None:
+    # Migration core 0012: with a plain b-tree the server's collation lets LIKE 'x%' use the
+    # index for nothing, and the filter read the whole log in id order.
+    with transaction.atomic():
+        for n in range(300):
+            record_audit(f"test.thing_{n % 30:02d}", actor="tester")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE core_auditrecord")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        form = AuditFilterForm({"action": "test.thing_07"})
+
+        plan = _filtered_audit(form)[:51].explain()
+
+    assert "audit_action_idx" in plan
+    assert {record.action for record in _filtered_audit(form)} == {"test.thing_07"}

@@ -80,7 +80,14 @@ class AuditRecord(models.Model):
         indexes = [
             models.Index(fields=["target", "id"], name="audit_target_idx"),
             models.Index(fields=["actor", "id"], name="audit_actor_idx"),
-            models.Index(fields=["action", "id"], name="audit_action_idx"),
+            # Pattern operators on PostgreSQL, so that the back office's action-prefix search
+            # (``LIKE 'x%'``) is an index range: with a non-C collation a plain b-tree serves
+            # only equality. SQLite ignores the operator class.
+            models.Index(
+                fields=["action", "id"],
+                name="audit_action_idx",
+                opclasses=["varchar_pattern_ops", "int8_ops"],
+            ),
         ]
 
     def __str__(self) -> str:
