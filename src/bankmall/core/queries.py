@@ -74,11 +74,7 @@ def outbox_status(*, now: dt.datetime) -> OutboxStatus:
         (moment for moment in (waiting["oldest"], announced_oldest) if moment is not None),
         default=None,
     )
-    if announced_oldest is not None and announced_oldest < day_ago:
-        announced_waiting_today = waiting_announced(since=day_ago)[0]
-    else:
-        announced_waiting_today = announced_waiting
-    published += announced_since(day_ago) - announced_waiting_today
+    published += announced_since(day_ago) - waiting_announced(since=day_ago)[0]
     return OutboxStatus(
         waiting=waiting["count"] + announced_waiting,
         oldest_waiting_at=oldest,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from bankmall.core.audit import record_audit
 from bankmall.core.errors import Conflict, IdempotencyKeyReused
-from bankmall.ledger import fastpath, posting, queries, sqlitepath
+from bankmall.ledger import contents, fastpath, posting, queries, sqlitepath
 from bankmall.ledger.values import TransferView
 
 REPLAY_ATTEMPTS_MAX: Final = 4
@@ -93,4 +93,4 @@ def record_batch(
     """The batch's audit record, which announces its event, in the caller's transaction;
     ``now``: the rows' ``created_at``."""
     target, after, details = posting.audit_content(rows, client=client, now=now)
-    record_audit(posting.BATCH_EVENT, target=target, after=after, details=details, actor=actor)
+    record_audit(contents.BATCH_ACTION, target=target, after=after, details=details, actor=actor)

@@ -34,6 +34,9 @@ from django.conf import settings
 
 #: The key of ``contents_digest`` in the audit record's details.
 DETAILS_KEY: Final = "contents_digest"
+#: The audit action of every batch of new transfers, and the event type its record announces
+#: (``posting.audit_content``); its details carry the batch's ``DETAILS_KEY``.
+BATCH_ACTION: Final = "ledger.transfers_created"
 _MODULUS: Final = 1 << 256
 #: Whole floats up to this size are written as integers (exact in a float below it).
 _EXACT_MAX: Final = 1 << 53

@@ -42,7 +42,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg.pq import DiagnosticField, ExecStatus
 
 from bankmall.core.audit import prepare_lane_append
-from bankmall.ledger import posting
+from bankmall.ledger import contents, posting
 
 ABORT_PREFIX: Final = "bankmall_abort:"
 #: Transfers per statement; larger batches take the transactional path (its COPY-sized
@@ -695,7 +695,7 @@ def try_post(
     for _attempt in range(2):
         target, after, details = posting.audit_content(rows, client=client, now=now)
         audit = prepare_lane_append(
-            "ledger.transfers_created",
+            contents.BATCH_ACTION,
             target=target,
             after=after,
             details=details,

@@ -53,8 +53,6 @@ from bankmall.ledger.values import (
 )
 
 INSERT_CHUNK: Final = 1_000
-#: The audit action, and the event type it announces, of every batch of new transfers.
-BATCH_EVENT: Final = "ledger.transfers_created"
 RESOLVING_KINDS: Final = frozenset({"post", "void", "expire"})
 STATUS_BY_KIND: Final = {
     "single": "posted",
@@ -1154,7 +1152,7 @@ def audit_content(
     return (
         transfer_ids[0],
         transfer_ids,
-        announce(details, BATCH_EVENT, aggregate_id=transfer_ids[0], payload=payload),
+        announce(details, contents.BATCH_ACTION, aggregate_id=transfer_ids[0], payload=payload),
     )
 
 

@@ -424,9 +424,6 @@ def _limit_problems() -> list[str]:
 
 # ------------------------------------------------------------------ tamper evidence
 
-#: The audit action of every batch of transfers (``committing.record_batch`` and the one-write
-#: paths), whose details carry the batch's ``contents_digest``.
-BATCH_ACTION: Final = "ledger.transfers_created"
 _CREATED_AT: Final = operator.itemgetter(0)
 _CHUNK: Final = 2_000
 
@@ -445,7 +442,7 @@ def contents_problems() -> list[str]:
     problems = [
         f"ledger audit record {_record_name(lane, sequence)}: its batch's first transfer"
         f" {target} is missing"
-        for lane, sequence, target in AuditRecord.objects.filter(action=BATCH_ACTION)
+        for lane, sequence, target in AuditRecord.objects.filter(action=contents.BATCH_ACTION)
         .exclude(Exists(_first_transfer()))
         .order_by("id")
         .values_list("lane", "sequence", "target")[:PROBLEMS_MAX]
@@ -477,7 +474,7 @@ def _records_in_time_order() -> Iterator[tuple[Any, ...]]:
     """The batches' audit records with their first transfer's ``created_at`` and client."""
     first = _first_transfer()
     return (
-        AuditRecord.objects.filter(Exists(first), action=BATCH_ACTION)
+        AuditRecord.objects.filter(Exists(first), action=contents.BATCH_ACTION)
         .annotate(
             batch_created_at=Subquery(first.values("created_at")[:1]),
             batch_client=Subquery(first.values("client")[:1]),

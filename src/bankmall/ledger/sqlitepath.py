@@ -49,7 +49,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from bankmall.core.audit import SQLiteAppend, prepare_sqlite_append
 from bankmall.core.datetimes import sqlite_text
-from bankmall.ledger import posting
+from bankmall.ledger import contents, posting
 
 if sys.platform != "win32":  # No flock there: batches queue in the busy handler.
     import fcntl
@@ -221,7 +221,7 @@ def _prepare(
             )
         ),
         audit=prepare_sqlite_append(
-            "ledger.transfers_created",
+            contents.BATCH_ACTION,
             target=target,
             after=after,
             details=details,
