@@ -294,7 +294,16 @@ def _from(
     deadline: float,
     results: Any,
 ) -> None:
-    """A caller process: wait for the shared start, then run ``target`` until ``deadline``."""
+    """A caller process: wait for the shared start, then run ``target`` until ``deadline``.
+
+    Like a ``bankmall serve`` worker once it has loaded the application, a ledger caller sets
+    the process's long-lived objects aside from the garbage collector first (``core.heap``)."""
+    from django.conf import settings  # noqa: PLC0415
+
+    if settings.configured:
+        from bankmall.core.heap import freeze_long_lived  # noqa: PLC0415
+
+        freeze_long_lived()
     time.sleep(max(0.0, started - time.monotonic()))
     target(args, deadline, results)
 

@@ -61,6 +61,7 @@ def _worker(url: str, data_dir: str, *, setup: bool, calls: int, tag: str) -> di
         return {}
     from django.db import connection  # noqa: PLC0415
 
+    from bankmall.core.heap import freeze_long_lived  # noqa: PLC0415
     from bankmall.ledger.actions import create_transfers  # noqa: PLC0415
     from bankmall.ledger.models import Account  # noqa: PLC0415
 
@@ -74,6 +75,7 @@ def _worker(url: str, data_dir: str, *, setup: bool, calls: int, tag: str) -> di
     }
     rng = random.Random(tag)
     requests = harness._requests(accounts, WARM_UP_CALLS + calls, hot=False, tag=tag, rng=rng)
+    freeze_long_lived()  # As a ``bankmall serve`` worker once it is ready (``core.heap``).
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (backend,) = cursor.fetchone()

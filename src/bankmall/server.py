@@ -18,8 +18,16 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        """The application, loaded in each worker process with everything it keeps: the
+        URL configuration and the views it names (which Django would otherwise import on the
+        first request), then the process's long-lived objects are frozen (``core.heap``)."""
+        from django.urls import get_resolver  # noqa: PLC0415
+
+        from bankmall.core.heap import freeze_long_lived  # noqa: PLC0415
         from bankmall.wsgi import application  # noqa: PLC0415
 
+        get_resolver().url_patterns  # noqa: B018 (imports every view module)
+        freeze_long_lived()
         return application
 
 
