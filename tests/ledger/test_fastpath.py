@@ -388,6 +388,22 @@ def test_the_accounts_ids_are_looked_up_once_then_remembered(funded: dict[str, s
     assert Account.objects.get(public_id=funded["bob"]).credits_posted_minor == 25
 
 
+def test_accounts_remembered_beforehand_need_no_lookup_and_unknown_ones_are_left_out(
+    funded: dict[str, str],
+) -> None:
+    fastpath._KNOWN.clear()
+    missing = "lac_00000000000000000000000000"
+
+    assert fastpath.remember_accounts([funded["alice"], funded["bob"], missing]) == 2
+    with CaptureQueriesContext(connection) as write:
+        transfer(funded["alice"], funded["bob"], 10, key="warm")
+
+    assert missing not in fastpath._KNOWN
+    assert [q["sql"] for q in write.captured_queries if "FROM ledger_account" in q["sql"]] == []
+    assert Account.objects.get(public_id=funded["bob"]).credits_posted_minor == 10
+    assert fastpath.remember_accounts([funded["alice"]]) == 2  # Nothing new to look up.
+
+
 @pytest.mark.parametrize("wrong", ["id", "currency"])
 @pytest.mark.parametrize("size", [1, 2])
 def test_a_wrongly_remembered_account_writes_nothing_and_is_looked_up_again(

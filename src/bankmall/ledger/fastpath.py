@@ -778,18 +778,30 @@ def _accounts(rows: list[posting.Row], *, looked_up: bool = False) -> dict[str, 
 
 def _look_up(rows: list[posting.Row]) -> None:
     """Remember the accounts of ``rows`` that exist and are not remembered yet."""
-    missing = {ref for row in rows for ref in (row.debit_ref, row.credit_ref) if ref not in _KNOWN}
+    remember_accounts({ref for row in rows for ref in (row.debit_ref, row.credit_ref)})
+
+
+def remember_accounts(public_ids: Iterable[str]) -> int:
+    """Look up the accounts of ``public_ids`` not remembered yet, and remember those that exist
+    (at most ``KNOWN_MAX`` in all). Returns how many this process remembers now.
+
+    Each process learns an account the first time it writes to it, at the cost of one more
+    round trip for that write; a process that is about to write to known accounts (a worker
+    serving a few big merchants, a benchmark's callers) can learn them beforehand instead."""
+    missing = sorted(ref for ref in set(public_ids) if ref not in _KNOWN)
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(
-            "SELECT public_id, id, currency, credit_shards FROM ledger_account"
-            " WHERE public_id = ANY(%s)",
-            [sorted(missing)],
-        )
-        found = cursor.fetchall()
-    if len(_KNOWN) + len(found) > KNOWN_MAX:
-        _KNOWN.clear()
-    for public_id, pk, currency, credit_shards in found:
-        _KNOWN[public_id] = Known(pk, currency, credit_shards)
+        for start in range(0, len(missing), KNOWN_MAX):
+            cursor.execute(
+                "SELECT public_id, id, currency, credit_shards FROM ledger_account"
+                " WHERE public_id = ANY(%s)",
+                [missing[start : start + KNOWN_MAX]],
+            )
+            found = cursor.fetchall()
+            if len(_KNOWN) + len(found) > KNOWN_MAX:
+                _KNOWN.clear()
+            for public_id, pk, currency, credit_shards in found:
+                _KNOWN[public_id] = Known(pk, currency, credit_shards)
+    return len(_KNOWN)
 
 
 def _forget(rows: list[posting.Row]) -> None:
