@@ -554,10 +554,11 @@ def _warm_up(accounts: dict[str, Any]) -> None:
     while it learned the accounts, 86 and 237 µs when it knew them)."""
     from django.db import connection  # noqa: PLC0415
 
-    if connection.vendor == "postgresql":
+    known = [*accounts.get("customers", ()), *filter(None, [accounts.get("hot")])]
+    if known and connection.vendor == "postgresql":
         from bankmall.ledger.fastpath import remember_accounts  # noqa: PLC0415
 
-        remember_accounts([*accounts["customers"], accounts["hot"]])
+        remember_accounts(known)
 
 
 def _workloads(
