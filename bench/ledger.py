@@ -296,8 +296,9 @@ def _from(
 ) -> None:
     """A caller process: wait for the shared start, then run ``target`` until ``deadline``.
 
-    Like a ``bankmall serve`` worker once it has loaded the application, a ledger caller sets
-    the process's long-lived objects aside from the garbage collector first (``core.heap``)."""
+    Like a ``bankmall serve`` worker once it has loaded the application, every caller (the
+    baseline's too, alike) sets the process's long-lived objects aside from the garbage
+    collector first (``core.heap``)."""
     from django.conf import settings  # noqa: PLC0415
 
     if settings.configured:
@@ -554,7 +555,9 @@ def _warm_up(accounts: dict[str, Any]) -> None:
     while it learned the accounts, 86 and 237 µs when it knew them)."""
     from django.db import connection  # noqa: PLC0415
 
-    known = [*accounts.get("customers", ()), *filter(None, [accounts.get("hot")])]
+    known = list(accounts.get("customers", ()))
+    if "hot" in accounts:
+        known.append(accounts["hot"])
     if known and connection.vendor == "postgresql":
         from bankmall.ledger.fastpath import remember_accounts  # noqa: PLC0415
 

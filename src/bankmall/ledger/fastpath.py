@@ -789,6 +789,8 @@ def remember_accounts(public_ids: Iterable[str]) -> int:
     round trip for that write; a process that is about to write to known accounts (a worker
     serving a few big merchants, a benchmark's callers) can learn them beforehand instead."""
     missing = sorted(ref for ref in set(public_ids) if ref not in _KNOWN)
+    if not missing:
+        return len(_KNOWN)
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         for start in range(0, len(missing), KNOWN_MAX):
             cursor.execute(
