@@ -46,8 +46,11 @@ def test_garbage_is_collected_before_the_rest_is_set_aside() -> None:
         gc.enable()
 
     assert watched() is None
-    assert frozen == gc.get_freeze_count() > 1_000
-    assert sum(gc.get_count()) < 100  # Nothing alive is left for the collector to walk.
+    assert frozen > 1_000
+    # Frozen objects can only leave (freed by their last reference, in any of the process's
+    # threads); nothing joins them but another freeze.
+    assert frozen - 100 < gc.get_freeze_count() <= frozen
+    assert len(gc.get_objects()) < frozen // 10  # Next to nothing left for the collector.
 
 
 @pytest.mark.usefixtures("unfrozen")
