@@ -8,6 +8,7 @@ failed operation or check, 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import getpass
 import json
@@ -28,6 +29,7 @@ PORT_MAX = 65535
 RELAY_INTERVAL_MAX = 3600.0
 RELAY_BACKOFF_MAX_SECONDS = 30.0
 WORKER_STOP_SECONDS = 15
+WORKER_CHILDREN_STOP_SECONDS = 10
 
 
 class CliError(Exception):
@@ -434,13 +436,16 @@ def _stop_on_sigterm() -> threading.Event:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from bankmall.jobs import app
+    from bankmall.jobs import app, stop_children
 
     arguments = ["worker", "--loglevel", "INFO", "--pool", "threads"]
     arguments += ["--concurrency", str(args.concurrency)]
     if args.beat:
         arguments.append("--beat")
-    app.worker_main(arguments)  # Runs until stopped, then exits the process.
+    try:
+        app.worker_main(arguments)  # Runs until stopped, then exits the process.
+    finally:
+        stop_children(WORKER_CHILDREN_STOP_SECONDS)  # The embedded schedule, if any.
 
 
 def _start_demo_worker(data_dir: str) -> subprocess.Popen[bytes]:
@@ -451,16 +456,22 @@ def _start_demo_worker(data_dir: str) -> subprocess.Popen[bytes]:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Stopped by _stop, with its children, not by the terminal.
         )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the demo's jobs worker: SIGTERM, then SIGKILL after a while, and any child it left."""
     process.terminate()
     try:
         process.wait(timeout=WORKER_STOP_SECONDS)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    # Its own process group (start_new_session); usually empty by now, the worker having taken
+    # its children with it.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _cmd_manage(args: argparse.Namespace) -> int:

@@ -6,11 +6,14 @@ environment's ``DATABASE_URL`` is removed), so they never touch a shared server 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -322,3 +325,81 @@ def test_createstaff_refuses_control_characters_on_one_line_and_creates_nothing(
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"bankmall: error: {field} ")
     assert count == 0
+
+
+def _live_members(group: int) -> list[int]:
+    """The processes of a process group that have not exited (zombies left out), read from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # It exited while we looked.
+        state, _parent, process_group = text.rsplit(")", 1)[1].split()[:3]
+        if int(process_group) == group and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _wait_until_gone(group: int, seconds: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (members := _live_members(group)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups from /proc")
+def test_a_stopped_jobs_worker_leaves_no_process_behind(tmp_path: Path) -> None:
+    # `worker --beat` runs the schedule in a child process; the worker waits for it on the way
+    # out, so nothing of it is left once the worker has exited (the demo's Ctrl-C relies on it).
+    log_path = tmp_path / "worker.log"
+    command = [sys.executable, "-m", "bankmall.cli", "--data-dir", str(tmp_path)]
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [*command, "worker", "--beat"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while b" ready." not in log_path.read_bytes() or len(_live_members(worker.pid)) < 2:
+            assert worker.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+
+        worker.terminate()
+        assert worker.wait(timeout=60) == 0
+
+        assert _live_members(worker.pid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups from /proc")
+def test_the_demo_stops_its_worker_and_any_child_the_worker_left() -> None:
+    from bankmall.cli import _stop
+
+    # A "worker" whose child ignores SIGTERM and would outlive it.
+    stubborn = (
+        "import signal, subprocess, sys, time;"
+        "subprocess.Popen([sys.executable, '-c', "
+        "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)']);"
+        "time.sleep(120)"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", stubborn], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(_live_members(worker.pid)) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        _stop(worker)
+
+        assert worker.returncode == -signal.SIGTERM
+        assert _wait_until_gone(worker.pid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from billiard.context import Process
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from django.db import connection, transaction
@@ -18,6 +20,7 @@ from bankmall.core.audit import record_audit
 from bankmall.core.models import AuditRecord, IntegrityRun, OutboxEvent
 from bankmall.core.tasks import run_scheduled_integrity_checks
 from bankmall.jobs import app as project_app
+from bankmall.jobs import stop_children
 
 WAIT_SECONDS = 30
 
@@ -128,3 +131,23 @@ def test_a_worker_runs_the_job_through_redis() -> None:
     run = _run_job_through(_job_app("redis://127.0.0.1:6379/13"))
 
     assert run.passed is True
+
+
+def _ignore_sigterm_then_sleep(seconds: float) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(seconds)
+
+
+def test_stop_children_waits_for_a_child_that_exits_and_kills_one_that_does_not() -> None:
+    prompt = Process(target=time.sleep, args=(0.3,))
+    stubborn = Process(target=_ignore_sigterm_then_sleep, args=(60,))
+    prompt.start()
+    stubborn.start()
+
+    killed = stop_children(timeout=2)
+
+    assert killed == 1
+    assert not prompt.is_alive()
+    assert prompt.exitcode == 0
+    assert not stubborn.is_alive()
+    assert stubborn.exitcode == -signal.SIGKILL
