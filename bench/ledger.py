@@ -10,7 +10,10 @@ one) holds the ledger, and the baseline is a plain ``sqlite3`` script running th
 statements (WAL, ``synchronous=FULL``) with 8 callers in a file beside it. The baseline runs
 right before the workloads and again right after them, for ``--seconds`` each: every ratio is to
 the mean of the two, and ``baseline_drift`` (after / before) shows how far the machine moved in
-between.
+between. ``--rounds N`` runs the workloads N times, each round between two baseline runs (N + 1
+in all), and gives each figure as its median over the rounds, with every round's ratios listed
+(``single_ratio_rounds`` …): on a host whose speed moves from one minute to the next, a figure
+near its target is only decided by several rounds.
 
 Workloads, each for ``--seconds``, all through the public actions (the audit record with its
 event, idempotency keys and pending totals included):
@@ -51,6 +54,7 @@ import random
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -716,6 +720,83 @@ def chart(summary: dict[str, Any]) -> str:
     return str(bar_chart(points, title=title, description=description))
 
 
+#: The summary's figures that are also listed round by round (``<name>_rounds``).
+ROUND_LISTED: Final = (
+    "single_ratio",
+    "single_processes_ratio",
+    "single_coalesced_ratio",
+    "batched_ratio",
+    "hot_ratio",
+    "hot_coalesced_ratio",
+    "hot_ratio_to_batched",
+)
+#: The summary's figures that are a median over the rounds (by how their names end).
+_ROUND_MEDIAN_ENDINGS: Final = ("_tps", "_ratio", "_ratio_to_batched", "_ms_p50", "_ms_p99")
+
+
+def _rounds(
+    baseline: Callable[[], float],
+    workloads: Callable[[], dict[str, Any]],
+    args: argparse.Namespace,
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """The baseline, then ``args.rounds`` times the workloads and the baseline again: each
+    round's workloads run between the two baseline runs its ratios are to."""
+    baselines = [baseline()]
+    rounds: list[dict[str, Any]] = []
+    for number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            _log(f"round {number} of {args.rounds}")
+        rounds.append(workloads())
+        baselines.append(baseline())
+    return baselines, rounds
+
+
+def _median_or_none(values: list[Any]) -> Any:
+    """The median, or ``None`` if any round has none (a broken invariant voids the figure)."""
+    if any(value is None for value in values):
+        return None
+    middle = statistics.median(values)
+    return round(middle, 3) if isinstance(middle, float) else middle
+
+
+def _summary_of_rounds(
+    database: str, baselines: list[float], rounds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The summary line of one or more rounds. One round: ``_summary`` of it. Several: each
+    throughput, ratio and latency is the median of the rounds' (each round's ratios to the mean
+    of the baselines right before and after it), ``<name>_rounds`` lists every round's ratio,
+    the baseline's before and after are the first and last runs, the CPU figures are over every
+    run (``CPU_SPENT``), and the invariants must have held in every round."""
+    summaries = [
+        _summary(database, (before, after), figures)
+        for before, after, figures in zip(baselines, baselines[1:], rounds, strict=False)
+    ]
+    if len(summaries) == 1:
+        return {**summaries[0], "rounds": 1}
+    combined = dict(summaries[0])
+    for key, value in summaries[0].items():
+        if key.endswith(_ROUND_MEDIAN_ENDINGS) and not isinstance(value, bool):
+            combined[key] = _median_or_none([summary[key] for summary in summaries])
+    before, after = baselines[0], baselines[-1]
+    combined["baseline_tps_before"] = round(before, 1)
+    combined["baseline_tps_after"] = round(after, 1)
+    combined["baseline_drift"] = _ratio(after, before)
+    combined["invariants_ok"] = all(summary["invariants_ok"] for summary in summaries)
+    combined["rounds"] = len(summaries)
+    for key in ROUND_LISTED:
+        combined[f"{key}_rounds"] = [summary[key] for summary in summaries]
+    return combined
+
+
+def _run_result(
+    database: str, baselines: list[float], rounds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "workloads": rounds[0] if len(rounds) == 1 else rounds,
+        "summary": _summary_of_rounds(database, baselines, rounds),
+    }
+
+
 def _start_django(url: str, data_dir: Path) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["BANKMALL_DATA_DIR"] = str(data_dir)
@@ -744,18 +825,24 @@ def _run_postgresql(
     _psql(url, f"CREATE DATABASE {database}")
     _configure(args, batch_callers=2, coalescing_processes=2)
     bench_url = _pg_url(url, database)
-    try:
-        _pgbench_init(bench_url)
-        before = _pgbench(bench_url, args.seconds)
-        _start_django(bench_url, work_dir)
-        figures = _workloads(_setup_ledger(), args.seconds, args.batch_callers, only)
+    accounts: dict[str, Any] = {}
+
+    def workloads() -> dict[str, Any]:
+        if not accounts:
+            _start_django(bench_url, work_dir)
+            accounts.update(_setup_ledger())
+        figures = _workloads(accounts, args.seconds, args.batch_callers, only)
         from django.db import connections  # noqa: PLC0415
 
-        connections.close_all()
-        after = _pgbench(bench_url, args.seconds)
+        connections.close_all()  # pgbench runs next, as it would on an otherwise idle server.
+        return figures
+
+    try:
+        _pgbench_init(bench_url)
+        baselines, rounds = _rounds(lambda: _pgbench(bench_url, args.seconds), workloads, args)
     finally:
         _psql(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    return {"workloads": figures, "summary": _summary("postgresql", (before, after), figures)}
+    return _run_result("postgresql", baselines, rounds)
 
 
 def _run_sqlite(
@@ -765,16 +852,28 @@ def _run_sqlite(
     _configure(args, batch_callers=2, coalescing_processes=1)
     path = Path(urlparse(url).path)
     tpcb = path.parent / f"tpcb-{os.getpid()}.sqlite3"
+    accounts: dict[str, Any] = {}
+
+    def workloads() -> dict[str, Any]:
+        if not accounts:
+            _start_django(url, work_dir)
+            accounts.update(_setup_ledger())
+        return _workloads(accounts, args.seconds, args.batch_callers, only)
+
     try:
         _sqlite_baseline_init(tpcb)
-        before = _sqlite_baseline(tpcb, args.seconds)
-        _start_django(url, work_dir)
-        figures = _workloads(_setup_ledger(), args.seconds, args.batch_callers, only)
-        after = _sqlite_baseline(tpcb, args.seconds)
+        baselines, rounds = _rounds(lambda: _sqlite_baseline(tpcb, args.seconds), workloads, args)
     finally:
         for leftover in (tpcb, Path(f"{tpcb}-wal"), Path(f"{tpcb}-shm")):
             leftover.unlink(missing_ok=True)
-    return {"workloads": figures, "summary": _summary("sqlite", (before, after), figures)}
+    return _run_result("sqlite", baselines, rounds)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -806,6 +905,13 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated workloads to run (default: all; a partial run is for development,"
         " its summary leaves the others out)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="run the workloads this many times, each between two baseline runs; the summary"
+        " gives each figure's median over the rounds and lists every round's ratios",
     )
     parser.add_argument(
         "--chart", type=Path, help="also write this run's figures against the targets as SVG"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import random
@@ -218,3 +219,86 @@ def test_the_summary_gives_cpu_per_unit_and_the_cpu_ratios() -> None:
     assert summary["single_cpu_ratio"] == 0.5
     assert summary["batched_cpu_ratio"] == 4.0
     assert bench._summary("sqlite", (100.0, 100.0), figures)["single_server_cpu_share"] is None
+
+
+def _figures(single_tps: float | None, batched_tps: float) -> dict[str, Any]:
+    ok = single_tps is not None
+    return {
+        "single": {
+            "tps": single_tps,
+            "latency_ms_p50": 1.0 if ok else None,
+            "latency_ms_p99": 2.0 if ok else None,
+            "invariants_ok": ok,
+        },
+        "batched": {
+            "tps": batched_tps,
+            "latency_ms_p50": 30.0,
+            "latency_ms_p99": 60.0,
+            "invariants_ok": True,
+        },
+    }
+
+
+def test_rounds_run_each_between_two_baselines_and_the_summary_takes_medians() -> None:
+    bench = _bench_module()
+    bench.CPU_SPENT.clear()
+    order: list[str] = []
+    baselines = iter([100.0, 120.0, 80.0, 100.0])
+    rounds_figures = iter([_figures(80.0, 900.0), _figures(99.0, 1_100.0), _figures(90.0, 900.0)])
+
+    def baseline() -> float:
+        order.append("baseline")
+        return next(baselines)
+
+    def workloads() -> dict[str, Any]:
+        order.append("workloads")
+        return next(rounds_figures)
+
+    measured, rounds = bench._rounds(baseline, workloads, argparse.Namespace(rounds=3))
+    summary = bench._summary_of_rounds("postgresql", measured, rounds)
+
+    assert order == ["baseline", "workloads"] * 3 + ["baseline"]
+    # Each round's ratio is to the mean of the baselines around it: 110, 100, 90.
+    assert summary["single_ratio_rounds"] == [0.727, 0.99, 1.0]
+    assert summary["batched_ratio_rounds"] == [8.182, 11.0, 10.0]
+    assert summary["single_ratio"] == 0.99
+    assert summary["batched_ratio"] == 10.0
+    assert summary["single_tps"] == 90.0
+    assert summary["baseline_tps"] == 100.0
+    assert summary["baseline_tps_before"] == 100.0
+    assert summary["baseline_tps_after"] == 100.0
+    assert summary["baseline_drift"] == 1.0
+    assert summary["rounds"] == 3
+    assert summary["invariants_ok"] is True
+    assert summary["single_coalesced_ratio"] is None  # Not run: no figure, in any round.
+
+
+def test_a_broken_invariant_in_any_round_voids_the_figure_over_the_rounds() -> None:
+    bench = _bench_module()
+    bench.CPU_SPENT.clear()
+    rounds = [_figures(80.0, 900.0), _figures(None, 1_000.0)]
+
+    summary = bench._summary_of_rounds("sqlite", [100.0, 100.0, 100.0], rounds)
+
+    assert summary["single_ratio"] is None
+    assert summary["single_ratio_rounds"] == [0.8, None]
+    assert summary["batched_ratio"] == 9.5
+    assert summary["invariants_ok"] is False
+
+
+def test_one_round_is_the_plain_summary() -> None:
+    bench = _bench_module()
+    bench.CPU_SPENT.clear()
+    figures = _figures(80.0, 900.0)
+
+    summary = bench._summary_of_rounds("sqlite", [90.0, 110.0], [figures])
+
+    assert summary == {**bench._summary("sqlite", (90.0, 110.0), figures), "rounds": 1}
+    assert "single_ratio_rounds" not in summary
+
+
+def test_rounds_must_be_at_least_one() -> None:
+    result = run_bench("ledger.py", "--rounds", "0")
+
+    assert result.returncode == 2
+    assert "must be 1 or more, not 0" in result.stderr
