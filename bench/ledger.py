@@ -751,12 +751,11 @@ def _rounds(
     return baselines, rounds
 
 
-def _median_or_none(values: list[Any]) -> Any:
+def _median_or_none(values: list[Any], digits: int) -> Any:
     """The median, or ``None`` if any round has none (a broken invariant voids the figure)."""
     if any(value is None for value in values):
         return None
-    middle = statistics.median(values)
-    return round(middle, 3) if isinstance(middle, float) else middle
+    return round(statistics.median(values), digits)
 
 
 def _summary_of_rounds(
@@ -776,7 +775,8 @@ def _summary_of_rounds(
     combined = dict(summaries[0])
     for key, value in summaries[0].items():
         if key.endswith(_ROUND_MEDIAN_ENDINGS) and not isinstance(value, bool):
-            combined[key] = _median_or_none([summary[key] for summary in summaries])
+            digits = 1 if key.endswith("_tps") else 3  # As ``_summary`` rounds them.
+            combined[key] = _median_or_none([summary[key] for summary in summaries], digits)
     before, after = baselines[0], baselines[-1]
     combined["baseline_tps_before"] = round(before, 1)
     combined["baseline_tps_after"] = round(after, 1)
