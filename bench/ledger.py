@@ -783,6 +783,7 @@ def _summary_of_rounds(
     combined["baseline_drift"] = _ratio(after, before)
     combined["invariants_ok"] = all(summary["invariants_ok"] for summary in summaries)
     combined["rounds"] = len(summaries)
+    combined["baseline_tps_rounds"] = [round(baseline, 1) for baseline in baselines]
     for key in ROUND_LISTED:
         combined[f"{key}_rounds"] = [summary[key] for summary in summaries]
     return combined

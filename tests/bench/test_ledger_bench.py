@@ -269,6 +269,7 @@ def test_rounds_run_each_between_two_baselines_and_the_summary_takes_medians() -
     assert summary["baseline_tps_after"] == 100.0
     assert summary["baseline_drift"] == 1.0
     assert summary["rounds"] == 3
+    assert summary["baseline_tps_rounds"] == [100.0, 120.0, 80.0, 100.0]
     assert summary["invariants_ok"] is True
     assert summary["single_coalesced_ratio"] is None  # Not run: no figure, in any round.
 
