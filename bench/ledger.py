@@ -751,6 +751,34 @@ def _rounds(
     return baselines, rounds
 
 
+def _ledger_rounds(
+    url: str,
+    work_dir: Path,
+    args: argparse.Namespace,
+    only: frozenset[str],
+    *,
+    close_connections: bool,
+) -> Callable[[], dict[str, Any]]:
+    """One round of the ledger's workloads, as ``_rounds`` calls it: the first call starts
+    Django on ``url`` and funds the accounts, every call runs the workloads on them.
+    ``close_connections``: close Django's connections after each round, so the baseline that
+    follows has the server to itself (PostgreSQL)."""
+    accounts: dict[str, Any] = {}
+
+    def workloads() -> dict[str, Any]:
+        if not accounts:
+            _start_django(url, work_dir)
+            accounts.update(_setup_ledger())
+        figures = _workloads(accounts, args.seconds, args.batch_callers, only)
+        if close_connections:
+            from django.db import connections  # noqa: PLC0415
+
+            connections.close_all()
+        return figures
+
+    return workloads
+
+
 def _median_or_none(values: list[Any], digits: int) -> Any:
     """The median, or ``None`` if any round has none (a broken invariant voids the figure)."""
     if any(value is None for value in values):
@@ -826,18 +854,7 @@ def _run_postgresql(
     _psql(url, f"CREATE DATABASE {database}")
     _configure(args, batch_callers=2, coalescing_processes=2)
     bench_url = _pg_url(url, database)
-    accounts: dict[str, Any] = {}
-
-    def workloads() -> dict[str, Any]:
-        if not accounts:
-            _start_django(bench_url, work_dir)
-            accounts.update(_setup_ledger())
-        figures = _workloads(accounts, args.seconds, args.batch_callers, only)
-        from django.db import connections  # noqa: PLC0415
-
-        connections.close_all()  # pgbench runs next, as it would on an otherwise idle server.
-        return figures
-
+    workloads = _ledger_rounds(bench_url, work_dir, args, only, close_connections=True)
     try:
         _pgbench_init(bench_url)
         baselines, rounds = _rounds(lambda: _pgbench(bench_url, args.seconds), workloads, args)
@@ -853,14 +870,7 @@ def _run_sqlite(
     _configure(args, batch_callers=2, coalescing_processes=1)
     path = Path(urlparse(url).path)
     tpcb = path.parent / f"tpcb-{os.getpid()}.sqlite3"
-    accounts: dict[str, Any] = {}
-
-    def workloads() -> dict[str, Any]:
-        if not accounts:
-            _start_django(url, work_dir)
-            accounts.update(_setup_ledger())
-        return _workloads(accounts, args.seconds, args.batch_callers, only)
-
+    workloads = _ledger_rounds(url, work_dir, args, only, close_connections=False)
     try:
         _sqlite_baseline_init(tpcb)
         baselines, rounds = _rounds(lambda: _sqlite_baseline(tpcb, args.seconds), workloads, args)
@@ -870,14 +880,9 @@ def _run_sqlite(
     return _run_result("sqlite", baselines, rounds)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
+    from bankmall.cli import positive_int  # noqa: PLC0415
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--seconds", type=int, default=30)
@@ -909,7 +914,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rounds",
-        type=_positive,
+        type=positive_int,
         default=1,
         help="run the workloads this many times, each between two baseline runs; the summary"
         " gives each figure's median over the rounds and lists every round's ratios",

@@ -46,7 +46,8 @@ def _port(value: str) -> int:
     return port
 
 
-def _positive_int(value: str) -> int:
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1 (also used by ``bench/``)."""
     try:
         number = int(value)
     except ValueError:
@@ -96,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the application with gunicorn")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
-    serve.add_argument("--workers", type=_positive_int, default=2, help="worker processes")
-    serve.add_argument("--threads", type=_positive_int, default=4, help="threads per worker")
+    serve.add_argument("--workers", type=positive_int, default=2, help="worker processes")
+    serve.add_argument("--threads", type=positive_int, default=4, help="threads per worker")
     serve.set_defaults(handler=_cmd_serve)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
@@ -108,10 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="seed even if the demo bank was seeded before"
     )
     seed.add_argument(
-        "--customers", type=_positive_int, default=200, help="bank customers to create (200)"
+        "--customers", type=positive_int, default=200, help="bank customers to create (200)"
     )
     seed.add_argument(
-        "--months", type=_positive_int, default=4, help="months of account history (4)"
+        "--months", type=positive_int, default=4, help="months of account history (4)"
     )
     seed.set_defaults(handler=_cmd_seed)
 
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--beat", action="store_true", help="also run the schedule (run exactly one of these)"
     )
-    worker.add_argument("--concurrency", type=_positive_int, default=2, help="job threads")
+    worker.add_argument("--concurrency", type=positive_int, default=2, help="job threads")
     worker.set_defaults(handler=_cmd_worker)
 
     _add_operations_commands(commands)
@@ -201,7 +202,7 @@ def _add_operations_commands(commands: argparse._SubParsersAction[argparse.Argum
         help="do not add a new key; re-encrypt under the current active key "
         "(production: set FIELD_ENCRYPTION_ACTIVE_KEY first)",
     )
-    rotate.add_argument("--batch", type=_positive_int, default=500, help="rows per transaction")
+    rotate.add_argument("--batch", type=positive_int, default=500, help="rows per transaction")
     rotate.set_defaults(handler=_cmd_keys_rotate)
 
     relay = commands.add_parser(
@@ -213,7 +214,7 @@ def _add_operations_commands(commands: argparse._SubParsersAction[argparse.Argum
     relay.add_argument("--once", action="store_true", help="publish one batch and exit")
     relay.add_argument(
         "--batch",
-        type=_positive_int,
+        type=positive_int,
         default=100,
         help="outbox events, then audit records, per round",
     )

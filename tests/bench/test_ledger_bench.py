@@ -302,4 +302,4 @@ def test_rounds_must_be_at_least_one() -> None:
     result = run_bench("ledger.py", "--rounds", "0")
 
     assert result.returncode == 2
-    assert "must be 1 or more, not 0" in result.stderr
+    assert "must be at least 1, not 0" in result.stderr
