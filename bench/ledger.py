@@ -97,16 +97,20 @@ def _log(message: str) -> None:
 #: The kernel's clock ticks a second, the unit of ``/proc``'s CPU times.
 _CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 #: CPU spent by each measured run, by name ("baseline" and each workload's): (busy seconds of
-#: every core, of which PostgreSQL's processes, units of work: transactions or transfers).
-CPU_SPENT: Final[dict[str, list[tuple[float, float, float]]]] = {}
+#: every core, of which PostgreSQL's processes, of which the kernel's, units of work:
+#: transactions or transfers).
+CPU_SPENT: Final[dict[str, list[tuple[float, float, float, float]]]] = {}
 
 
-def _cpu_sample() -> tuple[float, float] | None:
-    """(busy seconds of every core so far, seconds of PostgreSQL's processes so far), or
-    ``None`` where there is no ``/proc``. Busy is ``/proc/stat``'s user, nice, system, irq and
-    softirq time (not idle, I/O wait or another guest's steal). PostgreSQL's is each live
-    ``postgres`` process's time and its reaped children's (a backend that ended is counted in
-    the postmaster's), so backends that come and go within a run are counted."""
+def _cpu_sample() -> tuple[float, float, float] | None:
+    """(busy seconds of every core so far, seconds of PostgreSQL's processes so far, busy
+    seconds in the kernel so far), or ``None`` where there is no ``/proc``. Busy is
+    ``/proc/stat``'s user, nice, system, irq and softirq time (not idle, I/O wait or another
+    guest's steal); the kernel's is its system, irq and softirq time: system calls, context
+    switches, the network and the disk — what a workload of many round trips spends more
+    of on a host where they are dear. PostgreSQL's is each live ``postgres`` process's time and
+    its reaped children's (a backend that ended is counted in the postmaster's), so backends
+    that come and go within a run are counted."""
     try:
         with Path("/proc/stat").open(encoding="ascii") as stat:
             fields = stat.readline().split()
@@ -126,26 +130,31 @@ def _cpu_sample() -> tuple[float, float] | None:
             continue
         # After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
         server += sum(map(int, text[name_end + 2 :].split()[11:15]))
-    return (user + nice + system + irq + softirq) / _CLOCK_TICKS, server / _CLOCK_TICKS
+    kernel = system + irq + softirq
+    return (user + nice + kernel) / _CLOCK_TICKS, server / _CLOCK_TICKS, kernel / _CLOCK_TICKS
 
 
-def _record_cpu(name: str, before: tuple[float, float] | None, units: float) -> None:
+def _record_cpu(name: str, before: tuple[float, float, float] | None, units: float) -> None:
     """Add what the machine spent since ``before`` (``_cpu_sample``) on ``units`` of ``name``."""
     after = _cpu_sample()
     if before is None or after is None or units <= 0:
         return
-    CPU_SPENT.setdefault(name, []).append((after[0] - before[0], after[1] - before[1], units))
+    spent = (after[0] - before[0], after[1] - before[1], after[2] - before[2], units)
+    CPU_SPENT.setdefault(name, []).append(spent)
 
 
-def _cpu_figures(name: str) -> tuple[float | None, float | None]:
-    """(µs of CPU per unit of ``name``'s runs, the share of it PostgreSQL's processes took)."""
+def _cpu_figures(name: str) -> tuple[float | None, float | None, float | None]:
+    """(µs of CPU per unit of ``name``'s runs, the share of it PostgreSQL's processes took, the
+    share of it the kernel's)."""
     runs = CPU_SPENT.get(name)
     if not runs:
-        return None, None
+        return None, None, None
     busy = sum(run[0] for run in runs)
-    units = sum(run[2] for run in runs)
-    share = round(sum(run[1] for run in runs) / busy, 3) if busy > 0 else None
-    return round(busy / units * 1e6, 1), share
+    units = sum(run[3] for run in runs)
+    if busy <= 0:
+        return round(busy / units * 1e6, 1), None, None
+    server, kernel = (round(sum(run[part] for run in runs) / busy, 3) for part in (1, 2))
+    return round(busy / units * 1e6, 1), server, kernel
 
 
 # ------------------------------------------------------------------ databases
@@ -643,9 +652,9 @@ def _summary(
     tps: dict[str, Any] = {name: figure["tps"] for name, figure in figures.items()}
     tps = {name: tps.get(name) for name in WORKLOADS}
     latency = {name: figures.get(name, {}) for name in WORKLOADS}
-    baseline_cpu, baseline_share = _cpu_figures("baseline")
-    single_cpu, single_share = _cpu_figures("single")
-    batched_cpu, batched_share = _cpu_figures("batched")
+    baseline_cpu, baseline_share, baseline_kernel = _cpu_figures("baseline")
+    single_cpu, single_share, single_kernel = _cpu_figures("single")
+    batched_cpu, batched_share, batched_kernel = _cpu_figures("batched")
     return {
         "database": database,
         "baseline_tps": round(baseline, 1),
@@ -678,6 +687,10 @@ def _summary(
         "baseline_server_cpu_share": baseline_share if database == "postgresql" else None,
         "single_server_cpu_share": single_share if database == "postgresql" else None,
         "batched_server_cpu_share": batched_share if database == "postgresql" else None,
+        # The kernel's share of it: round trips' system calls and switches (all databases).
+        "baseline_kernel_cpu_share": baseline_kernel,
+        "single_kernel_cpu_share": single_kernel,
+        "batched_kernel_cpu_share": batched_kernel,
         "single_cpu_ratio": _ratio(baseline_cpu, single_cpu),
         "batched_cpu_ratio": _ratio(baseline_cpu, batched_cpu),
         "invariants_ok": all(figure["invariants_ok"] for figure in figures.values()),

@@ -192,6 +192,8 @@ def test_the_cpu_sample_counts_the_machines_busy_time() -> None:
     assert after is not None
     assert after[0] - before[0] >= 0.25
     assert after[1] >= before[1] >= 0.0
+    # The kernel's time is part of the busy time; spinning in user space adds little to it.
+    assert 0.0 <= after[2] - before[2] <= after[0] - before[0]
 
 
 def test_the_summary_gives_cpu_per_unit_and_the_cpu_ratios() -> None:
@@ -199,9 +201,10 @@ def test_the_summary_gives_cpu_per_unit_and_the_cpu_ratios() -> None:
     bench.CPU_SPENT.clear()
     bench.CPU_SPENT.update(
         {
-            "baseline": [(1.0, 0.5, 5_000.0), (1.0, 0.5, 5_000.0)],  # 200 µs, half the server's
-            "single": [(4.0, 2.4, 10_000.0)],  # 400 µs
-            "batched": [(1.0, 0.7, 20_000.0)],  # 50 µs
+            # 200 µs, half the server's, 60 % the kernel's.
+            "baseline": [(1.0, 0.5, 0.6, 5_000.0), (1.0, 0.5, 0.6, 5_000.0)],
+            "single": [(4.0, 2.4, 1.0, 10_000.0)],  # 400 µs
+            "batched": [(1.0, 0.7, 0.05, 20_000.0)],  # 50 µs
         }
     )
     figures = {
@@ -216,9 +219,14 @@ def test_the_summary_gives_cpu_per_unit_and_the_cpu_ratios() -> None:
     assert summary["batched_cpu_us"] == 50.0
     assert summary["baseline_server_cpu_share"] == 0.5
     assert summary["single_server_cpu_share"] == 0.6
+    assert summary["baseline_kernel_cpu_share"] == 0.6
+    assert summary["single_kernel_cpu_share"] == 0.25
+    assert summary["batched_kernel_cpu_share"] == 0.05
     assert summary["single_cpu_ratio"] == 0.5
     assert summary["batched_cpu_ratio"] == 4.0
-    assert bench._summary("sqlite", (100.0, 100.0), figures)["single_server_cpu_share"] is None
+    sqlite = bench._summary("sqlite", (100.0, 100.0), figures)
+    assert sqlite["single_server_cpu_share"] is None
+    assert sqlite["single_kernel_cpu_share"] == 0.25
 
 
 def _figures(single_tps: float | None, batched_tps: float) -> dict[str, Any]:
