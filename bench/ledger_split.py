@@ -141,15 +141,17 @@ def _run_worker(
     ]
     if setup:
         command.append("--setup")
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(side / "src"),
-        SIDE_SOURCE: str(side / "src"),
-    }
+    # ``side_source`` puts the side's src first on the worker's import path.
+    environment = {**os.environ, SIDE_SOURCE: str(side / "src")}
     done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"ledger_split: the worker of {side} failed:\n{done.stderr[-2000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return own_result(side, json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def own_result(side: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """A worker's ``result`` without its ``source``, or one line and exit 1 if the worker did
+    not import ``side``'s own code."""
     source = Path(result.pop("source"))
     if not source.is_relative_to((side / "src").resolve()):
         raise SystemExit(f"ledger_split: the worker of {side} imported {source}, not its own code")

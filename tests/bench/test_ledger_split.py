@@ -54,6 +54,18 @@ def test_a_worker_imports_its_own_sides_code_though_the_harness_puts_this_checko
     assert Path(source) == (other / "bankmall" / "__init__.py").resolve()
 
 
+def test_a_run_whose_worker_imported_another_checkouts_code_is_refused(tmp_path: Path) -> None:
+    split = _module()
+    side = tmp_path / "other"
+    (side / "src" / "bankmall").mkdir(parents=True)
+    own = {"source": str(side / "src" / "bankmall" / "__init__.py"), "client_us": 1.0}
+    assert split.own_result(side, own) == {"client_us": 1.0}
+
+    foreign = {"source": str(ROOT / "src" / "bankmall" / "__init__.py"), "client_us": 1.0}
+    with pytest.raises(SystemExit, match=r"imported .*, not its own code"):
+        split.own_result(side, foreign)
+
+
 def test_a_ratio_to_a_figure_too_small_to_measure_is_none() -> None:
     runs = {
         "this": [{"client_us": 10.0, "server_us": 0.0}],
